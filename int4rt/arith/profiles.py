@@ -1,0 +1,30 @@
+"""Arithmetic profiles: named bundles of rounding, tables and bit widths (ARITHMETIC.md §8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from int4rt.arith.tables import TFLM_SIGMOID_TABLE, sigmoid_table
+from int4rt.errors import ArithmeticSpecError
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile fixes: rounding modes allowed, the sigmoid table, operand widths."""
+
+    name: str
+    roundings: tuple[str, ...]
+    weight_bits: tuple[int, ...]
+    activation_bits: tuple[int, ...]
+    table: np.ndarray
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` (``"tflm"`` or ``"int4rt"``), ARITHMETIC.md §8."""
+    if name == "tflm":
+        return Profile("tflm", ("double",), (8,), (8,), TFLM_SIGMOID_TABLE)
+    if name == "int4rt":
+        return Profile("int4rt", ("double", "single"), (4, 8), (4, 8), sigmoid_table())
+    raise ArithmeticSpecError(f"unknown profile {name!r}; expected 'tflm' or 'int4rt'")

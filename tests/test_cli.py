@@ -1,0 +1,41 @@
+"""The ``int4rt`` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from int4rt import __version__
+from int4rt.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"int4rt {__version__}"
+
+
+def test_help_lists_subcommands(capsys):
+    assert main([]) == 0
+    assert "selftest" in capsys.readouterr().out
+
+
+def test_selftest_reports_agreement(capsys):
+    assert main(["selftest", "--count", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out
+    assert out.count("identical") == 8
+    assert "all primitives agree bit for bit" in out
+
+
+def test_bad_flag_is_one_clear_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "int4rt.cli", "selftest", "--count", "two"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert "argument --count: expected an integer, got 'two'" in proc.stderr
+    assert "Traceback" not in proc.stderr
