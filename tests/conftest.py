@@ -1,18 +1,44 @@
-"""Suite-wide pytest hooks."""
+"""Suite-wide pytest hooks: oracle counts in the summary, and no silent oracle skips in CI."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 
+_oracle_lines: list[str] = []
 _skipped_oracles: list[str] = []
+
+
+@pytest.fixture
+def report_count() -> Callable[[str], None]:
+    """Record a line (e.g. how many outputs an oracle compared) for the end-of-run summary."""
+    return _oracle_lines.append
+
+
+def _is_oracle(report: pytest.CollectReport | pytest.TestReport) -> bool:
+    return "oracle" in getattr(report, "keywords", ()) or "tests/oracle/" in report.nodeid
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module-level skip (e.g. tflite-micro not importable) counts as a skipped oracle."""
+    if report.skipped and _is_oracle(report):
+        _skipped_oracles.append(report.nodeid)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Remember oracle tests that were skipped."""
-    if report.skipped and "oracle" in report.keywords:
+    if report.skipped and _is_oracle(report):
         _skipped_oracles.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the recorded oracle counts."""
+    if _oracle_lines:
+        terminalreporter.section("oracle comparisons")
+        for line in _oracle_lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
