@@ -7,3 +7,7 @@ class Int4rtError(Exception):
 
 class ArithmeticSpecError(Int4rtError, ValueError):
     """An integer primitive got an argument outside its specification (docs/ARITHMETIC.md)."""
+
+
+class FormatError(Int4rtError, ValueError):
+    """A model file is malformed; the message names the offending field (docs/FORMAT.md)."""

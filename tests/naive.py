@@ -65,3 +65,76 @@ def pack_int4(codes: list[int]) -> bytes:
     """§5: element 2i in the low nibble, 2i+1 in the high nibble."""
     padded = list(codes) + [0] * (len(codes) % 2)
     return bytes((padded[i] & 0xF) | ((padded[i + 1] & 0xF) << 4) for i in range(0, len(padded), 2))
+
+
+def table_input(x: int, multiplier: int, shift: int) -> int:
+    """§6.3: (x·mult + rounding) >> shift, floor shift."""
+    rounding = 2 ** (shift - 1) if shift > 0 else 0
+    return (x * multiplier + rounding) // 2**shift
+
+
+def sigmoid16(x: int, table, multiplier: int = 3, shift: int = 0) -> int:
+    """§6.3 on one value."""
+    v = table_input(x, multiplier, shift)
+    a = abs(v)
+    u, frac = divmod(a, 512)
+    if u >= 255:
+        r = 0x7FFF * 1024
+    else:
+        r = int(table[u]) * 512 + frac * (int(table[u + 1]) - int(table[u]))
+    r = r + 512 if v >= 0 else 2**25 - r + 511
+    return r // 1024
+
+
+def tanh16(x: int, table, multiplier: int = 3, shift: int = 0) -> int:
+    """§6.4 on one value."""
+    v = table_input(x, multiplier, shift)
+    a = abs(v)
+    u, frac = divmod(a, 256)
+    if u >= 255:
+        r = 0xFFFF * 256
+    else:
+        r = int(table[u]) * 256 + frac * (int(table[u + 1]) - int(table[u]))
+    r = r - 2**23 + 128 if v >= 0 else -r + 2**23 + 127
+    return r // 256
+
+
+def clamp(v: int, lo: int, hi: int) -> int:
+    """Saturate v to [lo, hi]."""
+    return min(max(v, lo), hi)
+
+
+def lstm_step(cell, x, h, c, table, rounding):
+    """§8.2–§8.4 for one sequence: x, h codes and c as lists of Python ints."""
+    size = len(c)
+    ix, rx = cell.input_fc, cell.recurrent_fc
+    pre = []
+    for r in range(4 * size):
+        zp_x, zp_h = cell.input.zero_point, cell.hidden.zero_point
+        acc_x = sum(int(w) * (xk - zp_x) for w, xk in zip(ix.weight[r], x, strict=True))
+        acc_x += int(ix.bias[r])
+        gx = clamp(requantize(acc_x, int(ix.multiplier[r]), int(ix.shift[r]), rounding),
+                   -32768, 32767)
+        acc_h = sum(int(w) * (hk - zp_h) for w, hk in zip(rx.weight[r], h, strict=True))
+        gh = clamp(requantize(acc_h, int(rx.multiplier[r]), int(rx.shift[r]), rounding),
+                   -32768, 32767)
+        pre.append(clamp(gx + gh, -32768, 32767))
+    left = 12 + cell.cell_scale_log2
+    tanh_mult, tanh_shift = (3 * 2**left, 0) if left >= 0 else (3, -left)
+    h_new, c_new = [], []
+    for j in range(size):
+        i = sigmoid16(pre[j], table)
+        f = sigmoid16(pre[size + j], table)
+        g = tanh16(pre[2 * size + j], table)
+        o = sigmoid16(pre[3 * size + j], table)
+        forget = clamp(requantize(f * c[j], 2**30, -14, rounding), -32768, 32767)
+        update = clamp(requantize(i * g, 2**30, -29 - cell.cell_scale_log2, rounding),
+                       -32768, 32767)
+        cj = clamp(forget + update, -32768, 32767)
+        if cell.cell_clip:
+            cj = clamp(cj, -cell.cell_clip, cell.cell_clip)
+        t = tanh16(cj, table, tanh_mult, tanh_shift)
+        hj = requantize(t * o, cell.hidden_multiplier, cell.hidden_shift, rounding)
+        h_new.append(clamp(hj + cell.hidden.zero_point, cell.hidden.qmin, cell.hidden.qmax))
+        c_new.append(cj)
+    return h_new, c_new

@@ -11,7 +11,8 @@ from int4rt import arith, kernels
 
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int64)
 TABLES = {"tflm": arith.TFLM_SIGMOID_TABLE, "int4rt": arith.sigmoid_table()}
-SCALINGS = [(3, 0), (6, 0), (3 << 14, 0), (3, 1), (3, 3), (3, 31), (16384, 13), (65535, 31)]
+SCALINGS = [(3, 0), (6, 0), (3 << 14, 0), (65535, 0), (3, 1), (3, 3), (3, 31), (16384, 13),
+            (32767, 31)]
 
 
 @pytest.mark.parametrize("table_name", sorted(TABLES))
@@ -86,3 +87,5 @@ def test_rejects_bad_input(impl):
         impl.sigmoid16([0], table, 0, 0)
     with pytest.raises(ValueError, match="input_shift"):
         impl.tanh16([0], table, 3, 32)
+    with pytest.raises(ValueError, match=r"input_multiplier must be in \[1, 32767\]"):
+        impl.tanh16([0], table, 32768, 1)

@@ -128,6 +128,10 @@ def test_int4_kernel_rejects_bad_packing():
     layer.pop("weights")
     with pytest.raises(ValueError, match="need 8 bytes, got 7"):
         kernels.fully_connected_int4(x, np.zeros(7, np.uint8), 3, bias, **layer)
+    padded = np.zeros(8, np.uint8)
+    padded[-1] = 0x10
+    with pytest.raises(ValueError, match="padding nibble"):
+        kernels.fully_connected_int4(x, padded, 3, bias, **layer)
 
 
 @pytest.mark.parametrize(

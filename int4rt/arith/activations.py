@@ -9,18 +9,24 @@ from int4rt.arith.tables import check_sigmoid_table
 from int4rt.errors import ArithmeticSpecError
 
 INPUT_MULTIPLIER_MAX = (1 << 16) - 1
+INPUT_MULTIPLIER_MAX_SHIFTED = (1 << 15) - 1
 INPUT_SHIFT_MAX = 31
 
 
 def check_input_scaling(input_multiplier: int, input_shift: int) -> None:
-    """Raise :class:`ArithmeticSpecError` unless (multiplier, shift) obey §6.3."""
-    if not 1 <= int(input_multiplier) <= INPUT_MULTIPLIER_MAX:
-        raise ArithmeticSpecError(
-            f"input_multiplier must be in [1, {INPUT_MULTIPLIER_MAX}], got {input_multiplier}"
-        )
+    """Raise :class:`ArithmeticSpecError` unless (multiplier, shift) obey §6.3.
+
+    The limits keep ``x · multiplier + rounding`` inside int32 for every int16 x.
+    """
     if not 0 <= int(input_shift) <= INPUT_SHIFT_MAX:
         raise ArithmeticSpecError(
             f"input_shift must be in [0, {INPUT_SHIFT_MAX}], got {input_shift}"
+        )
+    limit = INPUT_MULTIPLIER_MAX if int(input_shift) == 0 else INPUT_MULTIPLIER_MAX_SHIFTED
+    if not 1 <= int(input_multiplier) <= limit:
+        raise ArithmeticSpecError(
+            f"input_multiplier must be in [1, {limit}] with input_shift {input_shift}, "
+            f"got {input_multiplier}"
         )
 
 

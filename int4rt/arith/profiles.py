@@ -1,4 +1,4 @@
-"""Arithmetic profiles: named bundles of rounding, tables and bit widths (ARITHMETIC.md §8)."""
+"""Arithmetic profiles: named bundles of rounding, tables and bit widths (ARITHMETIC.md §11)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Profile:
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called ``name`` (``"tflm"`` or ``"int4rt"``), ARITHMETIC.md §8."""
+    """The profile called ``name`` (``"tflm"`` or ``"int4rt"``), ARITHMETIC.md §11."""
     if name == "tflm":
         return Profile("tflm", ("double",), (8,), (8,), TFLM_SIGMOID_TABLE)
     if name == "int4rt":

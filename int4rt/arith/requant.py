@@ -26,8 +26,8 @@ def check_rounding(rounding: str) -> None:
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """(multiplier, shift) with ``real ≈ multiplier · 2^(shift - 31)`` (ARITHMETIC.md §3).
 
-    The multiplier lies in [2^30, 2^31) and the shift in [-31, 30]; a ``real`` below
-    2^-32 flushes to (0, 0), as TFLite's QuantizeMultiplier does.
+    The multiplier lies in [2^30, 2^31) and the shift in [-31, 30]; a ``real`` whose shift
+    would fall below -31 flushes to (0, 0), as TFLite's QuantizeMultiplier does.
     """
     try:
         real = float(real)

@@ -127,6 +127,8 @@ def fully_connected_int4(
             f"{n_out}x{n_in} int4 weights need {(n_out * n_in + 1) // 2} bytes, "
             f"got {packed.size}"
         )
+    if (n_out * n_in) % 2 and packed[-1] >> 4:
+        raise ArithmeticSpecError("padding nibble after the last int4 weight must be 0 (§5)")
     args = prepare_fully_connected(
         x_arr, n_out, n_in, bias, x_zero_point, multiplier, shift,
         y_zero_point, y_min, y_max, rounding,

@@ -1,0 +1,146 @@
+"""Integer LSTM, Numba kernels: bit-identical twins of ``int4rt.ref.lstm`` (ARITHMETIC.md §8)."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from int4rt.arith import tanh_input_scaling
+from int4rt.kernels.activations import sigmoid16_one, tanh16_one
+from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.kernels.gemv import fully_connected
+from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state
+from int4rt.trace import Trace
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def linear16(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str) -> np.ndarray:
+    """§7.1 with an int16 output (the gate FCs of §8.2), on the Numba GEMM."""
+    return fully_connected(
+        x, layer.weight, layer.bias, x_zero_point=x_format.zero_point,
+        multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
+        y_min=INT16_MIN, y_max=INT16_MAX, rounding=rounding,
+    ).astype(np.int16)
+
+
+@nb.njit(cache=True, inline="always")
+def _sat16(v):
+    return min(max(v, INT16_MIN), INT16_MAX)
+
+
+@nb.njit(cache=True)
+def _recurrent_steps(projected, w_h, mult_h, shift_h, h_zp, h_min, h_max, hid_m, hid_s,
+                     f_m, f_s, i_m, i_s, tanh_m, tanh_s, clip, table, rounding, reverse,
+                     h_state, c_state, pre_out, gate_out, cell_out, hidden_out):
+    """Run the recurrence over ``projected`` [T, 4H]; fills the per-step outputs in place.
+
+    ``h_state`` (codes, int16-held) and ``c_state`` carry the state in and out. Gate outputs
+    go to ``gate_out`` [T, 4, H] in order i, f, g, o.
+    """
+    steps = projected.shape[0]
+    hs = c_state.size
+    hz = np.empty(hs, dtype=np.int16)
+    acc = np.empty(4 * hs, dtype=np.int32)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        for k in range(hs):
+            hz[k] = h_state[k] - h_zp
+        for r in range(4 * hs):
+            row = w_h[r]
+            total = np.int32(0)
+            for k in range(hs):
+                total += np.int32(row[k]) * np.int32(hz[k])
+            acc[r] = np.int32(total)
+        for r in range(4 * hs):
+            rec = _sat16(requantize_one(acc[r], mult_h[r], shift_h[r], rounding))
+            pre_out[t, r] = _sat16(np.int64(projected[t, r]) + rec)
+        for j in range(hs):
+            i = sigmoid16_one(pre_out[t, j], table, 3, 0)
+            f = sigmoid16_one(pre_out[t, hs + j], table, 3, 0)
+            g = tanh16_one(pre_out[t, 2 * hs + j], table, 3, 0)
+            o = sigmoid16_one(pre_out[t, 3 * hs + j], table, 3, 0)
+            forget = _sat16(requantize_one(f * np.int64(c_state[j]), f_m, f_s, rounding))
+            update = _sat16(requantize_one(i * g, i_m, i_s, rounding))
+            c = _sat16(forget + update)
+            if clip > 0:
+                c = min(max(c, -clip), clip)
+            tanh_c = tanh16_one(c, table, tanh_m, tanh_s)
+            h = requantize_one(tanh_c * o, hid_m, hid_s, rounding) + h_zp
+            h = min(max(h, h_min), h_max)
+            c_state[j] = c
+            h_state[j] = h
+            gate_out[t, 0, j] = i
+            gate_out[t, 1, j] = f
+            gate_out[t, 2, j] = g
+            gate_out[t, 3, j] = o
+            cell_out[t, j] = c
+            hidden_out[t, j] = h
+
+
+def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
+         rounding: str, reverse: bool) -> tuple[np.ndarray, ...]:
+    steps, hs = projected.shape[0], cell.hidden_size
+    pre = np.empty((steps, 4 * hs), dtype=np.int16)
+    gates = np.empty((steps, 4, hs), dtype=np.int16)
+    cells = np.empty((steps, hs), dtype=np.int16)
+    hidden = np.empty((steps, hs), dtype=np.int16)
+    f_m, f_s = cell.forget_requant
+    i_m, i_s = cell.input_requant
+    tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
+    rec = cell.recurrent_fc
+    _recurrent_steps(
+        np.ascontiguousarray(projected), rec.weight, rec.multiplier.astype(np.int64),
+        rec.shift.astype(np.int64), cell.hidden.zero_point, cell.hidden.qmin, cell.hidden.qmax,
+        cell.hidden_multiplier, cell.hidden_shift, f_m, f_s, i_m, i_s, tanh_m, tanh_s,
+        cell.cell_clip, table, rounding_code(rounding), reverse, h, c, pre, gates, cells, hidden,
+    )
+    return pre, gates, cells, hidden
+
+
+def lstm_step(
+    cell: LstmCell,
+    x: np.ndarray,
+    h: np.ndarray,
+    c: np.ndarray,
+    table: np.ndarray,
+    rounding: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Numba twin of :func:`int4rt.ref.lstm.lstm_step` (§8.2–§8.4), batch over rows."""
+    projected = linear16(x, cell.input_fc, cell.input, rounding)
+    h_out = np.empty_like(h)
+    c_out = np.empty_like(c)
+    for b in range(x.shape[0]):
+        h_state = h[b].astype(np.int16)
+        c_state = c[b].copy()
+        _run(cell, projected[b:b + 1], h_state, c_state, table, rounding, False)
+        h_out[b] = h_state
+        c_out[b] = c_state
+    return h_out, c_out
+
+
+def lstm_sequence(
+    cell: LstmCell,
+    x: np.ndarray,
+    table: np.ndarray,
+    rounding: str,
+    *,
+    reverse: bool = False,
+    trace: Trace | None = None,
+    prefix: str = "",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numba twin of :func:`int4rt.ref.lstm.lstm_sequence` (§8.2–§8.5)."""
+    projected = linear16(x, cell.input_fc, cell.input, rounding)
+    h0, c0 = initial_state(cell, 1)
+    h_state = h0[0].astype(np.int16)
+    c_state = c0[0]
+    pre, gates, cells, hidden = _run(cell, projected, h_state, c_state, table, rounding, reverse)
+    hidden = hidden.astype(cell.hidden.dtype)
+    if trace is not None:
+        trace.record(f"{prefix}.input_proj", projected)
+        trace.record(f"{prefix}.gate_pre", pre)
+        for k, name in enumerate("ifgo"):
+            trace.record(f"{prefix}.gate.{name}", gates[:, k])
+        trace.record(f"{prefix}.cell", cells)
+        trace.record(f"{prefix}.hidden", hidden)
+    return hidden, h_state.astype(cell.hidden.dtype), c_state

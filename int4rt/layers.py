@@ -1,0 +1,306 @@
+"""Quantized layer parameters: what a model file holds, as the operators consume it.
+
+Every field is an integer (or an integer array) of docs/ARITHMETIC.md; float scales appear only
+where a float enters the integer path (feature quantization) or for reports. ``validate``
+methods check the invariants the operators rely on and raise ``ArithmeticSpecError``; the
+model loader turns those into ``FormatError`` naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from int4rt.arith import pack_int4, quantize_multiplier
+from int4rt.arith.formats import INT32_MAX
+from int4rt.arith.gemv import accumulator_bound
+from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN
+from int4rt.errors import ArithmeticSpecError
+
+GATES = ("i", "f", "g", "o")  # row blocks of LSTM weights, PyTorch order (ARITHMETIC.md §8.1)
+
+
+def _need(condition: bool, message: str) -> None:
+    if not condition:
+        raise ArithmeticSpecError(message)
+
+
+def _check_int_array(name: str, arr: np.ndarray, dtype: type, shape: tuple[int, ...]) -> None:
+    _need(isinstance(arr, np.ndarray), f"{name} must be an array")
+    _need(arr.dtype == np.dtype(dtype), f"{name} must be {np.dtype(dtype)}, got {arr.dtype}")
+    _need(arr.shape == shape, f"{name} must have shape {shape}, got {arr.shape}")
+
+
+def _check_requant(name: str, multiplier: int, shift: int) -> None:
+    _need(0 <= multiplier <= INT32_MAX, f"{name} multiplier {multiplier} outside [0, 2^31 - 1]")
+    _need(SHIFT_MIN <= shift <= SHIFT_MAX, f"{name} shift {shift} outside [-31, 30]")
+
+
+@dataclass(frozen=True)
+class ActQuant:
+    """An activation format: ``bits``-wide codes, signed or not, with a zero point (§2, §8.1).
+
+    ``scale`` (float32 value) is what one code step means; the integer path never uses it
+    except to quantize float features at the model input.
+    """
+
+    bits: int
+    signed: bool
+    zero_point: int
+    scale: float
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code."""
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        """Largest code."""
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy type holding the codes: int8 for signed formats, uint8 otherwise."""
+        return np.dtype(np.int8 if self.signed else np.uint8)
+
+    def validate(self, name: str) -> None:
+        """Check bits ∈ {4, 8}, the zero point within the code range, a finite positive scale."""
+        _need(self.bits in (4, 8), f"{name}: activation bits must be 4 or 8, got {self.bits}")
+        _need(self.qmin <= self.zero_point <= self.qmax,
+              f"{name}: zero point {self.zero_point} outside [{self.qmin}, {self.qmax}]")
+        _need(np.isfinite(self.scale) and self.scale > 0,
+              f"{name}: scale must be finite and positive, got {self.scale}")
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        """Float values to codes: ``clamp(floor(x / scale + 1/2) + zp)`` in float64 (§8.6)."""
+        q = np.floor(np.asarray(values, dtype=np.float64) / np.float64(self.scale) + 0.5)
+        q = np.clip(q + self.zero_point, self.qmin, self.qmax)
+        return q.astype(self.dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class QLinear:
+    """An integer fully-connected layer, §7.1: int4/int8 weight codes held in int8.
+
+    ``multiplier``/``shift`` are per output row; ``bias`` is int32 (zeros when the layer has
+    none). Outputs are clamped to [``out_min``, ``out_max``] after adding ``out_zero_point``.
+    """
+
+    weight: np.ndarray
+    weight_bits: int
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: np.ndarray
+
+    @property
+    def n_out(self) -> int:
+        """Output rows N."""
+        return self.weight.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        """Inputs K."""
+        return self.weight.shape[1]
+
+    @cached_property
+    def packed(self) -> np.ndarray:
+        """The weight codes packed two per byte (§5), for int4 layers."""
+        return pack_int4(self.weight)
+
+    def validate(self, name: str, activation_bits: int = 8) -> None:
+        """Check dtypes, shapes, code ranges, requantization parameters and the int32 bound."""
+        _need(self.weight_bits in (4, 8), f"{name}: weight bits must be 4 or 8")
+        _need(isinstance(self.weight, np.ndarray) and self.weight.ndim == 2,
+              f"{name}: weight must be a 2-D array")
+        n, k = self.weight.shape
+        _check_int_array(f"{name}.weight", self.weight, np.int8, (n, k))
+        lo = -(1 << (self.weight_bits - 1))
+        hi = (1 << (self.weight_bits - 1)) - 1
+        if self.weight.size:
+            _need(int(self.weight.min()) >= lo and int(self.weight.max()) <= hi,
+                  f"{name}.weight: codes outside [{lo}, {hi}] for {self.weight_bits}-bit weights")
+        _check_int_array(f"{name}.bias", self.bias, np.int32, (n,))
+        _check_int_array(f"{name}.multiplier", self.multiplier, np.int32, (n,))
+        _check_int_array(f"{name}.shift", self.shift, np.int32, (n,))
+        if n:
+            _need(int(self.multiplier.min()) >= 0, f"{name}.multiplier: negative entry")
+            _need(SHIFT_MIN <= int(self.shift.min()) and int(self.shift.max()) <= SHIFT_MAX,
+                  f"{name}.shift: entry outside [-31, 30]")
+            bound = accumulator_bound(k, self.weight_bits, activation_bits)
+            bound += int(np.abs(self.bias.astype(np.int64)).max())
+            _need(bound <= INT32_MAX,
+                  f"{name}: accumulator bound {bound} exceeds int32 (§7.2)")
+
+
+@dataclass(frozen=True, eq=False)
+class LstmCell:
+    """One direction of one integer LSTM layer (§8.1–§8.4).
+
+    ``input_fc`` ([4H, I], with bias) and ``recurrent_fc`` ([4H, H], zero bias) produce Q3.12
+    gate pre-activations, rows in gate order i, f, g, o. The cell state is int16 with scale
+    ``2^cell_scale_log2``; ``cell_clip`` (cell codes, 0 = none) bounds it. ``hidden_multiplier``
+    and ``hidden_shift`` requantize ``tanh(c)·o`` (scale 2^-30) to the ``hidden`` format.
+    """
+
+    input_fc: QLinear
+    recurrent_fc: QLinear
+    input: ActQuant
+    hidden: ActQuant
+    cell_scale_log2: int
+    cell_clip: int
+    hidden_multiplier: int
+    hidden_shift: int
+
+    @property
+    def hidden_size(self) -> int:
+        """H."""
+        return self.recurrent_fc.n_in
+
+    @property
+    def input_size(self) -> int:
+        """I."""
+        return self.input_fc.n_in
+
+    @property
+    def forget_requant(self) -> tuple[int, int]:
+        """(M, s) of ``f·c`` back to the cell scale: quantize_multiplier(2^-15) (§8.3)."""
+        return quantize_multiplier(2.0**-15)
+
+    @property
+    def input_requant(self) -> tuple[int, int]:
+        """(M, s) of ``i·g`` to the cell scale: quantize_multiplier(2^(-30 - cell_scale_log2))."""
+        return quantize_multiplier(2.0 ** (-30 - self.cell_scale_log2))
+
+    def validate(self, name: str) -> None:
+        """Check the shapes agree and every parameter is inside its range."""
+        self.input.validate(f"{name}.input")
+        self.hidden.validate(f"{name}.hidden")
+        h = self.hidden_size
+        _need(h > 0, f"{name}: hidden size must be positive")
+        _need(self.input_fc.weight.shape[0] == 4 * h,
+              f"{name}.input_fc: {self.input_fc.weight.shape[0]} rows, expected 4*H = {4 * h}")
+        _need(self.recurrent_fc.weight.shape == (4 * h, h),
+              f"{name}.recurrent_fc: shape {self.recurrent_fc.weight.shape}, "
+              f"expected ({4 * h}, {h})")
+        self.input_fc.validate(f"{name}.input_fc", self.input.bits)
+        self.recurrent_fc.validate(f"{name}.recurrent_fc", self.hidden.bits)
+        _need(not self.recurrent_fc.bias.any(), f"{name}.recurrent_fc: bias must be zero")
+        _need(-20 <= self.cell_scale_log2 <= 0,
+              f"{name}: cell_scale_log2 {self.cell_scale_log2} outside [-20, 0]")
+        _need(0 <= self.cell_clip <= 32767,
+              f"{name}: cell_clip {self.cell_clip} outside [0, 32767]")
+        _check_requant(f"{name}.hidden", self.hidden_multiplier, self.hidden_shift)
+
+
+@dataclass(frozen=True, eq=False)
+class EncoderLayer:
+    """One encoder layer: one (uni) or two (forward, backward) cells sharing formats (§8.5).
+
+    ``stack`` consecutive input frames are concatenated (and the frame rate divided by it)
+    before the layer; 1 means no stacking.
+    """
+
+    cells: tuple[LstmCell, ...]
+    stack: int = 1
+
+    @property
+    def bidirectional(self) -> bool:
+        """True for a forward and a backward cell."""
+        return len(self.cells) == 2
+
+    @property
+    def output_size(self) -> int:
+        """Width of the layer's output codes."""
+        return sum(cell.hidden_size for cell in self.cells)
+
+    @property
+    def hidden(self) -> ActQuant:
+        """The output format (shared by both directions)."""
+        return self.cells[0].hidden
+
+
+@dataclass(frozen=True, eq=False)
+class Encoder:
+    """Stacked (Bi-)LSTM encoder over quantized features in format ``input``."""
+
+    input: ActQuant
+    layers: tuple[EncoderLayer, ...] = field(default_factory=tuple)
+
+    @property
+    def output(self) -> ActQuant:
+        """Format of the encoder's output codes."""
+        return self.layers[-1].hidden if self.layers else self.input
+
+
+def initial_state(cell: LstmCell, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """h = the hidden zero point, c = 0 (§8.4)."""
+    h = np.full((batch, cell.hidden_size), cell.hidden.zero_point, dtype=cell.hidden.dtype)
+    return h, np.zeros((batch, cell.hidden_size), dtype=np.int16)
+
+
+def stack_frames(x: np.ndarray, factor: int, zero_point: int) -> np.ndarray:
+    """Concatenate ``factor`` consecutive frames; pad the tail with the zero point (§8.5)."""
+    if factor == 1:
+        return x
+    steps, width = x.shape
+    padded_steps = -(-steps // factor) * factor
+    padded = np.full((padded_steps, width), zero_point, dtype=x.dtype)
+    padded[:steps] = x
+    return padded.reshape(padded_steps // factor, factor * width)
+
+
+@dataclass(frozen=True, eq=False)
+class Predictor:
+    """Prediction network: an embedding table of codes in ``layers[0].input`` format, then a
+    stack of unidirectional LSTM cells (§8.6). The blank id's embedding starts every history.
+    """
+
+    embedding: np.ndarray
+    layers: tuple[LstmCell, ...]
+
+    @property
+    def output(self) -> ActQuant:
+        """Format of the predictor's output codes."""
+        return self.layers[-1].hidden
+
+    def validate(self, name: str) -> None:
+        """Check the embedding codes against the first layer's input format."""
+        fmt = self.layers[0].input
+        _need(isinstance(self.embedding, np.ndarray) and self.embedding.ndim == 2,
+              f"{name}.embedding must be a 2-D array")
+        _check_int_array(f"{name}.embedding", self.embedding, fmt.dtype, self.embedding.shape)
+        _need(self.embedding.shape[1] == self.layers[0].input_size,
+              f"{name}.embedding width {self.embedding.shape[1]} != LSTM input size "
+              f"{self.layers[0].input_size}")
+        if self.embedding.size:
+            _need(int(self.embedding.min()) >= fmt.qmin and int(self.embedding.max()) <= fmt.qmax,
+                  f"{name}.embedding: codes outside [{fmt.qmin}, {fmt.qmax}]")
+
+
+JOINT_MODES = ("additive", "multiplicative")
+
+
+@dataclass(frozen=True, eq=False)
+class Joint:
+    """Joint network (§9): projections to int16, combined, tanh, requantized, output linear.
+
+    ``additive``: both projections produce Q3.12 and are added with saturation.
+    ``multiplicative``: their int16 product is requantized to Q3.12 by
+    (``combine_multiplier``, ``combine_shift``). ``tanh`` (Q0.15) is requantized to
+    ``hidden`` by (``hidden_multiplier``, ``hidden_shift``); ``out`` gives int32 logits with
+    scale 2^-``logit_frac_bits``.
+    """
+
+    enc_proj: QLinear
+    pred_proj: QLinear
+    mode: str
+    combine_multiplier: int
+    combine_shift: int
+    hidden: ActQuant
+    hidden_multiplier: int
+    hidden_shift: int
+    out: QLinear
+    logit_frac_bits: int

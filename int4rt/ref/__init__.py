@@ -1,0 +1,1 @@
+"""NumPy reference operators built from ``int4rt.arith`` (docs/ARITHMETIC.md §8 onwards)."""

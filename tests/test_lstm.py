@@ -1,0 +1,146 @@
+"""Integer LSTM: NumPy reference, Numba kernels and the naive twin agree (ARITHMETIC.md §8)."""
+
+from __future__ import annotations
+
+import itertools
+
+import naive
+import numpy as np
+import pytest
+
+from int4rt.arith import get_profile
+from int4rt.kernels import lstm as fast
+from int4rt.layers import ActQuant, stack_frames
+from int4rt.model.random_model import activation_format, random_lstm_cell
+from int4rt.ref import lstm as ref
+from int4rt.trace import Trace
+
+TABLE = get_profile("int4rt").table
+COMBOS = list(itertools.product([4, 8], [4, 8], [False, True], ["double", "single"]))
+
+
+def _formats(bits: int, signed: bool) -> tuple[ActQuant, ActQuant]:
+    return (activation_format(bits, signed, -2.0, 2.0), activation_format(bits, signed, -1.0, 1.0))
+
+
+def _cell(seed: int, weight_bits: int, act_bits: int, signed: bool, *, input_size: int = 13,
+          hidden: int = 9, cell_scale_log2: int = -11, cell_clip: int = 0):
+    x_fmt, h_fmt = _formats(act_bits, signed)
+    cell = random_lstm_cell(np.random.default_rng(seed), input_size, x_fmt, hidden, weight_bits,
+                            h_fmt, cell_scale_log2, cell_clip)
+    cell.validate("cell")
+    return cell
+
+
+def _inputs(seed: int, fmt: ActQuant, steps: int, width: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(fmt.qmin, fmt.qmax, size=(steps, width), endpoint=True)
+    x[0] = fmt.qmin
+    x[1] = fmt.qmax
+    return x.astype(fmt.dtype)
+
+
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_reference_and_kernel_agree_with_traces(weight_bits, act_bits, signed, rounding,
+                                                reverse):
+    cell = _cell(weight_bits * 10 + act_bits, weight_bits, act_bits, signed)
+    x = _inputs(1, cell.input, 23, cell.input_size)
+    traces = Trace(), Trace()
+    outs = [impl.lstm_sequence(cell, x, TABLE, rounding, reverse=reverse, trace=tr, prefix="l")
+            for impl, tr in zip((ref, fast), traces, strict=True)]
+    for a, b in zip(*outs, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert list(traces[0]) == list(traces[1]) == [
+        "l.input_proj", "l.gate_pre", "l.gate.i", "l.gate.f", "l.gate.g", "l.gate.o", "l.cell",
+        "l.hidden",
+    ]
+    for name in traces[0]:
+        assert traces[0][name].dtype == traces[1][name].dtype, name
+        np.testing.assert_array_equal(traces[0][name], traces[1][name], err_msg=name)
+    hidden = outs[0][0]
+    assert hidden.min() >= cell.hidden.qmin and hidden.max() <= cell.hidden.qmax
+    assert np.unique(hidden).size > 2, "degenerate random model: hidden codes do not vary"
+
+
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
+@pytest.mark.parametrize(("cell_scale_log2", "cell_clip"), [(-11, 0), (-15, 0), (-13, 900)])
+def test_matches_naive_twin(weight_bits, act_bits, signed, rounding, cell_scale_log2, cell_clip):
+    cell = _cell(7, weight_bits, act_bits, signed, input_size=6, hidden=5,
+                 cell_scale_log2=cell_scale_log2, cell_clip=cell_clip)
+    x = _inputs(3, cell.input, 12, cell.input_size)
+    hidden, h_last, c_last = ref.lstm_sequence(cell, x, TABLE, rounding)
+    h = [cell.hidden.zero_point] * 5
+    c = [0] * 5
+    for t in range(x.shape[0]):
+        h, c = naive.lstm_step(cell, [int(v) for v in x[t]], h, c, TABLE, rounding)
+        assert hidden[t].tolist() == h, t
+    assert h_last.tolist() == h and c_last.tolist() == c
+
+
+def test_cell_clip_bounds_the_cell_state():
+    cell = _cell(5, 8, 8, True, cell_clip=300)
+    trace = Trace()
+    ref.lstm_sequence(cell, _inputs(2, cell.input, 40, cell.input_size), TABLE, "double",
+                      trace=trace, prefix="l")
+    assert np.abs(trace["l.cell"]).max() == 300
+
+
+@pytest.mark.parametrize("impl", [ref, fast])
+def test_step_batch_equals_sequence(impl):
+    """lstm_step over a batch of rows = lstm_sequence on each row's sequence."""
+    cell = _cell(11, 4, 4, False)
+    xs = [_inputs(seed, cell.input, 6, cell.input_size) for seed in range(3)]
+    h = np.full((3, cell.hidden_size), cell.hidden.zero_point, cell.hidden.dtype)
+    c = np.zeros((3, cell.hidden_size), np.int16)
+    for t in range(6):
+        h, c = impl.lstm_step(cell, np.stack([x[t] for x in xs]), h, c, TABLE, "double")
+    for b, x in enumerate(xs):
+        _, h_last, c_last = impl.lstm_sequence(cell, x, TABLE, "double")
+        np.testing.assert_array_equal(h[b], h_last)
+        np.testing.assert_array_equal(c[b], c_last)
+
+
+def test_reverse_is_forward_on_reversed_input():
+    cell = _cell(13, 8, 4, True)
+    x = _inputs(4, cell.input, 15, cell.input_size)
+    backward = ref.lstm_sequence(cell, x, TABLE, "double", reverse=True)[0]
+    forward = ref.lstm_sequence(cell, x[::-1].copy(), TABLE, "double")[0]
+    np.testing.assert_array_equal(backward, forward[::-1])
+
+
+def test_tracks_a_float_lstm():
+    """int8 codes follow a float LSTM with the dequantized weights (independent semantics)."""
+    cell = _cell(17, 8, 8, True, input_size=10, hidden=12, cell_scale_log2=-12)
+    x = _inputs(5, cell.input, 30, cell.input_size)
+    hidden = ref.lstm_sequence(cell, x, TABLE, "double")[0]
+    xs = (x.astype(np.float64) - cell.input.zero_point) * cell.input.scale
+    wx = cell.input_fc.weight * (_real(cell.input_fc) / cell.input.scale)[:, None]
+    wh = cell.recurrent_fc.weight * (_real(cell.recurrent_fc) / cell.hidden.scale)[:, None]
+    b = cell.input_fc.bias * _real(cell.input_fc)
+    hf = np.zeros(cell.hidden_size)
+    cf = np.zeros(cell.hidden_size)
+    errors = []
+    for t in range(x.shape[0]):
+        z = wx @ xs[t] + wh @ hf + b
+        i, f, g, o = np.split(z, 4)
+        sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+        cf = sig(f) * cf + sig(i) * np.tanh(g)
+        hf = sig(o) * np.tanh(cf)
+        got = (hidden[t].astype(np.float64) - cell.hidden.zero_point) * cell.hidden.scale
+        errors.append(np.abs(got - hf).max())
+        hf = got  # follow the integer trajectory, measure one step's error
+    assert max(errors) < 3 * cell.hidden.scale
+
+
+def _real(layer) -> np.ndarray:
+    """Per-row real scale M·2^(s−31) of a layer's requantization, times 2^-12 (Q3.12 out)."""
+    return layer.multiplier.astype(np.float64) * 2.0 ** (layer.shift - 31.0) * 2.0**-12
+
+
+def test_stack_frames_pads_with_zero_point():
+    x = np.arange(10, dtype=np.int8).reshape(5, 2)
+    stacked = stack_frames(x, 2, -3)
+    assert stacked.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, -3, -3]]
+    assert stack_frames(x, 1, 0) is x
