@@ -3,12 +3,13 @@
 Models are built with the flatbuffer object API of ``ai_edge_litert.schema_py_generated``
 (no TensorFlow). The :class:`ModelBuilder` keeps buffers, tensors, operator codes and
 operators of a single subgraph; ``build_*`` functions assemble one-operator models from it.
-Later oracle tests extend this module (e.g. with an LSTM builder).
+``build_unidirectional_sequence_lstm`` authors the 8x8_16 integer LSTM.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import flatbuffers
@@ -224,3 +225,86 @@ def run(model: bytes, inputs: Sequence[np.ndarray], arena_size: int = 1 << 20) -
     interp.invoke()
     n_outputs = schema.Model.GetRootAs(model, 0).Subgraphs(0).OutputsLength()
     return [np.array(interp.get_output(i), copy=True) for i in range(n_outputs)]
+
+
+LSTM_GATES = ("i", "f", "g", "o")  # gate order of TFLite's LSTM inputs (input, forget, cell, out)
+
+
+@dataclass(frozen=True)
+class LstmModel:
+    """A one-operator UNIDIRECTIONAL_SEQUENCE_LSTM model and the indices of its state tensors."""
+
+    buffer: bytes
+    hidden_state: int  # variable int8 tensor [batch, H] (operator input 18)
+    cell_state: int  # variable int16 tensor [batch, H] (operator input 19)
+
+
+def build_unidirectional_sequence_lstm(
+    *,
+    input_weights: Sequence[np.ndarray],
+    recurrent_weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    input_weight_scales: Sequence[float],
+    recurrent_weight_scales: Sequence[float],
+    time_steps: int,
+    x_scale: float,
+    x_zero_point: int,
+    h_scale: float,
+    h_zero_point: int,
+    cell_scale_log2: int,
+    cell_clip: float = 0.0,
+    batch: int = 1,
+    time_major: bool = False,
+) -> LstmModel:
+    """An 8x8_16 integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights/activations, int16 cell).
+
+    Per-gate arguments come in gate order i, f, g, o: input weights int8 [H, I], recurrent
+    weights int8 [H, H], int32 biases [H] (scale ``x_scale * w_scale``), one per-tensor weight
+    scale each. The input is [batch, T, I] (or [T, batch, I] with ``time_major``); the output,
+    hidden state and input share int8 activations; the cell state is int16 with scale
+    ``2^cell_scale_log2``. No peephole, projection or layer norm (those inputs are -1).
+    """
+    h_size, i_size = np.asarray(input_weights[0]).shape
+    mb = ModelBuilder()
+    seq_shape = (time_steps, batch) if time_major else (batch, time_steps)
+    x = mb.add_tensor(
+        "input", (*seq_shape, i_size), TensorType.INT8, quantization([x_scale], [x_zero_point])
+    )
+    w_in = [
+        mb.add_const(f"input_to_{g}_w", w, TensorType.INT8, quantization([s], [0]))
+        for g, w, s in zip(LSTM_GATES, input_weights, input_weight_scales, strict=True)
+    ]
+    w_rec = [
+        mb.add_const(f"recurrent_to_{g}_w", w, TensorType.INT8, quantization([s], [0]))
+        for g, w, s in zip(LSTM_GATES, recurrent_weights, recurrent_weight_scales, strict=True)
+    ]
+    b = [
+        mb.add_const(
+            f"{g}_bias", bias, TensorType.INT32,
+            quantization([np.float32(x_scale) * np.float32(s)], [0]),
+        )
+        for g, bias, s in zip(LSTM_GATES, biases, input_weight_scales, strict=True)
+    ]
+    h_quant = quantization([h_scale], [h_zero_point])
+    h_state = mb.add_tensor("hidden_state", (batch, h_size), TensorType.INT8, h_quant,
+                            is_variable=True)
+    c_state = mb.add_tensor("cell_state", (batch, h_size), TensorType.INT16,
+                            quantization([2.0**cell_scale_log2], [0]), is_variable=True)
+    y = mb.add_tensor("output", (*seq_shape, h_size), TensorType.INT8,
+                      quantization([h_scale], [h_zero_point]))
+    inputs = [x, *w_in, *w_rec, -1, -1, -1, *b, -1, -1, h_state, c_state, -1, -1, -1, -1]
+    opts = schema.UnidirectionalSequenceLSTMOptionsT()
+    opts.fusedActivationFunction = ActivationFunctionType.TANH
+    opts.cellClip = float(np.float32(cell_clip))
+    opts.projClip = 0.0
+    opts.timeMajor = time_major
+    opts.asymmetricQuantizeInputs = False
+    opts.diagonalRecurrentTensors = False
+    mb.add_operator(
+        BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM,
+        inputs,
+        [y],
+        schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions,
+        opts,
+    )
+    return LstmModel(mb.finish([x], [y]), hidden_state=h_state, cell_state=c_state)
