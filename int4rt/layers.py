@@ -14,9 +14,11 @@ from functools import cached_property
 import numpy as np
 
 from int4rt.arith import pack_int4, quantize_multiplier
-from int4rt.arith.formats import INT32_MAX
+from int4rt.arith.formats import INT32_MAX, as_int64, check_range
 from int4rt.arith.gemv import accumulator_bound
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN
+from int4rt.arith.logsoftmax_tables import FRAC_BITS_MAX as LOGIT_FRAC_BITS_MAX
+from int4rt.arith.logsoftmax_tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
+from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding
 from int4rt.errors import ArithmeticSpecError
 
 GATES = ("i", "f", "g", "o")  # row blocks of LSTM weights, PyTorch order (ARITHMETIC.md §8.1)
@@ -104,6 +106,16 @@ class QLinear:
     def n_in(self) -> int:
         """Inputs K."""
         return self.weight.shape[1]
+
+    @cached_property
+    def row_sums(self) -> np.ndarray:
+        """Σ_k weight[n, k] per row, int32: folds a zero point into the accumulator (§7.1)."""
+        return self.weight.sum(axis=1, dtype=np.int64).astype(np.int32)
+
+    @cached_property
+    def max_abs_weight(self) -> int:
+        """Largest |weight code|."""
+        return int(np.abs(self.weight.astype(np.int16)).max()) if self.weight.size else 0
 
     @cached_property
     def packed(self) -> np.ndarray:
@@ -304,3 +316,46 @@ class Joint:
     hidden_shift: int
     out: QLinear
     logit_frac_bits: int
+
+    def validate_combine(self, name: str) -> None:
+        """Check the mode and the scalar requantization parameters of §9.2."""
+        _need(self.mode in JOINT_MODES,
+              f"{name}: unknown mode {self.mode!r}; expected one of {', '.join(JOINT_MODES)}")
+        _check_requant(f"{name}.combine", self.combine_multiplier, self.combine_shift)
+        _check_requant(f"{name}.hidden", self.hidden_multiplier, self.hidden_shift)
+        _need(LOGIT_FRAC_BITS_MIN <= self.logit_frac_bits <= LOGIT_FRAC_BITS_MAX,
+              f"{name}: logit_frac_bits {self.logit_frac_bits} outside "
+              f"[{LOGIT_FRAC_BITS_MIN}, {LOGIT_FRAC_BITS_MAX}]")
+
+    def validate(self, name: str, enc_format: ActQuant, pred_format: ActQuant) -> None:
+        """Check every parameter and that the layer widths chain (§9)."""
+        self.validate_combine(name)
+        self.hidden.validate(f"{name}.hidden")
+        self.enc_proj.validate(f"{name}.enc_proj", enc_format.bits)
+        self.pred_proj.validate(f"{name}.pred_proj", pred_format.bits)
+        self.out.validate(f"{name}.out", self.hidden.bits)
+        width = self.out.n_in
+        for part in ("enc_proj", "pred_proj"):
+            _need(getattr(self, part).n_out == width,
+                  f"{name}.{part}: {getattr(self, part).n_out} outputs, joint width is {width}")
+
+
+def check_joint_inputs(
+    joint: Joint, enc_proj: object, pred_proj: object, rounding: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check the arguments of §9.2; return the projections as int64 [N, J]."""
+    check_rounding(rounding)
+    joint.validate_combine("joint")
+    width = joint.out.n_in
+    arrays = []
+    for name, values in (("enc_proj", enc_proj), ("pred_proj", pred_proj)):
+        arr = as_int64(name, values)
+        if arr.ndim != 2 or arr.shape[1] != width:
+            raise ArithmeticSpecError(f"{name} has shape {arr.shape}; expected (N, {width})")
+        check_range(name, arr, -32768, 32767)
+        arrays.append(arr)
+    if arrays[0].shape != arrays[1].shape:
+        raise ArithmeticSpecError(
+            f"enc_proj {arrays[0].shape} and pred_proj {arrays[1].shape} differ in shape"
+        )
+    return arrays[0], arrays[1]

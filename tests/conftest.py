@@ -36,7 +36,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the recorded oracle counts."""
     if _oracle_lines:
-        terminalreporter.section("oracle comparisons")
+        terminalreporter.section("comparison counts (oracles and float checks)")
         for line in _oracle_lines:
             terminalreporter.write_line(line)
 

@@ -8,6 +8,13 @@ from int4rt.arith.activations import sigmoid16, tanh16, tanh_input_scaling
 from int4rt.arith.formats import FORMATS, INT32_MAX, INT32_MIN, code_range, saturate
 from int4rt.arith.gemv import accumulator_bound, fully_connected, signed_bits
 from int4rt.arith.int4 import pack_int4, unpack_int4
+from int4rt.arith.logsoftmax_tables import (
+    LOG2E_Q30,
+    check_exp2_table,
+    check_ln_table,
+    exp2_table,
+    ln_table,
+)
 from int4rt.arith.profiles import Profile, get_profile
 from int4rt.arith.requant import (
     ROUNDING_MODES,
@@ -22,14 +29,19 @@ __all__ = [
     "FORMATS",
     "INT32_MAX",
     "INT32_MIN",
+    "LOG2E_Q30",
     "ROUNDING_MODES",
     "TFLM_SIGMOID_TABLE",
     "Profile",
     "accumulator_bound",
+    "check_exp2_table",
+    "check_ln_table",
     "check_sigmoid_table",
     "code_range",
+    "exp2_table",
     "fully_connected",
     "get_profile",
+    "ln_table",
     "pack_int4",
     "quantize_multiplier",
     "requantize",

@@ -18,6 +18,7 @@ The oracle tests read these entries back from the tflite-micro interpreter.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import cache
 
 import numpy as np
 
@@ -58,11 +59,13 @@ TFLM_SIGMOID_TABLE = np.array(
 TFLM_SIGMOID_TABLE.setflags(write=False)
 
 
+@cache
 def sigmoid_table() -> np.ndarray:
     """int4rt's own sigmoid table: ``T[k] = round_half_up(65536 / (1 + exp(-k/24)))`` (§6.1).
 
     Evaluated in 50-digit decimal arithmetic, so the entries do not depend on the
-    platform's libm; every entry is ≤ 65534 and the table is non-decreasing.
+    platform's libm; every entry is ≤ 65534 and the table is non-decreasing. The array is
+    computed once and read-only.
     """
     with localcontext() as ctx:
         ctx.prec = 50
@@ -72,7 +75,9 @@ def sigmoid_table() -> np.ndarray:
             .to_integral_value(rounding=ROUND_HALF_UP)
             for k in range(TABLE_SIZE)
         ]
-    return np.array([int(e) for e in entries], dtype=np.uint16)
+    table = np.array([int(e) for e in entries], dtype=np.uint16)
+    table.setflags(write=False)
+    return table
 
 
 def check_sigmoid_table(table: object) -> np.ndarray:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from int4rt.arith.formats import check_range
 from int4rt.arith.gemv import FullyConnectedArgs, check_weights, prepare_fully_connected
 from int4rt.errors import ArithmeticSpecError
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.layers import ActQuant, QLinear
 
 
 @nb.njit(cache=True)
@@ -61,6 +64,50 @@ def _dot_int4_any(x, packed, acc_out):
                 nibble = (np.int32(packed[element >> 1]) >> ((element & 1) * 4)) & 15
                 acc += ((nibble ^ 8) - 8) * np.int32(xb[k])
             acc_out[b, n] = np.int32(acc)
+
+
+@nb.njit(cache=True)
+def _dot_u8s8_rows(u, w, offset_sums, pairs, acc_out):
+    """``acc[b, n] = Σ_k w[n, k]·u[b, k] − offset_sums[n]``, exact in int32 (§7.3)."""
+    for b in range(u.shape[0]):
+        ub = u[b]
+        for n in range(w.shape[0]):
+            if pairs:
+                total = dot_u8s8_pairs(ub, w[n])
+            else:
+                total = dot_u8s8(ub, w[n])
+            acc_out[b, n] = total - offset_sums[n]
+
+
+def unsigned_codes(x: np.ndarray, fmt: ActQuant) -> np.ndarray:
+    """``x − qmin`` as uint8 (§7.3), after checking that x holds codes of ``fmt``."""
+    if x.dtype != fmt.dtype:
+        raise ArithmeticSpecError(f"activations must be {fmt.dtype} codes, got dtype {x.dtype}")
+    check_range("activations", x, fmt.qmin, fmt.qmax)
+    return (x.astype(np.int16) - fmt.qmin).astype(np.uint8)
+
+
+def offset_sums(layer: QLinear, fmt: ActQuant) -> np.ndarray:
+    """``(zp − qmin) · Σ_k w[n, k]`` per row: the zero point folded out of the dot (§7.3)."""
+    return (fmt.zero_point - fmt.qmin) * layer.row_sums
+
+
+def linear(x: np.ndarray, layer: QLinear, fmt: ActQuant, rounding: str, y_min: int,
+           y_max: int) -> np.ndarray:
+    """§7.1 for a validated layer on codes of format ``fmt``, output zero point 0.
+
+    Same integers as :func:`fully_connected`; the dot products run on unsigned codes with
+    the zero point folded into a per-row constant (§7.3), on AVX2 pairs when exact.
+    """
+    args = prepare_fully_connected(
+        x, layer.n_out, layer.n_in, layer.bias, fmt.zero_point, layer.multiplier,
+        layer.shift, 0, y_min, y_max, rounding,
+    )
+    u = unsigned_codes(np.asarray(x).reshape(-1, layer.n_in), fmt)
+    acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
+    pairs = pairs_exact(layer.max_abs_weight, fmt.qmax - fmt.qmin)
+    _dot_u8s8_rows(u, layer.weight, offset_sums(layer, fmt), pairs, acc)
+    return _requantize(acc, args, rounding)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

@@ -8,7 +8,8 @@ import numpy as np
 from int4rt.arith import tanh_input_scaling
 from int4rt.kernels.activations import sigmoid16_one, tanh16_one
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.gemv import fully_connected
+from int4rt.kernels.gemv import linear, offset_sums
+from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
 from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state
 from int4rt.trace import Trace
 
@@ -17,11 +18,7 @@ INT16_MIN, INT16_MAX = -32768, 32767
 
 def linear16(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str) -> np.ndarray:
     """§7.1 with an int16 output (the gate FCs of §8.2), on the Numba GEMM."""
-    return fully_connected(
-        x, layer.weight, layer.bias, x_zero_point=x_format.zero_point,
-        multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
-        y_min=INT16_MIN, y_max=INT16_MAX, rounding=rounding,
-    ).astype(np.int16)
+    return linear(x, layer, x_format, rounding, INT16_MIN, INT16_MAX).astype(np.int16)
 
 
 @nb.njit(cache=True, inline="always")
@@ -30,28 +27,28 @@ def _sat16(v):
 
 
 @nb.njit(cache=True)
-def _recurrent_steps(projected, w_h, mult_h, shift_h, h_zp, h_min, h_max, hid_m, hid_s,
-                     f_m, f_s, i_m, i_s, tanh_m, tanh_s, clip, table, rounding, reverse,
-                     h_state, c_state, pre_out, gate_out, cell_out, hidden_out):
+def _recurrent_steps(projected, w_h, offsets_h, pairs, mult_h, shift_h, h_zp, h_min, h_max,
+                     hid_m, hid_s, f_m, f_s, i_m, i_s, tanh_m, tanh_s, clip, table, rounding,
+                     reverse, h_state, c_state, pre_out, gate_out, cell_out, hidden_out):
     """Run the recurrence over ``projected`` [T, 4H]; fills the per-step outputs in place.
 
-    ``h_state`` (codes, int16-held) and ``c_state`` carry the state in and out. Gate outputs
-    go to ``gate_out`` [T, 4, H] in order i, f, g, o.
+    ``h_state`` (codes, int16-held) and ``c_state`` carry the state in and out. The recurrent
+    dot products run on ``h − qmin`` with the zero point folded into ``offsets_h`` (§7.3).
+    Gate outputs go to ``gate_out`` [T, 4, H] in order i, f, g, o.
     """
     steps = projected.shape[0]
     hs = c_state.size
-    hz = np.empty(hs, dtype=np.int16)
+    u = np.empty(hs, dtype=np.uint8)
     acc = np.empty(4 * hs, dtype=np.int32)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         for k in range(hs):
-            hz[k] = h_state[k] - h_zp
+            u[k] = h_state[k] - h_min
         for r in range(4 * hs):
-            row = w_h[r]
-            total = np.int32(0)
-            for k in range(hs):
-                total += np.int32(row[k]) * np.int32(hz[k])
-            acc[r] = np.int32(total)
+            if pairs:
+                acc[r] = dot_u8s8_pairs(u, w_h[r]) - offsets_h[r]
+            else:
+                acc[r] = dot_u8s8(u, w_h[r]) - offsets_h[r]
         for r in range(4 * hs):
             rec = _sat16(requantize_one(acc[r], mult_h[r], shift_h[r], rounding))
             pre_out[t, r] = _sat16(np.int64(projected[t, r]) + rec)
@@ -90,7 +87,9 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
     rec = cell.recurrent_fc
     _recurrent_steps(
-        np.ascontiguousarray(projected), rec.weight, rec.multiplier.astype(np.int64),
+        np.ascontiguousarray(projected), rec.weight, offset_sums(rec, cell.hidden),
+        pairs_exact(rec.max_abs_weight, cell.hidden.qmax - cell.hidden.qmin),
+        rec.multiplier.astype(np.int64),
         rec.shift.astype(np.int64), cell.hidden.zero_point, cell.hidden.qmin, cell.hidden.qmax,
         cell.hidden_multiplier, cell.hidden_shift, f_m, f_s, i_m, i_s, tanh_m, tanh_s,
         cell.cell_clip, table, rounding_code(rounding), reverse, h, c, pre, gates, cells, hidden,

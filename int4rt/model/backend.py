@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 
 from int4rt.errors import Int4rtError
@@ -9,12 +10,22 @@ from int4rt.errors import Int4rtError
 BACKENDS = ("numba", "numpy")
 
 
-def lstm_backend(name: str) -> ModuleType:
-    """The LSTM operators of backend ``name``: Numba kernels or the NumPy reference."""
+@dataclass(frozen=True)
+class Backend:
+    """The operator modules of one implementation: LSTM, joint and log-softmax."""
+
+    name: str
+    lstm: ModuleType
+    joint: ModuleType
+    log_softmax: ModuleType
+
+
+def get_backend(name: str) -> Backend:
+    """Backend ``name``: ``"numba"`` (kernels) or ``"numpy"`` (the readable reference)."""
     if name == "numba":
-        from int4rt.kernels import lstm
+        from int4rt.kernels import joint, log_softmax, lstm
     elif name == "numpy":
-        from int4rt.ref import lstm
+        from int4rt.ref import joint, log_softmax, lstm
     else:
         raise Int4rtError(f"unknown backend {name!r}; expected 'numba' or 'numpy'")
-    return lstm
+    return Backend(name, lstm, joint, log_softmax)

@@ -1,0 +1,78 @@
+"""Integer RNN-T joint network, Numba kernels: twins of ``int4rt.ref.joint`` (ARITHMETIC.md §9)."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from int4rt.arith.formats import INT32_MAX, INT32_MIN
+from int4rt.arith.tables import check_sigmoid_table
+from int4rt.kernels.activations import tanh16_one
+from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.kernels.gemv import linear
+from int4rt.kernels.lstm import linear16
+from int4rt.layers import ActQuant, Joint, check_joint_inputs
+from int4rt.trace import Trace
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def project_encoder(
+    joint: Joint, enc_codes: np.ndarray, enc_format: ActQuant, rounding: str
+) -> np.ndarray:
+    """Numba twin of :func:`int4rt.ref.joint.project_encoder` (§9.1)."""
+    return linear16(enc_codes, joint.enc_proj, enc_format, rounding)
+
+
+def project_predictor(
+    joint: Joint, pred_codes: np.ndarray, pred_format: ActQuant, rounding: str
+) -> np.ndarray:
+    """Numba twin of :func:`int4rt.ref.joint.project_predictor` (§9.1)."""
+    return linear16(pred_codes, joint.pred_proj, pred_format, rounding)
+
+
+@nb.njit(cache=True)
+def _hidden_rows(e, p, multiplicative, comb_m, comb_s, hid_m, hid_s, zp, qmin, qmax, table,
+                 rounding, pre_out, tanh_out, hidden_out):
+    """Combine, tanh and requantize to hidden codes, element by element (§9.2)."""
+    for n in range(e.shape[0]):
+        for j in range(e.shape[1]):
+            if multiplicative:
+                v = requantize_one(e[n, j] * p[n, j], comb_m, comb_s, rounding)
+            else:
+                v = e[n, j] + p[n, j]
+            v = min(max(v, INT16_MIN), INT16_MAX)
+            a = tanh16_one(v, table, 3, 0)
+            h = requantize_one(a, hid_m, hid_s, rounding) + zp
+            pre_out[n, j] = v
+            tanh_out[n, j] = a
+            hidden_out[n, j] = min(max(h, qmin), qmax)
+
+
+def joint_logits(
+    joint: Joint,
+    enc_proj: np.ndarray,
+    pred_proj: np.ndarray,
+    table: np.ndarray,
+    rounding: str,
+    trace: Trace | None = None,
+    prefix: str = "joint",
+) -> np.ndarray:
+    """Numba twin of :func:`int4rt.ref.joint.joint_logits` (§9.2)."""
+    e, p = check_joint_inputs(joint, enc_proj, pred_proj, rounding)
+    table = check_sigmoid_table(table)
+    fmt = joint.hidden
+    pre = np.empty(e.shape, dtype=np.int16)
+    act = np.empty(e.shape, dtype=np.int16)
+    hid = np.empty(e.shape, dtype=fmt.dtype)
+    _hidden_rows(
+        np.ascontiguousarray(e), np.ascontiguousarray(p), joint.mode == "multiplicative",
+        joint.combine_multiplier, joint.combine_shift, joint.hidden_multiplier,
+        joint.hidden_shift, fmt.zero_point, fmt.qmin, fmt.qmax, table, rounding_code(rounding),
+        pre, act, hid,
+    )
+    logits = linear(hid, joint.out, fmt, rounding, INT32_MIN, INT32_MAX)
+    if trace is not None:
+        for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
+            trace.record(f"{prefix}.{name}", tensor)
+    return logits

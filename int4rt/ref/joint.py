@@ -1,0 +1,63 @@
+"""Integer RNN-T joint network, NumPy reference (docs/ARITHMETIC.md §9)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from int4rt.arith import fully_connected, requantize, tanh16
+from int4rt.arith.formats import INT32_MAX, INT32_MIN
+from int4rt.layers import ActQuant, Joint, check_joint_inputs
+from int4rt.ref.lstm import linear16
+from int4rt.trace import Trace
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def project_encoder(
+    joint: Joint, enc_codes: np.ndarray, enc_format: ActQuant, rounding: str
+) -> np.ndarray:
+    """Encoder projection ``E`` int16 [T, J] of encoder codes [T, E], once per utterance (§9.1)."""
+    return linear16(enc_codes, joint.enc_proj, enc_format, rounding)
+
+
+def project_predictor(
+    joint: Joint, pred_codes: np.ndarray, pred_format: ActQuant, rounding: str
+) -> np.ndarray:
+    """Predictor projection ``P`` int16 [N, J] of predictor codes [N, H] (§9.1)."""
+    return linear16(pred_codes, joint.pred_proj, pred_format, rounding)
+
+
+def joint_logits(
+    joint: Joint,
+    enc_proj: np.ndarray,
+    pred_proj: np.ndarray,
+    table: np.ndarray,
+    rounding: str,
+    trace: Trace | None = None,
+    prefix: str = "joint",
+) -> np.ndarray:
+    """Logits int32 [N, V] of N (frame, label-state) pairs of projections int16 [N, J] (§9.2).
+
+    Combine (saturating sum, or product requantized to Q3.12), tanh to Q0.15, requantize to
+    the ``joint.hidden`` codes, then the output layer. With ``trace``, records
+    ``{prefix}.pre``, ``.tanh``, ``.hidden`` and ``.logits`` in that order.
+    """
+    e, p = check_joint_inputs(joint, enc_proj, pred_proj, rounding)
+    if joint.mode == "additive":
+        pre = e + p
+    else:
+        pre = requantize(e * p, joint.combine_multiplier, joint.combine_shift, rounding)
+    pre = np.clip(pre, INT16_MIN, INT16_MAX).astype(np.int16)
+    act = tanh16(pre, table)
+    hid = requantize(act.astype(np.int64), joint.hidden_multiplier, joint.hidden_shift, rounding)
+    fmt = joint.hidden
+    hid = np.clip(hid + fmt.zero_point, fmt.qmin, fmt.qmax).astype(fmt.dtype)
+    out = joint.out
+    logits = fully_connected(
+        hid, out.weight, out.bias, x_zero_point=fmt.zero_point, multiplier=out.multiplier,
+        shift=out.shift, y_zero_point=0, y_min=INT32_MIN, y_max=INT32_MAX, rounding=rounding,
+    )
+    if trace is not None:
+        for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
+            trace.record(f"{prefix}.{name}", tensor)
+    return logits
