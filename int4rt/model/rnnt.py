@@ -11,12 +11,11 @@ from int4rt.layers import (
     ActQuant,
     Encoder,
     Joint,
-    LstmCell,
     Predictor,
     initial_state,
     stack_frames,
 )
-from int4rt.model.backend import lstm_backend
+from int4rt.model.backend import get_backend
 from int4rt.trace import Trace
 
 
@@ -55,20 +54,24 @@ class RnntModel:
     ln_table: np.ndarray
 
     def quantize_features(self, features: np.ndarray) -> np.ndarray:
-        """Float features [T, F] to the encoder's input codes (ARITHMETIC.md §8.6)."""
+        """Float features [T, F] → global CMVN → the encoder's input codes (§8.6)."""
         feats = np.asarray(features)
-        expected = self.encoder.layers[0].cells[0].input_size // self.encoder.layers[0].stack
+        expected = self.frontend.feature_dim
         if feats.ndim != 2 or feats.shape[1] != expected:
             raise Int4rtError(
-                f"features must have shape [frames, {expected}], got {feats.shape}")
+                f"features must have shape [frames, {expected}], got {list(feats.shape)}")
         if not np.issubdtype(feats.dtype, np.floating) or not np.all(np.isfinite(feats)):
             raise Int4rtError("features must be finite floating-point values")
-        return self.encoder.input.quantize(feats)
+        values = feats.astype(np.float64)
+        if self.frontend.cmvn_mean is not None:
+            values = (values - self.frontend.cmvn_mean.astype(np.float64)) / \
+                self.frontend.cmvn_std.astype(np.float64)
+        return self.encoder.input.quantize(values)
 
     def encode(self, features: np.ndarray, *, backend: str = "numba",
                trace: Trace | None = None) -> tuple[np.ndarray, ActQuant]:
         """Encoder output codes [T', E] and their format, from float features [T, F]."""
-        ops = lstm_backend(backend)
+        ops = get_backend(backend).lstm
         x = self.quantize_features(features)
         if trace is not None:
             trace.record("encoder.input", x)
@@ -86,6 +89,80 @@ class RnntModel:
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
 
+    def predictor_initial_state(self, batch: int) -> PredictorState:
+        """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        states = [initial_state(cell, batch) for cell in self.predictor.layers]
+        return PredictorState(tuple(h for h, _ in states), tuple(c for _, c in states))
+
+    def predictor_step(self, tokens: np.ndarray, state: PredictorState, *,
+                       backend: str = "numba") -> tuple[np.ndarray, PredictorState]:
+        """Embed ``tokens`` [B] and advance every layer one step: (output codes [B, H], state)."""
+        ops = get_backend(backend).lstm
+        tokens = np.asarray(tokens)
+        vocab = self.predictor.embedding.shape[0]
+        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
+                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
+            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
+        x = self.predictor.embedding[tokens]
+        hs, cs = [], []
+        for cell, h, c in zip(self.predictor.layers, state.h, state.c, strict=True):
+            x, c_new = ops.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
+            hs.append(x)
+            cs.append(c_new)
+        return x, PredictorState(tuple(hs), tuple(cs))
+
+    def project_encoder(self, enc_codes: np.ndarray, *, backend: str = "numba") -> np.ndarray:
+        """Joint encoder projection int16 [T, J], computed once per utterance (§9.1)."""
+        return get_backend(backend).joint.project_encoder(
+            self.joint, enc_codes, self.encoder.output, self.rounding)
+
+    def project_predictor(self, pred_codes: np.ndarray, *, backend: str = "numba") -> np.ndarray:
+        """Joint predictor projection int16 [N, J] of predictor outputs [N, H] (§9.1)."""
+        return get_backend(backend).joint.project_predictor(
+            self.joint, pred_codes, self.predictor.output, self.rounding)
+
+    def joint_log_probs(self, enc_proj: np.ndarray, pred_proj: np.ndarray, *,
+                        backend: str = "numba", trace: Trace | None = None) -> np.ndarray:
+        """Log-probabilities int32 [N, V] (scale 2^-logit_frac_bits) of N projection pairs."""
+        ops = get_backend(backend)
+        logits = ops.joint.joint_logits(self.joint, enc_proj, pred_proj, self.sigmoid_table,
+                                        self.rounding, trace=trace)
+        log_probs = ops.log_softmax.log_softmax(logits, self.joint.logit_frac_bits,
+                                                self.exp2_table, self.ln_table)
+        if trace is not None:
+            trace.record("joint.log_probs", log_probs)
+        return log_probs
+
+    def lattice(self, features: np.ndarray, labels: list[int] | np.ndarray, *,
+                backend: str = "numba", trace: Trace | None = None) -> np.ndarray:
+        """Log-probabilities int32 [T', U + 1, V] of every (frame, label prefix) pair.
+
+        The label history starts with blank (§8.6); ``labels`` are U non-blank ids. With a
+        trace, every intermediate from feature codes to log-probabilities is recorded.
+        """
+        ops = get_backend(backend)
+        enc, _ = self.encode(features, backend=backend, trace=trace)
+        history = np.concatenate([[self.blank_id], np.asarray(labels, dtype=np.int64)])
+        vocab = self.predictor.embedding.shape[0]
+        if history.min() < 0 or history.max() >= vocab:
+            raise Int4rtError(f"labels must be ids in [0, {vocab})")
+        x = self.predictor.embedding[history]
+        if trace is not None:
+            trace.record("predictor.embedding", x)
+        for index, cell in enumerate(self.predictor.layers):
+            x = ops.lstm.lstm_sequence(cell, x, self.sigmoid_table, self.rounding, trace=trace,
+                                       prefix=f"predictor.layer{index}")[0]
+        enc_proj = self.project_encoder(enc, backend=backend)
+        pred_proj = self.project_predictor(x, backend=backend)
+        if trace is not None:
+            trace.record("joint.enc_proj", enc_proj)
+            trace.record("joint.pred_proj", pred_proj)
+        frames, prefixes = enc_proj.shape[0], pred_proj.shape[0]
+        pairs_e = np.repeat(enc_proj, prefixes, axis=0)
+        pairs_p = np.tile(pred_proj, (frames, 1))
+        log_probs = self.joint_log_probs(pairs_e, pairs_p, backend=backend, trace=trace)
+        return log_probs.reshape(frames, prefixes, -1)
+
 
 @dataclass(frozen=True, eq=False)
 class PredictorState:
@@ -93,27 +170,3 @@ class PredictorState:
 
     h: tuple[np.ndarray, ...]
     c: tuple[np.ndarray, ...]
-
-
-def predictor_initial_state(predictor: Predictor, batch: int) -> PredictorState:
-    """h = each layer's hidden zero point, c = 0 (ARITHMETIC.md §8.4)."""
-    states = [initial_state(cell, batch) for cell in predictor.layers]
-    return PredictorState(tuple(h for h, _ in states), tuple(c for _, c in states))
-
-
-def predictor_step(model: RnntModel, tokens: np.ndarray, state: PredictorState, *,
-                   backend: str = "numba") -> tuple[np.ndarray, PredictorState]:
-    """Embed ``tokens`` [B] and advance every layer one step; returns (output codes, state)."""
-    ops = lstm_backend(backend)
-    tokens = np.asarray(tokens)
-    vocab = model.predictor.embedding.shape[0]
-    if tokens.ndim != 1 or (tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
-        raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
-    x = model.predictor.embedding[tokens]
-    hs, cs = [], []
-    cell: LstmCell
-    for cell, h, c in zip(model.predictor.layers, state.h, state.c, strict=True):
-        x, c_new = ops.lstm_step(cell, x, h, c, model.sigmoid_table, model.rounding)
-        hs.append(x)
-        cs.append(c_new)
-    return x, PredictorState(tuple(hs), tuple(cs))

@@ -1,0 +1,147 @@
+"""``int4rt inspect``: what a model file holds, how it is quantized, how much it compresses.
+
+The compression ratio is ``fp32 bytes / file bytes``: every parameter (weights, biases,
+embedding entries, CMVN statistics) counted at 4 bytes, against the whole file — header,
+packed weights, requantization parameters and tables included (docs/FORMAT.md §5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from int4rt.layers import ActQuant, QLinear
+from int4rt.model.container import (
+    FORMAT_VERSION,
+    Model,
+    RawTensor,
+    linear_layers,
+    load_model_bytes,
+    read_container,
+    read_file,
+)
+from int4rt.model.lm import LmModel
+
+TABLE_NAMES = ("sigmoid", "exp2", "ln")
+
+
+def inspect_model(path: str | Path) -> dict[str, Any]:
+    """The report of the model file at ``path`` as a JSON-ready dict (FORMAT.md §5)."""
+    data = read_file(path)
+    model = load_model_bytes(data)
+    metadata, tensors = read_container(data)
+    layers = [_linear_report(model, name, layer, fmt, tensors) for name, layer, fmt
+              in linear_layers(model)]
+    embedding_name, embedding, embedding_fmt = _embedding(model)
+    parameters = sum(entry["parameters"] for entry in layers) + embedding.size
+    if not isinstance(model, LmModel) and model.frontend.cmvn_mean is not None:
+        parameters += 2 * model.frontend.feature_dim
+    file_bytes = len(data)
+    report: dict[str, Any] = {
+        "file": str(path),
+        "architecture": metadata["architecture"],
+        "format_version": FORMAT_VERSION,
+        "int4rt_version": metadata["int4rt_version"],
+        "profile": model.profile,
+        "rounding": model.rounding,
+        "vocab_size": len(model.vocab),
+        "parameters": int(parameters),
+        "file_bytes": file_bytes,
+        "header_bytes": 8 + int.from_bytes(data[:8], "little"),
+        "tensors": len(tensors),
+        "fp32_bytes": 4 * int(parameters),
+        "compression_ratio": round(4 * int(parameters) / file_bytes, 4),
+        "embedding": {"name": embedding_name, "shape": list(embedding.shape),
+                      "format": _format(embedding_fmt)},
+        "layers": layers,
+        "tables": {name: {"dtype": str(table.dtype), "entries": int(table.size)}
+                   for name, table in zip(TABLE_NAMES, (model.sigmoid_table, model.exp2_table,
+                                                        model.ln_table), strict=True)},
+    }
+    if not isinstance(model, LmModel):
+        report["blank_id"] = model.blank_id
+        report["frontend"] = {"sample_rate": model.frontend.sample_rate,
+                              "feature_dim": model.frontend.feature_dim,
+                              "stack": model.encoder.layers[0].stack,
+                              "cmvn": model.frontend.cmvn_mean is not None}
+    return report
+
+
+def _embedding(model: Model) -> tuple[str, Any, ActQuant]:
+    if isinstance(model, LmModel):
+        return "lm.embedding", model.embedding, model.input
+    return "predictor.embedding", model.predictor.embedding, model.predictor.layers[0].input
+
+
+def _format(fmt: ActQuant) -> dict[str, Any]:
+    return {"bits": fmt.bits, "signed": fmt.signed, "zero_point": fmt.zero_point,
+            "scale": fmt.scale}
+
+
+def _output(model: Model, name: str) -> str:
+    if name.endswith("out"):
+        bits = model.logit_frac_bits if isinstance(model, LmModel) else model.joint.logit_frac_bits
+        return f"int32 logits, scale 2^-{bits}"
+    if name.startswith("joint.") and model.joint.mode == "multiplicative":
+        return "int16, multiplied then requantized to Q3.12"
+    return "int16 Q3.12"
+
+
+def _linear_report(model: Model, name: str, layer: QLinear, fmt: ActQuant,
+                   tensors: dict[str, RawTensor]) -> dict[str, Any]:
+    has_bias = f"{name}.bias" in tensors
+    stored = sum(len(tensors[f"{name}.{part}"].data)
+                 for part in ("weight", "bias", "multiplier", "shift")
+                 if f"{name}.{part}" in tensors)
+    return {
+        "name": name,
+        "shape": [layer.n_out, layer.n_in],
+        "parameters": int(layer.weight.size + (layer.n_out if has_bias else 0)),
+        "weight_bits": layer.weight_bits,
+        "granularity": "per_row",
+        "bias": has_bias,
+        "stored_bytes": stored,
+        "input": _format(fmt),
+        "output": _output(model, name),
+        "rounding": model.rounding,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text for a terminal."""
+    lines = [
+        f"{report['file']}: int4rt model file version {report['format_version']} "
+        f"(written by int4rt {report['int4rt_version']})",
+        f"  architecture      {report['architecture']}, vocabulary {report['vocab_size']}"
+        + (f", blank id {report['blank_id']}" if "blank_id" in report else ""),
+        f"  profile/rounding  {report['profile']} / {report['rounding']}",
+        f"  parameters        {report['parameters']:,}",
+        f"  file bytes        {report['file_bytes']:,} (header {report['header_bytes']:,}, "
+        f"{report['tensors']} tensors)",
+        f"  fp32 bytes        {report['fp32_bytes']:,}",
+        f"  compression       {report['compression_ratio']:.2f}x vs fp32",
+    ]
+    if "frontend" in report:
+        fe = report["frontend"]
+        lines.append(f"  frontend          {fe['feature_dim']} features at {fe['sample_rate']} Hz, "
+                     f"stack {fe['stack']}, CMVN {'yes' if fe['cmvn'] else 'no'}")
+    emb = report["embedding"]
+    lines.append(f"  embedding         {emb['name']} {emb['shape'][0]}x{emb['shape'][1]} codes, "
+                 f"{_describe(emb['format'])}")
+    lines.append("  tables            " + ", ".join(
+        f"{name} {t['dtype']}[{t['entries']}]" for name, t in report["tables"].items()))
+    lines.append("")
+    lines.append(f"  {'layer':<34} {'shape':>11} {'w':>2} {'bias':>4}  {'input codes':<31} output")
+    for entry in report["layers"]:
+        shape = "x".join(map(str, entry["shape"]))
+        lines.append(f"  {entry['name']:<34} {shape:>11} {entry['weight_bits']:>2} "
+                     f"{'yes' if entry['bias'] else 'no':>4}  {_describe(entry['input']):<31} "
+                     f"{entry['output']}")
+    lines.append(f"  (w: weight bits; one (multiplier, shift) per row; rounding "
+                 f"{report['rounding']})")
+    return "\n".join(lines)
+
+
+def _describe(fmt: dict[str, Any]) -> str:
+    kind = f"{'' if fmt['signed'] else 'u'}int{fmt['bits']}"
+    return f"{kind} zp {fmt['zero_point']} scale {fmt['scale']:.4g}"
