@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
+	@mkdir -p .demo
+	$(VENV)/bin/int4rt convert --random 0 --config configs/paper.json -o .demo/paper-random.safetensors
+	$(VENV)/bin/int4rt inspect .demo/paper-random.safetensors
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
@@ -31,5 +34,5 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.stamp-runtime
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +
