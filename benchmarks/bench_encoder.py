@@ -8,31 +8,18 @@ installed (the ``dev`` or ``peers`` extra).
 
 from __future__ import annotations
 
-import os
+from timing import median_seconds, pin_one_thread
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+pin_one_thread()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from int4rt.model.config import load_config  # noqa: E402
-from int4rt.model.random_model import random_model  # noqa: E402
-
-
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from int4rt.model.config import load_config
+from int4rt.model.random_model import random_model
 
 
 def torch_peer(model, frames: int):

@@ -7,29 +7,15 @@ thread itself). Results go to docs/RESULTS.md by hand, with the command.
 
 from __future__ import annotations
 
-import os
+from timing import median_seconds, pin_one_thread
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+pin_one_thread()
 
 import argparse
-import time
 
 import numpy as np
 
 from int4rt import arith, kernels
-
-
-def median_us(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in microseconds after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e6)
 
 
 def main() -> None:
@@ -62,7 +48,7 @@ def main() -> None:
     print(f"GEMV {n}x{k}, 1 thread, median of {args.repeats} calls")
     for name, fn in runs.items():
         reps = args.repeats if "reference" not in name else max(args.repeats // 20, 5)
-        us = median_us(fn, reps)
+        us = median_seconds(fn, reps) * 1e6
         peer = peer or us
         print(f"| {name} | {us:8.1f} µs | {us / peer:5.2f}x |")
 
