@@ -30,58 +30,63 @@ def _sat16(v):
 def _recurrent_steps(projected, w_h, offsets_h, pairs, mult_h, shift_h, h_zp, h_min, h_max,
                      hid_m, hid_s, f_m, f_s, i_m, i_s, tanh_m, tanh_s, clip, table, rounding,
                      reverse, h_state, c_state, pre_out, gate_out, cell_out, hidden_out):
-    """Run the recurrence over ``projected`` [T, 4H]; fills the per-step outputs in place.
+    """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
-    ``h_state`` (codes, int16-held) and ``c_state`` carry the state in and out. The recurrent
-    dot products run on ``h − qmin`` with the zero point folded into ``offsets_h`` (§7.3).
-    Gate outputs go to ``gate_out`` [T, 4, H] in order i, f, g, o.
+    ``h_state`` [B, H] (codes, int16-held) and ``c_state`` [B, H] carry the state in and out.
+    The recurrent dot products run on ``h − qmin`` with the zero point folded into
+    ``offsets_h`` (§7.3). Gate outputs go to ``gate_out`` [B, T, 4, H] in order i, f, g, o.
     """
-    steps = projected.shape[0]
-    hs = c_state.size
+    rows, steps = projected.shape[0], projected.shape[1]
+    hs = c_state.shape[1]
     u = np.empty(hs, dtype=np.uint8)
     acc = np.empty(4 * hs, dtype=np.int32)
-    for step in range(steps):
-        t = steps - 1 - step if reverse else step
-        for k in range(hs):
-            u[k] = h_state[k] - h_min
-        for r in range(4 * hs):
-            if pairs:
-                acc[r] = dot_u8s8_pairs(u, w_h[r]) - offsets_h[r]
-            else:
-                acc[r] = dot_u8s8(u, w_h[r]) - offsets_h[r]
-        for r in range(4 * hs):
-            rec = _sat16(requantize_one(acc[r], mult_h[r], shift_h[r], rounding))
-            pre_out[t, r] = _sat16(np.int64(projected[t, r]) + rec)
-        for j in range(hs):
-            i = sigmoid16_one(pre_out[t, j], table, 3, 0)
-            f = sigmoid16_one(pre_out[t, hs + j], table, 3, 0)
-            g = tanh16_one(pre_out[t, 2 * hs + j], table, 3, 0)
-            o = sigmoid16_one(pre_out[t, 3 * hs + j], table, 3, 0)
-            forget = _sat16(requantize_one(f * np.int64(c_state[j]), f_m, f_s, rounding))
-            update = _sat16(requantize_one(i * g, i_m, i_s, rounding))
-            c = _sat16(forget + update)
-            if clip > 0:
-                c = min(max(c, -clip), clip)
-            tanh_c = tanh16_one(c, table, tanh_m, tanh_s)
-            h = requantize_one(tanh_c * o, hid_m, hid_s, rounding) + h_zp
-            h = min(max(h, h_min), h_max)
-            c_state[j] = c
-            h_state[j] = h
-            gate_out[t, 0, j] = i
-            gate_out[t, 1, j] = f
-            gate_out[t, 2, j] = g
-            gate_out[t, 3, j] = o
-            cell_out[t, j] = c
-            hidden_out[t, j] = h
+    for b in range(rows):
+        h_row = h_state[b]
+        c_row = c_state[b]
+        for step in range(steps):
+            t = steps - 1 - step if reverse else step
+            for k in range(hs):
+                u[k] = h_row[k] - h_min
+            for r in range(4 * hs):
+                if pairs:
+                    acc[r] = dot_u8s8_pairs(u, w_h[r]) - offsets_h[r]
+                else:
+                    acc[r] = dot_u8s8(u, w_h[r]) - offsets_h[r]
+            pre = pre_out[b, t]
+            for r in range(4 * hs):
+                rec = _sat16(requantize_one(acc[r], mult_h[r], shift_h[r], rounding))
+                pre[r] = _sat16(np.int64(projected[b, t, r]) + rec)
+            for j in range(hs):
+                i = sigmoid16_one(pre[j], table, 3, 0)
+                f = sigmoid16_one(pre[hs + j], table, 3, 0)
+                g = tanh16_one(pre[2 * hs + j], table, 3, 0)
+                o = sigmoid16_one(pre[3 * hs + j], table, 3, 0)
+                forget = _sat16(requantize_one(f * np.int64(c_row[j]), f_m, f_s, rounding))
+                update = _sat16(requantize_one(i * g, i_m, i_s, rounding))
+                c = _sat16(forget + update)
+                if clip > 0:
+                    c = min(max(c, -clip), clip)
+                tanh_c = tanh16_one(c, table, tanh_m, tanh_s)
+                h = requantize_one(tanh_c * o, hid_m, hid_s, rounding) + h_zp
+                h = min(max(h, h_min), h_max)
+                c_row[j] = c
+                h_row[j] = h
+                gate_out[b, t, 0, j] = i
+                gate_out[b, t, 1, j] = f
+                gate_out[b, t, 2, j] = g
+                gate_out[b, t, 3, j] = o
+                cell_out[b, t, j] = c
+                hidden_out[b, t, j] = h
 
 
 def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
          rounding: str, reverse: bool) -> tuple[np.ndarray, ...]:
-    steps, hs = projected.shape[0], cell.hidden_size
-    pre = np.empty((steps, 4 * hs), dtype=np.int16)
-    gates = np.empty((steps, 4, hs), dtype=np.int16)
-    cells = np.empty((steps, hs), dtype=np.int16)
-    hidden = np.empty((steps, hs), dtype=np.int16)
+    """Recurrence over ``projected`` [B, T, 4H] from states h, c [B, H] (updated in place)."""
+    rows, steps, hs = projected.shape[0], projected.shape[1], cell.hidden_size
+    pre = np.empty((rows, steps, 4 * hs), dtype=np.int16)
+    gates = np.empty((rows, steps, 4, hs), dtype=np.int16)
+    cells = np.empty((rows, steps, hs), dtype=np.int16)
+    hidden = np.empty((rows, steps, hs), dtype=np.int16)
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
@@ -107,15 +112,10 @@ def lstm_step(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Numba twin of :func:`int4rt.ref.lstm.lstm_step` (§8.2–§8.4), batch over rows."""
     projected = linear16(x, cell.input_fc, cell.input, rounding)
-    h_out = np.empty_like(h)
-    c_out = np.empty_like(c)
-    for b in range(x.shape[0]):
-        h_state = h[b].astype(np.int16)
-        c_state = c[b].copy()
-        _run(cell, projected[b:b + 1], h_state, c_state, table, rounding, False)
-        h_out[b] = h_state
-        c_out[b] = c_state
-    return h_out, c_out
+    h_state = h.astype(np.int16)
+    c_state = c.astype(np.int16)
+    _run(cell, projected[:, None, :], h_state, c_state, table, rounding, False)
+    return h_state.astype(h.dtype), c_state
 
 
 def lstm_sequence(
@@ -130,10 +130,10 @@ def lstm_sequence(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numba twin of :func:`int4rt.ref.lstm.lstm_sequence` (§8.2–§8.5)."""
     projected = linear16(x, cell.input_fc, cell.input, rounding)
-    h0, c0 = initial_state(cell, 1)
-    h_state = h0[0].astype(np.int16)
-    c_state = c0[0]
-    pre, gates, cells, hidden = _run(cell, projected, h_state, c_state, table, rounding, reverse)
+    h0, c_state = initial_state(cell, 1)
+    h_state = h0.astype(np.int16)
+    pre, gates, cells, hidden = (
+        out[0] for out in _run(cell, projected[None], h_state, c_state, table, rounding, reverse))
     hidden = hidden.astype(cell.hidden.dtype)
     if trace is not None:
         trace.record(f"{prefix}.input_proj", projected)
@@ -142,4 +142,4 @@ def lstm_sequence(
             trace.record(f"{prefix}.gate.{name}", gates[:, k])
         trace.record(f"{prefix}.cell", cells)
         trace.record(f"{prefix}.hidden", hidden)
-    return hidden, h_state.astype(cell.hidden.dtype), c_state
+    return hidden, h_state[0].astype(cell.hidden.dtype), c_state[0]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.errors import ArithmeticSpecError
+from int4rt.arith.formats import INT32_MAX, INT32_MIN
+from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import (
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
@@ -14,7 +15,9 @@ from int4rt.layers import (
     LstmCell,
     Predictor,
     QLinear,
+    initial_state,
 )
+from int4rt.model.backend import get_backend
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,7 +26,8 @@ class LmModel:
 
     ``embedding`` [V, E] holds codes in ``layers[0].input`` format; ``out`` maps the last
     layer's hidden codes to int32 logits with scale ``2^-logit_frac_bits``. Its vocabulary is
-    the RNN-T's, so id 0 (the RNN-T blank) is the sentence boundary that starts a history.
+    the RNN-T's (same symbols, same order); the RNN-T's blank id is the sentence-start input
+    that begins every history (docs/DECODING.md, "Label histories and batching").
     """
 
     vocab: tuple[str, ...]
@@ -47,6 +51,37 @@ class LmModel:
         """Format of the last layer's hidden codes, the output layer's input."""
         return self.layers[-1].hidden
 
+    def initial_state(self, batch: int) -> LmState:
+        """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        states = [initial_state(cell, batch) for cell in self.layers]
+        return LmState(tuple(h for h, _ in states), tuple(c for _, c in states))
+
+    def step(self, tokens: np.ndarray, state: LmState, *,
+             backend: str = "numba") -> tuple[np.ndarray, LmState]:
+        """Feed ``tokens`` [B] and return (log-probabilities int32 [B, V] of the next token, state).
+
+        Embedding codes → every LSTM layer one step (§8.2–§8.4) → ``out`` to int32 logits
+        (§7.1, output zero point 0, clamped to int32) → integer log-softmax with scale
+        ``2^-logit_frac_bits`` (§10). Rows are independent: a row's result does not depend on
+        the other rows of the batch.
+        """
+        ops = get_backend(backend)
+        tokens = np.asarray(tokens)
+        vocab = len(self.vocab)
+        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
+                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
+            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
+        x = self.embedding[tokens]
+        hs, cs = [], []
+        for cell, h, c in zip(self.layers, state.h, state.c, strict=True):
+            x, c_new = ops.lstm.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
+            hs.append(x)
+            cs.append(c_new)
+        logits = _output_logits(backend, x, self.out, self.output, self.rounding)
+        log_probs = ops.log_softmax.log_softmax(logits, self.logit_frac_bits, self.exp2_table,
+                                                self.ln_table)
+        return log_probs, LmState(tuple(hs), tuple(cs))
+
     def validate(self, name: str = "lm") -> None:
         """Check shapes, the chain of formats and every layer (ARITHMETIC.md §7, §8)."""
         check_lstm_stack(name, self.layers)
@@ -61,6 +96,28 @@ class LmModel:
         _need(LOGIT_FRAC_BITS_MIN <= self.logit_frac_bits <= LOGIT_FRAC_BITS_MAX,
               f"{name}.logit_frac_bits {self.logit_frac_bits} outside "
               f"[{LOGIT_FRAC_BITS_MIN}, {LOGIT_FRAC_BITS_MAX}]")
+
+
+@dataclass(frozen=True, eq=False)
+class LmState:
+    """Per-history LM state: h codes and c (int16) per layer, batched over rows [B, H]."""
+
+    h: tuple[np.ndarray, ...]
+    c: tuple[np.ndarray, ...]
+
+
+def _output_logits(backend: str, x: np.ndarray, layer: QLinear, fmt: ActQuant,
+                   rounding: str) -> np.ndarray:
+    """The output layer §7.1 to int32 logits on ``backend``'s GEMV."""
+    if backend == "numba":
+        from int4rt.kernels.gemv import linear
+
+        return linear(x, layer, fmt, rounding, INT32_MIN, INT32_MAX)
+    from int4rt.arith import fully_connected
+
+    return fully_connected(x, layer.weight, layer.bias, x_zero_point=fmt.zero_point,
+                           multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
+                           y_min=INT32_MIN, y_max=INT32_MAX, rounding=rounding)
 
 
 def check_lstm_stack(name: str, cells: tuple[LstmCell, ...]) -> None:

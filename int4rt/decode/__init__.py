@@ -1,0 +1,49 @@
+"""RNN-T search with integer scores and LM fusion (docs/DECODING.md).
+
+``decode(model, features, options, lm=..., source_lm=...)`` runs greedy search, modified beam
+search or ALSD with shallow or density-ratio fusion; DECODING.md's sections "Greedy search",
+"Modified beam search", "ALSD" and "Fusion" specify them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from int4rt.decode.alsd import alsd_search
+from int4rt.decode.cache import HistoryCache
+from int4rt.decode.greedy import greedy_search
+from int4rt.decode.modified_beam import modified_beam_search
+from int4rt.decode.options import DecodeOptions
+from int4rt.decode.result import DecodeResult
+from int4rt.decode.scoring import COMPONENTS, Scoring
+from int4rt.model.lm import LmModel
+from int4rt.model.rnnt import RnntModel
+
+__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode"]
+
+
+def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
+           lm: LmModel | None = None, source_lm: LmModel | None = None,
+           backend: str = "numba") -> DecodeResult:
+    """Search float ``features`` [T, F] (passed to ``model.encode``) with ``options``.
+
+    ``lm`` is the external LM (weight ``options.lm_weight``), ``source_lm`` the source LM of
+    density-ratio fusion (``options.source_lm_weight``); an LM passed is evaluated even at
+    weight 0. The encoder projection is computed once; predictor and LM outputs once per
+    label history (DECODING.md, "Label histories and batching").
+    """
+    options.validate()
+    scoring = Scoring.build(model, options, lm, source_lm)
+    enc, _ = model.encode(features, backend=backend)
+    enc_proj = model.project_encoder(enc, backend=backend)
+    cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
+    frames = enc_proj.shape[0]
+    if options.method == "greedy":
+        hyps = greedy_search(model, cache, scoring, enc_proj, options.max_symbols_per_frame,
+                             backend)
+    elif options.method == "beam":
+        hyps = modified_beam_search(model, cache, scoring, enc_proj, options.beam, backend)
+    else:
+        max_labels = frames if options.max_label_length is None else options.max_label_length
+        hyps = alsd_search(model, cache, scoring, enc_proj, options.beam, max_labels, backend)
+    return DecodeResult.build(model, hyps, frames, options.nbest)

@@ -1,0 +1,86 @@
+"""What a search returns: best hypothesis, n-best, frame timing, score components
+(docs/DECODING.md, "Results").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from int4rt.decode.hypothesis import Hypothesis
+from int4rt.decode.scoring import COMPONENTS
+from int4rt.model.rnnt import RnntModel
+
+
+@dataclass
+class DecodeResult:
+    """The best hypothesis and the n-best list (DECODING.md, "Results").
+
+    ``score`` (int, units 2^-``frac_bits``) is the sum of ``components`` (am, ext, src,
+    length, blank; DECODING.md, "Emission components"). ``timestamps[i]`` is the encoder frame
+    at which ``tokens[i]`` was emitted; frame f starts at ``seconds(f)`` =
+    f · ``frame_shift_seconds`` (the front end's frame shift times the encoder's total
+    stacking). ``nbest[0]`` is the best hypothesis itself; each entry has text, tokens,
+    timestamps, score and components.
+    """
+
+    text: str
+    tokens: list[int]
+    timestamps: list[int]
+    frames: int
+    score: int
+    components: dict[str, int]
+    frac_bits: int
+    frame_shift_seconds: float
+    nbest: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, model: RnntModel, hyps: list[Hypothesis], frames: int,
+              nbest: int) -> DecodeResult:
+        """The result for ``hyps`` (best first; the first ``nbest`` are reported)."""
+        stack = 1
+        for layer in model.encoder.layers:
+            stack *= layer.stack
+        entries = [_entry(model, hyp) for hyp in hyps[:nbest]]
+        best = entries[0]
+        return cls(best["text"], list(best["tokens"]), list(best["timestamps"]), frames,
+                   best["score"], dict(best["components"]), model.joint.logit_frac_bits,
+                   model.frontend.frame_shift_ms * stack / 1000.0, entries)
+
+    def seconds(self, frame: int) -> float:
+        """Start time in seconds of encoder frame ``frame``."""
+        return frame * self.frame_shift_seconds
+
+    def to_json(self) -> dict:
+        """Plain JSON types; scores also in nats, ``score / 2^frac_bits``."""
+        return {
+            **self._json_entry({"text": self.text, "tokens": self.tokens,
+                                "timestamps": self.timestamps, "score": self.score,
+                                "components": self.components}),
+            "frames": self.frames,
+            "frame_shift_seconds": self.frame_shift_seconds,
+            "frac_bits": self.frac_bits,
+            "nbest": [self._json_entry(entry) for entry in self.nbest],
+        }
+
+    def _json_entry(self, entry: dict) -> dict:
+        unit = float(1 << self.frac_bits)
+        return {
+            "text": entry["text"],
+            "tokens": list(entry["tokens"]),
+            "timestamps": list(entry["timestamps"]),
+            "times": [self.seconds(frame) for frame in entry["timestamps"]],
+            "score": entry["score"],
+            "score_nats": entry["score"] / unit,
+            "components": dict(entry["components"]),
+            "components_nats": {name: value / unit for name, value in entry["components"].items()},
+        }
+
+
+def _entry(model: RnntModel, hyp: Hypothesis) -> dict:
+    return {
+        "text": "".join(model.vocab[token] for token in hyp.tokens),
+        "tokens": list(hyp.tokens),
+        "timestamps": list(hyp.timestamps),
+        "score": hyp.score,
+        "components": dict(zip(COMPONENTS, hyp.parts, strict=True)),
+    }

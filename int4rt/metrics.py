@@ -1,0 +1,156 @@
+"""Word and character error rates with a documented text normalization.
+
+Specified in docs/DECODING.md, "WER and CER": ``normalize_text``, the Levenshtein alignment
+(unit costs; common prefix and suffix matched first; a fixed backtrace order that makes the
+substitution/deletion/insertion split agree with jiwer 4.x), and corpus rates as the sum of
+edits over the sum of reference lengths.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Callable, Hashable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+_APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'"})
+
+
+class EditCounts(NamedTuple):
+    """Edits turning a reference into a hypothesis, and the reference length (words or chars)."""
+
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_length: int
+
+    @property
+    def errors(self) -> int:
+        """Substitutions + deletions + insertions."""
+        return self.substitutions + self.deletions + self.insertions
+
+
+def normalize_text(text: str) -> str:
+    """Text as scored (DECODING.md, Text normalization).
+
+    NFKC; ‘ ’ ʼ → '; lowercase; an apostrophe stays only between two alphanumeric characters;
+    other punctuation (Unicode category P*) becomes a space; format characters (Cf, e.g.
+    zero-width space, soft hyphen) are removed; whitespace runs become one space, none at
+    the ends.
+    """
+    chars = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    out = []
+    for index, char in enumerate(chars):
+        category = unicodedata.category(char)
+        if char == "'":
+            inside = 0 < index < len(chars) - 1 and chars[index - 1].isalnum() \
+                and chars[index + 1].isalnum()
+            out.append("'" if inside else " ")
+        elif category.startswith("P"):
+            out.append(" ")
+        elif category != "Cf":
+            out.append(char)
+    return " ".join("".join(out).split())
+
+
+def edit_counts(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> EditCounts:
+    """S, D, I of the canonical alignment of two sequences (DECODING.md, Alignment and counts).
+
+    Unit-cost Levenshtein distance D over the two sequences after removing their common
+    prefix and suffix; backtrace from the end, at (i, j) taking, in this order: a deletion
+    if D[i][j] = D[i−1][j] + 1; else an insertion if j ≥ 2 and D[i][j−1] = D[i−1][j−1] − 1;
+    else the diagonal (a substitution if ref[i−1] ≠ hyp[j−1]).
+    """
+    start = 0
+    while start < min(len(ref), len(hyp)) and ref[start] == hyp[start]:
+        start += 1
+    end_ref, end_hyp = len(ref), len(hyp)
+    while end_ref > start and end_hyp > start and ref[end_ref - 1] == hyp[end_hyp - 1]:
+        end_ref -= 1
+        end_hyp -= 1
+    ids: dict[Hashable, int] = {}
+    r = np.array([ids.setdefault(item, len(ids)) for item in ref[start:end_ref]], np.int32)
+    h = np.array([ids.setdefault(item, len(ids)) for item in hyp[start:end_hyp]], np.int32)
+    dist = _distance_matrix(r, h)
+    subs = dels = ins = 0
+    i, j = len(r), len(h)
+    while i and j:
+        if dist[i, j] == dist[i - 1, j] + 1:
+            dels += 1
+            i -= 1
+        elif j >= 2 and dist[i, j - 1] == dist[i - 1, j - 1] - 1:
+            ins += 1
+            j -= 1
+        else:
+            subs += int(r[i - 1] != h[j - 1])
+            i -= 1
+            j -= 1
+    return EditCounts(subs, dels + i, ins + j, len(ref))
+
+
+def _distance_matrix(ref: np.ndarray, hyp: np.ndarray) -> np.ndarray:
+    """D [len(ref) + 1, len(hyp) + 1]: D[i][j] = distance of ref[:i] and hyp[:j].
+
+    Row by row: the substitution/deletion candidates vectorized, then insertions along the
+    row as a running minimum of (candidate − j) plus j.
+    """
+    cols = np.arange(len(hyp) + 1, dtype=np.int32)
+    dist = np.empty((len(ref) + 1, len(hyp) + 1), dtype=np.int32)
+    dist[0] = cols
+    for i in range(1, len(ref) + 1):
+        prev = dist[i - 1]
+        row = np.empty_like(prev)
+        row[0] = i
+        row[1:] = np.minimum(prev[1:] + 1, prev[:-1] + (hyp != ref[i - 1]))
+        dist[i] = np.minimum.accumulate(row - cols) + cols
+    return dist
+
+
+def word_errors(ref: str, hyp: str, *, normalize: bool = True) -> EditCounts:
+    """(substitutions, deletions, insertions, reference words) of one utterance.
+
+    Words are ``normalize_text`` output (or, with ``normalize=False``, the text) split on
+    whitespace.
+    """
+    if normalize:
+        ref, hyp = normalize_text(ref), normalize_text(hyp)
+    return edit_counts(ref.split(), hyp.split())
+
+
+def char_errors(ref: str, hyp: str, *, normalize: bool = True) -> EditCounts:
+    """(substitutions, deletions, insertions, reference characters) of one utterance.
+
+    Characters of the ``normalize_text`` output (single spaces between words count), or of
+    the text as given with ``normalize=False``.
+    """
+    if normalize:
+        ref, hyp = normalize_text(ref), normalize_text(hyp)
+    return edit_counts(ref, hyp)
+
+
+def wer(refs: str | Sequence[str], hyps: str | Sequence[str], *,
+        normalize: bool = True) -> float:
+    """Corpus word error rate: Σ (S + D + I) / Σ reference words (DECODING.md, WER and CER).
+
+    NaN when the references hold no words at all (the rate is undefined).
+    """
+    return _rate(word_errors, refs, hyps, normalize)
+
+
+def cer(refs: str | Sequence[str], hyps: str | Sequence[str], *,
+        normalize: bool = True) -> float:
+    """Corpus character error rate: Σ (S + D + I) / Σ reference characters; NaN if none."""
+    return _rate(char_errors, refs, hyps, normalize)
+
+
+def _rate(count: Callable[..., EditCounts], refs: str | Sequence[str],
+          hyps: str | Sequence[str], normalize: bool) -> float:
+    refs = [refs] if isinstance(refs, str) else list(refs)
+    hyps = [hyps] if isinstance(hyps, str) else list(hyps)
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses; they must pair up")
+    totals = [count(ref, hyp, normalize=normalize) for ref, hyp in zip(refs, hyps, strict=True)]
+    length = sum(t.ref_length for t in totals)
+    return sum(t.errors for t in totals) / length if length else math.nan
