@@ -15,7 +15,17 @@ __all__ = ["ArithmeticSpecError", "FormatError", "Int4rtError", "__version__", "
 
 
 def load(path: str | Path) -> object:
-    """Load a model file (docs/FORMAT.md): an RNN-T or an LM; a bad file raises FormatError."""
-    from int4rt.model.container import load_model
+    """Load a model file (docs/FORMAT.md); a bad file raises :class:`FormatError`.
 
-    return load_model(path)
+    An RNN-T file gives a :class:`int4rt.recognizer.Recognizer` (the model with ``encode``,
+    ``lattice``, ... plus ``transcribe``); an LM file gives an :class:`int4rt.model.lm.LmModel`.
+    """
+    from int4rt.model.container import load_model
+    from int4rt.model.rnnt import RnntModel
+
+    model = load_model(path)
+    if isinstance(model, RnntModel):
+        from int4rt.recognizer import Recognizer
+
+        return Recognizer(model)
+    return model
