@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +13,24 @@ from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding, requantiz
 from int4rt.errors import ArithmeticSpecError
 
 ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+# (x − zp_x [B, K], weights [N, K], bias [N], exact accumulators [B, N]) → accumulators to use
+AccumulatorHook = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+_accumulator_hook: list[AccumulatorHook] = []  # empty (off) unless inside accumulator_hook()
+
+
+@contextmanager
+def accumulator_hook(hook: AccumulatorHook) -> Iterator[None]:
+    """Pass every accumulator of :func:`fully_connected` through ``hook`` inside the block.
+
+    Off by default; ``int4rt.accumulators`` uses it to observe accumulators and to emulate
+    narrower ones (docs/VERIFICATION.md §5). The hook must return int32-range values.
+    """
+    _accumulator_hook.append(hook)
+    try:
+        yield
+    finally:
+        _accumulator_hook.pop()
 
 
 def accumulator_bound(
@@ -159,6 +179,8 @@ def fully_connected(
         y_zero_point, y_min, y_max, rounding,
     )
     acc = args.x.astype(np.int64) @ w.astype(np.int64).T + args.bias
+    if _accumulator_hook:
+        acc = _accumulator_hook[-1](args.x, w, args.bias, acc)
     y = requantize(acc, args.multiplier, args.shift, rounding) + args.y_zero_point
     out = np.clip(y, args.y_min, args.y_max).astype(np.int32)
     return out.reshape(*args.batch_shape, w.shape[0])
