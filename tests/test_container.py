@@ -348,8 +348,7 @@ def test_cli_convert_and_inspect(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["convert", "--config", "c.json", "-o", "m"], "converting a trained checkpoint is not "
-                                                    "implemented yet"),
+    (["convert", "--config", "c.json", "-o", "m"], "give a CHECKPOINT to convert"),
     (["convert", "--random", "1", "-o", "m"], "--random needs --config CONFIG and -o MODEL"),
     (["convert", "--random", "-1", "--config", "c", "-o", "m"], "must be >= 0"),
     (["convert", "--random", "1", "--config", "missing.json", "-o", "m"], "cannot read config"),
