@@ -68,14 +68,17 @@ def _dot_int4_any(x, packed, acc_out):
 
 @nb.njit(cache=True)
 def _dot_u8s8_rows(u, w, offset_sums, pairs, acc_out):
-    """``acc[b, n] = Σ_k w[n, k]·u[b, k] − offset_sums[n]``, exact in int32 (§7.3)."""
-    for b in range(u.shape[0]):
-        ub = u[b]
-        for n in range(w.shape[0]):
+    """``acc[b, n] = Σ_k w[n, k]·u[b, k] − offset_sums[n]``, exact in int32 (§7.3).
+
+    The weight row is the outer loop, so each row is read once for all activation rows.
+    """
+    for n in range(w.shape[0]):
+        w_row = w[n]
+        for b in range(u.shape[0]):
             if pairs:
-                total = dot_u8s8_pairs(ub, w[n])
+                total = dot_u8s8_pairs(u[b], w_row)
             else:
-                total = dot_u8s8(ub, w[n])
+                total = dot_u8s8(u[b], w_row)
             acc_out[b, n] = total - offset_sums[n]
 
 

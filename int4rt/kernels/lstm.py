@@ -38,23 +38,26 @@ def _recurrent_steps(projected, w_h, offsets_h, pairs, mult_h, shift_h, h_zp, h_
     """
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
-    u = np.empty(hs, dtype=np.uint8)
-    acc = np.empty(4 * hs, dtype=np.int32)
-    for b in range(rows):
-        h_row = h_state[b]
-        c_row = c_state[b]
-        for step in range(steps):
-            t = steps - 1 - step if reverse else step
+    u = np.empty((rows, hs), dtype=np.uint8)
+    acc = np.empty((rows, 4 * hs), dtype=np.int32)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        for b in range(rows):
             for k in range(hs):
-                u[k] = h_row[k] - h_min
-            for r in range(4 * hs):
+                u[b, k] = h_state[b, k] - h_min
+        for r in range(4 * hs):  # weight row outermost: each row is read once for all rows b
+            w_row = w_h[r]
+            for b in range(rows):
                 if pairs:
-                    acc[r] = dot_u8s8_pairs(u, w_h[r]) - offsets_h[r]
+                    acc[b, r] = dot_u8s8_pairs(u[b], w_row) - offsets_h[r]
                 else:
-                    acc[r] = dot_u8s8(u, w_h[r]) - offsets_h[r]
+                    acc[b, r] = dot_u8s8(u[b], w_row) - offsets_h[r]
+        for b in range(rows):
+            h_row = h_state[b]
+            c_row = c_state[b]
             pre = pre_out[b, t]
             for r in range(4 * hs):
-                rec = _sat16(requantize_one(acc[r], mult_h[r], shift_h[r], rounding))
+                rec = _sat16(requantize_one(acc[b, r], mult_h[r], shift_h[r], rounding))
                 pre[r] = _sat16(np.int64(projected[b, t, r]) + rec)
             for j in range(hs):
                 i = sigmoid16_one(pre[j], table, 3, 0)
