@@ -21,8 +21,6 @@ from int4rt.arith.logsoftmax_tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
 from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding
 from int4rt.errors import ArithmeticSpecError
 
-GATES = ("i", "f", "g", "o")  # row blocks of LSTM weights, PyTorch order (ARITHMETIC.md §8.1)
-
 
 def _need(condition: bool, message: str) -> None:
     if not condition:

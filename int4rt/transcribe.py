@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
+from int4rt.model.backend import BACKENDS
 
 if TYPE_CHECKING:
     from int4rt.decode import DecodeResult
@@ -57,7 +58,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--blank-penalty", type=float, default=0.0, help="penalty per blank (nats)")
     p.add_argument("--nbest", type=int, default=1, help="hypotheses to report (default 1)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--backend", choices=("numba", "numpy"), default="numba",
+    p.add_argument("--backend", choices=BACKENDS, default="numba",
                    help="numba kernels (default) or the NumPy reference")
     p.add_argument("--output", metavar="OUT.jsonl",
                    help="append results here; inputs already in it are skipped (resume)")

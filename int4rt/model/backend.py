@@ -27,5 +27,5 @@ def get_backend(name: str) -> Backend:
     elif name == "numpy":
         from int4rt.ref import joint, log_softmax, lstm
     else:
-        raise Int4rtError(f"unknown backend {name!r}; expected 'numba' or 'numpy'")
+        raise Int4rtError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
     return Backend(name, lstm, joint, log_softmax)
