@@ -10,6 +10,8 @@ demo: $(VENV)/.stamp-runtime
 	@mkdir -p .demo
 	$(VENV)/bin/int4rt convert --random 0 --config configs/paper.json -o .demo/paper-random.safetensors
 	$(VENV)/bin/int4rt inspect .demo/paper-random.safetensors
+	@echo "Transcribing 1 s of noise with random tiny models (beam 8, density-ratio fusion):"
+	$(VENV)/bin/python examples/transcribe.py
 
 test: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
