@@ -1,7 +1,8 @@
 """``int4rt transcribe``: files or a manifest to JSON lines, resumable, in worker processes.
 
-DECODING.md, "`int4rt transcribe`", describes the command; each output line is written whole
-or not at all.
+DECODING.md, "`int4rt transcribe`" and "Limits", describe the command; each output line is
+written whole or not at all. The per-input work and the process pool are in
+``int4rt.corpus``, the ``--output`` file in ``int4rt.output_file``.
 """
 
 from __future__ import annotations
@@ -9,32 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
+import stat
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from int4rt import __version__
+from int4rt.corpus import Item, init_worker, json_line, local_results, usable_cores
 from int4rt.errors import Int4rtError
 from int4rt.model.backend import BACKENDS
-
-if TYPE_CHECKING:
-    from int4rt.decode import DecodeResult
-    from int4rt.model.rnnt import RnntModel
+from int4rt.output_file import OutputFile, file_sha256
 
 METHODS = ("greedy", "beam", "alsd")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input: the audio path as given, the path to read, and an optional reference."""
-
-    audio: str
-    path: str
-    reference: str | None = None
+MANIFEST_BYTES_MAX = 1 << 30  # largest manifest read (DECODING.md, Limits)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (e.g. `| head`)
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -57,7 +47,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--length-reward", type=float, default=0.0, help="reward per label (nats)")
     p.add_argument("--blank-penalty", type=float, default=0.0, help="penalty per blank (nats)")
     p.add_argument("--nbest", type=int, default=1, help="hypotheses to report (default 1)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (default 1; at most the usable cores)")
+    p.add_argument("--force-jobs", action="store_true",
+                   help="allow --jobs above the number of usable cores")
     p.add_argument("--backend", choices=BACKENDS, default="numba",
                    help="numba kernels (default) or the NumPy reference")
     p.add_argument("--output", metavar="OUT.jsonl",
@@ -71,8 +64,15 @@ def _items(args: argparse.Namespace) -> list[Item]:
         return [Item(a, a) for a in args.audio]
     manifest = Path(args.manifest)
     try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
+        info = os.stat(manifest)
+        if not stat.S_ISREG(info.st_mode):
+            raise Int4rtError(f"manifest {manifest} is not a regular file (a folder, FIFO or "
+                              "device); give a JSON-lines file")
+        if info.st_size > MANIFEST_BYTES_MAX:
+            raise Int4rtError(f"manifest {manifest} is {info.st_size} bytes, more than the limit "
+                              f"of {MANIFEST_BYTES_MAX}; split it")
+        lines = manifest.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise Int4rtError(f"cannot read manifest {manifest}: {error}") from None
     items = []
     for number, line in enumerate(lines, 1):
@@ -93,125 +93,108 @@ def _items(args: argparse.Namespace) -> list[Item]:
     return items
 
 
-def _done(output: Path) -> dict[str, dict]:
-    """Results already in ``output``, by audio; a partial last line (a crash) is cut off."""
-    if not output.exists():
-        return {}
-    data = output.read_bytes()
-    complete = data[:data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
-        with output.open("r+b") as handle:
-            handle.truncate(len(complete))
-    done = {}
-    for line in complete.decode("utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("audio"), str):
-            done[entry["audio"]] = entry
-    return done
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(model_path: str, settings: dict) -> None:
-    import int4rt
-
-    recognizer = int4rt.load(model_path)
-    if not hasattr(recognizer, "transcribe"):
-        raise Int4rtError(f"{model_path} is an LM file; transcribe needs an RNN-T model")
-    _WORKER.update(recognizer=recognizer, settings=settings)
-
-
-def _decode_item(item: Item) -> dict:
-    """One input to its output line; a failure becomes an ``error`` line.
-
-    DECODING.md, "`int4rt transcribe`".
-    """
-    from int4rt.frontend import compute_features
-
-    recognizer = _WORKER["recognizer"]
-    start = time.perf_counter()
-    line: dict = {"audio": item.audio}
-    try:
-        samples = recognizer.samples(item.path)
-        features = compute_features(samples, recognizer.model.frontend)
-        result = recognizer.decode_features(features, **_WORKER["settings"])
-    except Int4rtError as error:
-        line["error"] = str(error)
-        return line
-    line.update(result_json(recognizer.model, result))
-    line["duration"] = round(samples.size / recognizer.model.frontend.sample_rate, 4)
-    line["decode_seconds"] = round(time.perf_counter() - start, 4)
-    if item.reference is not None:
-        line["reference"] = item.reference
-    return line
-
-
-def result_json(model: RnntModel, result: DecodeResult) -> dict:
-    """A result's JSON fields: token strings and ids, times in seconds and frames, scores.
-
-    DECODING.md, "`int4rt transcribe`".
-    """
-    fields = result.to_json()
-    for entry in (fields, *fields["nbest"]):
-        entry["token_ids"] = entry["tokens"]
-        entry["tokens"] = [model.vocab[token] for token in entry["token_ids"]]
-        entry["frame_indices"] = entry["timestamps"]
-        entry["timestamps"] = [round(seconds, 4) for seconds in entry.pop("times")]
-    if len(fields["nbest"]) <= 1:
-        del fields["nbest"]
-    return fields
-
-
-def _results(items: list[Item], jobs: int, model_path: str, settings: dict) -> Iterator[dict]:
-    if jobs == 1:
-        _init_worker(model_path, settings)
-        yield from map(_decode_item, items)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(model_path, settings)) as pool:
-        yield from pool.imap(_decode_item, items)
-
-
 def run(args: argparse.Namespace) -> int:
-    """``int4rt transcribe``; returns the exit status (0 even when some inputs failed)."""
+    """``int4rt transcribe``; returns the exit status (0 even when some inputs failed).
+
+    Ctrl-C ends the run with one line and status 130; a closed stdout pipe with status 141.
+    """
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("int4rt: interrupted; rerun the same command with --output to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    if args.jobs < 1:
-        raise Int4rtError(f"transcribe: --jobs must be >= 1, got {args.jobs}")
+    _check_jobs(args.jobs, args.force_jobs)
     items = _items(args)
     settings = dict(
         method=args.method, beam=args.beam, max_symbols_per_frame=args.max_symbols_per_frame,
         lm=args.lm, lm_weight=args.lm_weight, source_lm=args.source_lm,
         source_lm_weight=args.source_lm_weight, length_reward=args.length_reward,
         blank_penalty=args.blank_penalty, nbest=args.nbest, backend=args.backend)
-    _init_worker(args.model, settings)  # a bad model, LM or option fails before any input
-    _WORKER["recognizer"].prepare(**{k: v for k, v in settings.items() if k != "backend"})
-    output = Path(args.output) if args.output else None
-    done = _done(output) if output else {}
+    init_worker(args.model, settings)  # a bad model, LM or option fails before any input
+    from int4rt.corpus import worker_recognizer
+
+    worker_recognizer().prepare(**{k: v for k, v in settings.items() if k != "backend"})
+    output = None
+    if args.output:
+        output = OutputFile(Path(args.output), _record(args, settings), _input_files(args, items))
+    done = output.done if output else {}
     todo = [item for item in items if item.audio not in done]
-    lines = {audio: line for audio, line in done.items()}
-    handle = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if output else None
+    lines = dict(done)
     try:
         bar = tqdm(total=len(todo), disable=len(items) <= 1, file=sys.stderr, unit="file")
-        for line in _results(todo, min(args.jobs, max(len(todo), 1)), args.model, settings):
-            text = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
-            if handle is None:
-                sys.stdout.write(text.decode("utf-8"))
-                sys.stdout.flush()
+        jobs = min(args.jobs, max(len(todo), 1))
+        for line in local_results(todo, jobs, args.model, settings):
+            data = json_line(line)
+            if output is None:
+                _print_line(data)
             else:
-                os.write(handle, text)
+                output.write(data)
             lines[line["audio"]] = line
             bar.update()
         bar.close()
     finally:
-        if handle is not None:
-            os.close(handle)
+        if output is not None:
+            output.close()
     _report_error_rates(items, lines)
     return 0
+
+
+def _check_jobs(jobs: int, forced: bool) -> None:
+    if jobs < 1:
+        raise Int4rtError(f"transcribe: --jobs must be >= 1, got {jobs}")
+    cores = usable_cores()
+    if jobs > cores and not forced:
+        raise Int4rtError(f"transcribe: --jobs {jobs} is more than the {cores} usable cores "
+                          "(each worker holds a copy of the model); lower it or add "
+                          "--force-jobs")
+
+
+def _record(args: argparse.Namespace, settings: dict) -> dict:
+    """What produced an output file (DECODING.md, Resuming): compared on every resume."""
+    def digest(path: str | None) -> str | None:
+        return None if path is None else file_sha256(path)
+
+    return {
+        "format": "int4rt-transcribe", "version": 1, "int4rt_version": __version__,
+        "model_sha256": digest(args.model), "lm_sha256": digest(args.lm),
+        "source_lm_sha256": digest(args.source_lm),
+        "options": {k: v for k, v in settings.items() if k not in ("lm", "source_lm", "backend")},
+        "manifest": None if args.manifest is None else os.path.abspath(args.manifest),
+    }
+
+
+def _input_files(args: argparse.Namespace, items: list[Item]) -> list[str]:
+    """Every file the run reads: the output may be none of them."""
+    named = [args.model, args.lm, args.source_lm, args.manifest]
+    return [name for name in named if name is not None] + [item.path for item in items]
+
+
+def _print_line(data: bytes) -> None:
+    """Write one output line to stdout (its bytes when it has a binary buffer) and flush."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        sys.stdout.flush()
+        buffer.write(data)
+        buffer.flush()
+    sys.stdout.flush()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's exit flush raises no second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _report_error_rates(items: list[Item], lines: dict[str, dict]) -> None:

@@ -19,7 +19,7 @@ from int4rt.decode.scoring import COMPONENTS, Scoring
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 
-__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode"]
+__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode", "decode_codes"]
 
 
 def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
@@ -32,9 +32,19 @@ def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
     weight 0. The encoder projection is computed once; predictor and LM outputs once per
     label history (DECODING.md, "Label histories and batching").
     """
+    return decode_codes(model, model.quantize_features(features), options, lm=lm,
+                        source_lm=source_lm, backend=backend)
+
+
+def decode_codes(model: RnntModel, codes: np.ndarray, options: DecodeOptions, *,
+                 lm: LmModel | None = None, source_lm: LmModel | None = None,
+                 backend: str = "numba") -> DecodeResult:
+    """``decode`` from the encoder's input codes [T, F] (``model.quantize_features``' output;
+    the streamed front end, ``int4rt.frontend.stream``, computes them in bounded memory).
+    """
     options.validate()
     scoring = Scoring.build(model, options, lm, source_lm)
-    enc, _ = model.encode(features, backend=backend)
+    enc, _ = model.encode_codes(codes, backend=backend)
     enc_proj = model.project_encoder(enc, backend=backend)
     cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
     frames = enc_proj.shape[0]

@@ -9,7 +9,7 @@ from numbers import Integral, Real
 from int4rt.errors import Int4rtError
 
 METHODS = ("greedy", "beam", "alsd")
-BEAM_MAX = 65536
+BEAM_MAX = 1024  # wider beams cost minutes per second of audio (DECODING.md)
 SYMBOLS_PER_FRAME_MAX = 100
 LABEL_LENGTH_MAX = 1 << 20
 LM_WEIGHT_MAX = 16.0  # λ_q = round_half_up(λ · 2^16) ≤ 2^20

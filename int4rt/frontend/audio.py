@@ -7,8 +7,10 @@ that names the file, the problem and what to do; no soundfile or NumPy exception
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,12 @@ _READABLE_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 )
 _RAW_SUFFIXES = frozenset({".raw", ".pcm"})
 
+# Resource limits (DECODING.md, "Limits"): checked from the header before samples are read.
+MIN_SOURCE_RATE = 1_000  # Hz, lowest input sample rate accepted
+MAX_SOURCE_RATE = 384_000  # Hz, highest input sample rate accepted
+MAX_DURATION_SECONDS = 4 * 3600  # longest input accepted, in seconds
+MAX_ABS_SAMPLE = 1e6  # float samples beyond this are not audio (float files hold [-1, 1])
+
 
 class AudioError(Int4rtError, ValueError):
     """Audio that cannot be read or used; the message says which input, why and what to do."""
@@ -58,8 +66,9 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
         if source_rate is None:
             raise AudioError(f"{name}: source_rate is required with an array; pass its sample "
                              "rate in Hz, e.g. load_audio(samples, 16000, source_rate=44100)")
-        rate = _positive_int(source_rate, "source_rate")
+        rate = check_source_rate(_positive_int(source_rate, "source_rate"), name)
         samples = _array_samples(source)
+        check_duration(samples.shape[0], rate, name)
     elif isinstance(source, (str, os.PathLike)):
         name = str(source)
         samples, rate = _read_file(Path(source))
@@ -68,11 +77,7 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
                          "or a NumPy array of samples")
     if samples.size == 0:
         raise AudioError(f"{name}: contains no audio samples; supply a non-empty recording")
-    finite = np.isfinite(samples)
-    if not finite.all():
-        index, channel = np.argwhere(~finite)[0]
-        raise AudioError(f"{name}: contains NaN or infinite samples (first at sample {index}, "
-                         f"channel {channel}); repair or re-export the audio")
+    check_sample_values(samples, name, 0)
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     if rate != target:
         common = math.gcd(rate, target)
@@ -83,6 +88,37 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
             f"analysis window of {min_samples} samples ({1000 * min_samples / target:g} ms); "
             "supply a longer recording")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def check_source_rate(rate: int, name: str) -> int:
+    """``rate`` if it lies in [MIN_SOURCE_RATE, MAX_SOURCE_RATE] Hz, else ``AudioError``."""
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise AudioError(f"{name}: sample rate {rate} Hz is outside the accepted {MIN_SOURCE_RATE}"
+                         f" to {MAX_SOURCE_RATE} Hz; resample it, e.g. `ffmpeg -i INPUT -ar 16000 "
+                         "OUTPUT.wav`")
+    return rate
+
+
+def check_duration(frames: int, rate: int, name: str) -> None:
+    """``AudioError`` if ``frames`` samples at ``rate`` Hz last longer than the limit."""
+    if frames > MAX_DURATION_SECONDS * rate:
+        raise AudioError(f"{name}: {frames / rate:.0f} s of audio is longer than the limit of "
+                         f"{MAX_DURATION_SECONDS} s per input; split it into shorter files")
+
+
+def check_sample_values(samples: np.ndarray, name: str, offset: int) -> None:
+    """``AudioError`` at the first NaN, infinite or implausibly large sample.
+
+    ``offset`` is the index of ``samples``' first row in the whole input (for the message).
+    """
+    bad = ~(np.abs(samples) <= MAX_ABS_SAMPLE)
+    if bad.any():
+        index, channel = np.argwhere(bad)[0]
+        value = samples[index, channel]
+        what = "NaN or infinite samples" if not np.isfinite(value) else \
+            f"samples beyond ±{MAX_ABS_SAMPLE:g} (e.g. {value:g})"
+        raise AudioError(f"{name}: contains {what} (first at sample {offset + index}, "
+                         f"channel {channel}); repair or re-export the audio")
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -111,16 +147,8 @@ def _array_samples(source: np.ndarray) -> np.ndarray:
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
     """float64 ``[N, channels]`` and the rate of an audio file; every failure as AudioError."""
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file; pass a file")
-    if path.suffix.lower() in _RAW_SUFFIXES:
-        raise AudioError(f"{path}: headerless raw PCM is not supported (its rate and sample "
-                         "format are unknown); convert it stating both, e.g. `ffmpeg -f s16le "
-                         "-ar 16000 -ac 1 -i INPUT OUTPUT.wav`")
+    size = check_audio_path(path)
     try:
-        size = path.stat().st_size
         with path.open("rb") as file:
             head = file.read(16)
     except OSError as exc:
@@ -129,10 +157,45 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     if size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes); re-export or re-record it")
     try:
+        info = sf.info(path)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise AudioError(_decode_failure(path, head, exc)) from exc
+    check_source_rate(int(info.samplerate), str(path))
+    check_duration(int(info.frames), int(info.samplerate), str(path))
+    try:
         samples, rate = sf.read(path, dtype="float64", always_2d=True)
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
         raise AudioError(_decode_failure(path, head, exc)) from exc
     return samples, int(rate)
+
+
+def check_audio_path(path: Path) -> int:
+    """The size of the regular file at ``path``; ``AudioError`` saying why it cannot be read.
+
+    One ``stat`` before any ``open``: a missing file, a symlink loop, a name too long, a
+    directory, a FIFO or device, or a raw PCM suffix are refused (DECODING.md, Errors).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        reasons = {errno.ENOENT: "no such file; check the path",
+                   errno.ELOOP: "a loop of symbolic links; fix the link",
+                   errno.ENAMETOOLONG: "file name too long; shorten the path",
+                   errno.EACCES: "permission denied; check the permissions of its folders"}
+        reason = reasons.get(exc.errno, f"cannot be read ({exc.strerror or exc})")
+        raise AudioError(f"{path}: {reason}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise AudioError(f"{path!r}: not a usable file name ({exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(f"{path}: is a directory, not an audio file; pass a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError(f"{path}: not a regular file (a FIFO, socket or device); copy the "
+                         "audio to a file first")
+    if path.suffix.lower() in _RAW_SUFFIXES:
+        raise AudioError(f"{path}: headerless raw PCM is not supported (its rate and sample "
+                         "format are unknown); convert it stating both, e.g. `ffmpeg -f s16le "
+                         "-ar 16000 -ac 1 -i INPUT OUTPUT.wav`")
+    return info.st_size
 
 
 def _decode_failure(path: Path, head: bytes, exc: Exception) -> str:

@@ -71,8 +71,13 @@ class RnntModel:
     def encode(self, features: np.ndarray, *, backend: str = "numba",
                trace: Trace | None = None) -> tuple[np.ndarray, ActQuant]:
         """Encoder output codes [T', E] and their format, from float features [T, F]."""
+        return self.encode_codes(self.quantize_features(features), backend=backend, trace=trace)
+
+    def encode_codes(self, codes: np.ndarray, *, backend: str = "numba",
+                     trace: Trace | None = None) -> tuple[np.ndarray, ActQuant]:
+        """``encode`` from the encoder's input codes [T, F] (``quantize_features``' output)."""
         ops = get_backend(backend).lstm
-        x = self.quantize_features(features)
+        x = codes
         if trace is not None:
             trace.record("encoder.input", x)
         for index, layer in enumerate(self.encoder.layers):

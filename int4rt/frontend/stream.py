@@ -1,0 +1,144 @@
+"""An audio file to the encoder's input codes in bounded memory (DECODING.md, "Limits").
+
+The same numbers as ``load_audio`` → ``compute_features`` → ``RnntModel.quantize_features``,
+bit for bit, but neither the float64 samples nor the float features of the whole input are
+ever held: samples are read in blocks, features are computed and quantized a chunk of frames
+at a time (with the few frames of context the deltas need), and only the integer codes of
+the whole input are kept. An input at another rate than the model's is read whole and
+resampled (``resample_poly`` is applied to the whole signal, as in ``load_audio``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from int4rt.frontend.audio import (
+    AudioError,
+    _decode_failure,
+    check_audio_path,
+    check_duration,
+    check_sample_values,
+    check_source_rate,
+    load_audio,
+)
+from int4rt.frontend.features import DELTA_WINDOW, deltas, frame_geometry, log_mel
+from int4rt.model.rnnt import Frontend, RnntModel
+
+READ_BLOCK = 1 << 18  # samples read from the file at a time
+CHUNK_FRAMES = 4096  # feature frames computed and quantized at a time
+
+
+def file_codes(path: str | Path, model: RnntModel) -> tuple[np.ndarray, int]:
+    """The encoder input codes [T, F] of the audio file at ``path`` and its sample count at
+    the model's rate; every problem as ``AudioError`` (DECODING.md, Reading audio, Errors).
+    """
+    source = Path(path)
+    frontend = model.frontend
+    window = frame_geometry(frontend).window
+    count, blocks = _mono_blocks(source, frontend.sample_rate, window)
+    try:
+        return _codes(model, count, blocks), count
+    except _ShortReadError:  # fewer samples than the header declared: read it as load_audio does
+        samples = load_audio(source, frontend.sample_rate, min_samples=window)
+        return _codes(model, samples.shape[0], iter([samples])), samples.shape[0]
+
+
+class _ShortReadError(Exception):
+    """The file ended before the sample count its header declares."""
+
+
+def _codes(model: RnntModel, count: int, blocks: Iterator[np.ndarray]) -> np.ndarray:
+    """Codes [T, F] of ``count`` samples arriving in ``blocks``, CHUNK_FRAMES at a time."""
+    frontend = model.frontend
+    window, hop, _ = frame_geometry(frontend)
+    frames = 1 + (count - window) // hop
+    margin = DELTA_WINDOW * frontend.deltas  # frames of context each side for the deltas
+    codes: np.ndarray | None = None
+    pending = np.empty(0, np.float32)  # samples from sample index `first` on
+    first = 0
+    for start in range(0, frames, CHUNK_FRAMES):
+        stop = min(start + CHUNK_FRAMES, frames)
+        lo, hi = max(start - margin, 0), min(stop + margin, frames)
+        need = (hi - 1) * hop + window  # samples up to the end of frame hi - 1
+        parts = [pending[lo * hop - first:]]
+        have = first + pending.shape[0]
+        while have < need:
+            block = next(blocks, None)
+            if block is None:
+                raise _ShortReadError
+            parts.append(block)
+            have += block.shape[0]
+        pending, first = np.concatenate(parts), lo * hop
+        chunk = _features(pending[:need - first], frontend)[start - lo:stop - lo]
+        quantized = model.quantize_features(chunk)
+        if codes is None:
+            codes = np.empty((frames, quantized.shape[1]), quantized.dtype)
+        codes[start:stop] = quantized
+    assert codes is not None
+    return codes
+
+
+def _features(samples: np.ndarray, frontend: Frontend) -> np.ndarray:
+    """``compute_features`` of a stretch of samples (float32 [T, F])."""
+    blocks = [log_mel(samples, frontend)]
+    for _ in range(frontend.deltas):
+        blocks.append(deltas(blocks[-1]))
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _mono_blocks(path: Path, rate: int, window: int) -> tuple[int, Iterator[np.ndarray]]:
+    """The sample count at ``rate`` and an iterator of float32 mono blocks that hold them."""
+    size = check_audio_path(path)
+    name = str(path)
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror or exc}); check its "
+                         "permissions") from exc
+    if size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes); re-export or re-record it")
+    try:
+        info = sf.info(path)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise AudioError(_decode_failure(path, head, exc)) from exc
+    source_rate = check_source_rate(int(info.samplerate), name)
+    check_duration(int(info.frames), source_rate, name)
+    if source_rate != rate:
+        samples = load_audio(path, rate, min_samples=window)
+        return samples.shape[0], iter([samples])
+    count = int(info.frames)
+    if count == 0:
+        raise AudioError(f"{name}: contains no audio samples; supply a non-empty recording")
+    if count < window:
+        raise AudioError(
+            f"{name}: too short: {count} samples at {rate} Hz, fewer than one analysis "
+            f"window of {window} samples ({1000 * window / rate:g} ms); supply a longer "
+            "recording")
+    return count, _read_blocks(path, head, count)
+
+
+def _read_blocks(path: Path, head: bytes, count: int) -> Iterator[np.ndarray]:
+    """float32 mono blocks of the first ``count`` samples of a file at its own rate: checked,
+    channels averaged in float64.
+    """
+    offset = 0
+    try:
+        with sf.SoundFile(path) as audio:
+            while offset < count:
+                block = audio.read(min(READ_BLOCK, count - offset), dtype="float64",
+                                   always_2d=True)
+                if block.shape[0] == 0:
+                    return
+                check_sample_values(block, str(path), offset)
+                offset += block.shape[0]
+                mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                yield mono.astype(np.float32)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        if isinstance(exc, AudioError):
+            raise
+        raise AudioError(_decode_failure(path, head, exc)) from exc
