@@ -43,13 +43,19 @@ from int4rt.layers import (
     QLinear,
 )
 from int4rt.model.config import MAX_STACK, JsonObject, read_vocab, strict_json
+from int4rt.model.file_limits import (
+    MAX_HEADER_BYTES,
+    check_runnable,
+    check_tensor_count,
+    read_model_file,
+)
 from int4rt.model.lm import LmModel, check_lstm_stack
 from int4rt.model.rnnt import Frontend, RnntModel
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
 METADATA_KEY = "int4rt"
-HEADER_LIMIT = 100_000_000  # bytes of JSON header accepted (safetensors' limit; FORMAT.md §1)
+HEADER_LIMIT = MAX_HEADER_BYTES  # bytes of JSON header accepted (FORMAT.md §1)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_DIM = INT32_MAX  # largest logical dimension of a weight matrix (FORMAT.md §2.4)
 DIRECTIONS = ("fwd", "bwd")
@@ -109,6 +115,7 @@ def read_container(data: bytes) -> tuple[dict[str, Any], dict[str, RawTensor]]:
     if not isinstance(header, dict):
         raise FormatError("header must be a JSON object")
     metadata = header.pop("__metadata__", None)
+    check_tensor_count(len(header))
     if not isinstance(metadata, dict) or list(metadata) != [METADATA_KEY] \
             or not isinstance(metadata[METADATA_KEY], str):
         raise FormatError(f"header __metadata__ must hold exactly one entry {METADATA_KEY!r} "
@@ -291,15 +298,7 @@ def load_model(path: str | Path) -> Model:
 
 def read_file(path: str | Path) -> bytes:
     """The bytes of the file at ``path``; a ``FormatError`` saying why it cannot be read."""
-    try:
-        with open(os.fspath(path), "rb") as handle:
-            return handle.read()
-    except TypeError:
-        raise FormatError(f"model path must be a string or path, got {type(path).__name__}") \
-            from None
-    except OSError as error:
-        raise FormatError(f"cannot read model file {os.fsdecode(path)!r}: "
-                          f"{error.strerror or error}") from None
+    return read_model_file(path)
 
 
 def load_model_bytes(data: bytes) -> Model:
@@ -496,6 +495,7 @@ def check_model(model: object) -> None:
     if not isinstance(model, (RnntModel, LmModel)):
         raise FormatError(f"expected an RnntModel or LmModel, got {type(model).__name__}")
     _check_vocab(model.vocab)
+    check_runnable(model.vocab, getattr(model, "frontend", None))
     try:
         if isinstance(model, LmModel):
             model.validate("lm")
