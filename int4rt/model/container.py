@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from int4rt import __version__
 from int4rt.arith import check_sigmoid_table, get_profile, unpack_int4
@@ -51,6 +51,7 @@ from int4rt.model.file_limits import (
 )
 from int4rt.model.lm import LmModel, check_lstm_stack
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.model.safe_write import write_file_atomically
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
@@ -180,16 +181,11 @@ def save_model(model: Model, path: str | Path) -> None:
     """Check ``model`` (FORMAT.md §4) and write it to ``path`` as a model file."""
     check_model(model)
     metadata, tensors = _serialize(model)
-    target = Path(path)
-    if target.is_dir() or not target.parent.is_dir():
-        raise Int4rtError(f"cannot write model file {str(target)!r}: "
-                          + ("it is a directory" if target.is_dir() else
-                             f"no directory {str(target.parent)!r}"))
     try:
-        save_file(tensors, os.fspath(path),
-                  metadata={METADATA_KEY: json.dumps(metadata, separators=(",", ":"))})
-    except (OSError, SafetensorError) as error:
+        data = save(tensors, metadata={METADATA_KEY: json.dumps(metadata, separators=(",", ":"))})
+    except SafetensorError as error:
         raise Int4rtError(f"cannot write model file {os.fspath(path)!r}: {error}") from None
+    write_file_atomically(Path(path), data, "model file")
 
 
 def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

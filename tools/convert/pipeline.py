@@ -24,6 +24,7 @@ from int4rt.model.config import LmConfig, ModelConfig
 from int4rt.model.container import save_model
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
+from int4rt.model.safe_write import check_replaceable, new_file_mode
 
 from .build import Builder, cell_clips
 from .calibration import Utterance, calibrate, cmvn_statistics, read_calibration_set
@@ -87,6 +88,7 @@ def _check_paths(options: ConvertOptions) -> list[Path]:
         if target.is_dir() or not target.parent.is_dir():
             raise ConvertError(f"cannot write {str(target)!r}: " + (
                 "it is a directory" if target.is_dir() else f"no folder {str(target.parent)!r}"))
+        check_replaceable(target, "output")
     checkpoint = Path(options.checkpoint)
     if any(t.exists() and checkpoint.exists() and os.path.samefile(t, checkpoint)
            for t in targets):
@@ -94,13 +96,6 @@ def _check_paths(options: ConvertOptions) -> list[Path]:
     if len({t.resolve() for t in targets}) != len(targets):
         raise ConvertError("the model, report and plot paths must differ")
     return targets
-
-
-def _new_file_mode() -> int:
-    """0666 less the process umask: what ``open(path, "w")`` would have created."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
@@ -114,7 +109,7 @@ def staged(targets: list[Path]) -> Iterator[list[Path]]:
             os.close(handle)
             temps.append(Path(name))
         yield temps
-        mode = _new_file_mode()
+        mode = new_file_mode()
         for temp, target in zip(temps, targets, strict=True):
             os.chmod(temp, mode)  # mkstemp makes 0600 files; give them the usual permissions
             os.replace(temp, target)
