@@ -73,39 +73,46 @@ def edit_counts(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> EditCounts:
     ids: dict[Hashable, int] = {}
     r = np.array([ids.setdefault(item, len(ids)) for item in ref[start:end_ref]], np.int32)
     h = np.array([ids.setdefault(item, len(ids)) for item in hyp[start:end_hyp]], np.int32)
-    dist = _distance_matrix(r, h)
-    subs = dels = ins = 0
-    i, j = len(r), len(h)
-    while i and j:
-        if dist[i, j] == dist[i - 1, j] + 1:
-            dels += 1
-            i -= 1
-        elif j >= 2 and dist[i, j - 1] == dist[i - 1, j - 1] - 1:
-            ins += 1
-            j -= 1
-        else:
-            subs += int(r[i - 1] != h[j - 1])
-            i -= 1
-            j -= 1
-    return EditCounts(subs, dels + i, ins + j, len(ref))
+    subs, dels, ins = _backtrace_counts(r, h)
+    return EditCounts(subs, dels, ins, len(ref))
 
 
-def _distance_matrix(ref: np.ndarray, hyp: np.ndarray) -> np.ndarray:
-    """D [len(ref) + 1, len(hyp) + 1]: D[i][j] = distance of ref[:i] and hyp[:j].
+def _backtrace_counts(ref: np.ndarray, hyp: np.ndarray) -> tuple[int, int, int]:
+    """(S, D, I) of the canonical backtrace from (len(ref), len(hyp)), in two DP rows.
 
-    Row by row: the substitution/deletion candidates vectorized, then insertions along the
-    row as a running minimum of (candidate − j) plus j.
+    The backtrace's choice at cell (i, j) depends only on D[i][j], D[i−1][j], D[i][j−1] and
+    D[i−1][j−1], all known when row i is computed from row i−1. So each cell carries the
+    counts of the backtrace that starts there, row by row: a deletion takes the counts of
+    (i−1, j), the diagonal those of (i−1, j−1), an insertion those of (i, j−1) (a run of
+    insertions along the row takes the counts of the cell before the run). Memory is
+    O(len(hyp)) instead of the len(ref) × len(hyp) matrix.
     """
-    cols = np.arange(len(hyp) + 1, dtype=np.int32)
-    dist = np.empty((len(ref) + 1, len(hyp) + 1), dtype=np.int32)
-    dist[0] = cols
+    width = len(hyp) + 1
+    cols = np.arange(width, dtype=np.int32)
+    dist = cols.copy()  # D[0][j] = j
+    counts = np.zeros((3, width), np.int32)  # S, D, I of the backtrace from (i, j)
+    counts[2] = cols  # from (0, j): j insertions
+    one_deletion = np.array([[0], [1], [0]], np.int32)
     for i in range(1, len(ref) + 1):
-        prev = dist[i - 1]
-        row = np.empty_like(prev)
+        differs = (hyp != ref[i - 1]).astype(np.int32)
+        row = np.empty_like(dist)
         row[0] = i
-        row[1:] = np.minimum(prev[1:] + 1, prev[:-1] + (hyp != ref[i - 1]))
-        dist[i] = np.minimum.accumulate(row - cols) + cols
-    return dist
+        np.minimum(dist[1:] + 1, dist[:-1] + differs, out=row[1:])
+        row = np.minimum.accumulate(row - cols) + cols
+        deletion = row[1:] == dist[1:] + 1
+        new = np.empty_like(counts)
+        new[:, 0] = (0, i, 0)  # from (i, 0): i deletions
+        diagonal = counts[:, :-1].copy()
+        diagonal[0] += differs
+        new[:, 1:] = np.where(deletion, counts[:, 1:] + one_deletion, diagonal)
+        insertion = np.zeros(width, bool)
+        insertion[2:] = ~deletion[1:] & (row[1:-1] == dist[1:-1] - 1)
+        if insertion.any():
+            run_start = np.maximum.accumulate(np.where(insertion, 0, cols))
+            new = new[:, run_start]
+            new[2] += cols - run_start
+        counts, dist = new, row
+    return int(counts[0, -1]), int(counts[1, -1]), int(counts[2, -1])
 
 
 def word_errors(ref: str, hyp: str, *, normalize: bool = True) -> EditCounts:
