@@ -129,8 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     done = output.done if output else {}
     todo = [item for item in items if item.audio not in done]
     lines = dict(done)
+    bar = tqdm(total=len(todo), disable=len(items) <= 1, file=sys.stderr, unit="file")
     try:
-        bar = tqdm(total=len(todo), disable=len(items) <= 1, file=sys.stderr, unit="file")
         jobs = min(args.jobs, max(len(todo), 1))
         for line in local_results(todo, jobs, args.model, settings):
             data = json_line(line)
@@ -140,8 +140,8 @@ def _run(args: argparse.Namespace) -> int:
                 output.write(data)
             lines[line["audio"]] = line
             bar.update()
-        bar.close()
     finally:
+        bar.close()
         if output is not None:
             output.close()
     _report_error_rates(items, lines)

@@ -13,6 +13,7 @@ import pytest
 from int4rt import Int4rtError
 from int4rt.decode import COMPONENTS, DecodeOptions, DecodeResult, decode
 from int4rt.decode.cache import HistoryCache
+from int4rt.decode.labels import NO_LABELS, Labels
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
 
@@ -145,11 +146,17 @@ def test_cache_rows_do_not_depend_on_the_batch(backend, lms):
     model = tiny_model(8)
     together = HistoryCache(model, lms, backend)
     alone = HistoryCache(model, lms, backend)
-    together.extend([(1,), (2,), (3,), (4,)])
-    together.extend([(2, 5), (1, 1), (3, 9)])
-    alone.extend([(2,)])
-    alone.extend([(2, 5)])
-    for history in ((), (2,), (2, 5)):
+    def labels(*tokens: int) -> Labels:
+        history = NO_LABELS
+        for token in tokens:
+            history = history.append(token)
+        return history
+
+    together.extend([labels(1), labels(2), labels(3), labels(4)])
+    together.extend([labels(2, 5), labels(1, 1), labels(3, 9)])
+    alone.extend([labels(2)])
+    alone.extend([labels(2, 5)])
+    for history in (labels(), labels(2), labels(2, 5)):
         np.testing.assert_array_equal(together.pred_proj([history]), alone.pred_proj([history]))
         for a, b in zip(together.lm_log_probs([history]), alone.lm_log_probs([history]),
                         strict=True):

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from int4rt.decode.labels import NO_LABELS, Labels
 from int4rt.model.lm import LmModel, LmState
 from int4rt.model.rnnt import PredictorState, RnntModel
 
 State = PredictorState | LmState
-History = tuple[int, ...]
+History = Labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +43,7 @@ class HistoryCache:
         self._lms = tuple(lms)
         self._backend = backend
         self._nodes: dict[History, _Node] = {}
-        self._evaluate([()], [model.blank_id], model.predictor_initial_state(1),
+        self._evaluate([NO_LABELS], [model.blank_id], model.predictor_initial_state(1),
                        [lm.initial_state(1) for lm in self._lms])
 
     def extend(self, histories: Iterable[History]) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from int4rt.decode.labels import NO_FRAMES, NO_LABELS, Chain, Labels
+
 Parts = tuple[int, int, int, int, int]
 
 
@@ -13,10 +15,11 @@ Parts = tuple[int, int, int, int, int]
 class Hypothesis:
     """Labels ``tokens`` (blank-free), the encoder frame of each, and the five components
     (am, ext, src, length, blank) whose sum is the score (DECODING.md, "Emission components").
+    Both sequences grow in O(1) per label (``int4rt.decode.labels``).
     """
 
-    tokens: tuple[int, ...] = ()
-    timestamps: tuple[int, ...] = ()
+    tokens: Labels = NO_LABELS
+    timestamps: Chain = NO_FRAMES
     parts: Parts = (0, 0, 0, 0, 0)
 
     @property
@@ -31,4 +34,4 @@ class Hypothesis:
         new_parts = tuple(int(p) for p in parts)
         if token is None:
             return Hypothesis(self.tokens, self.timestamps, new_parts)
-        return Hypothesis((*self.tokens, token), (*self.timestamps, frame), new_parts)
+        return Hypothesis(self.tokens.append(token), self.timestamps.append(frame), new_parts)
