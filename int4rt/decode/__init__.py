@@ -16,6 +16,7 @@ from int4rt.decode.modified_beam import modified_beam_search
 from int4rt.decode.options import DecodeOptions
 from int4rt.decode.result import DecodeResult
 from int4rt.decode.scoring import COMPONENTS, Scoring
+from int4rt.model.chunked_encoder import encode_codes_bounded
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 
@@ -44,7 +45,7 @@ def decode_codes(model: RnntModel, codes: np.ndarray, options: DecodeOptions, *,
     """
     options.validate()
     scoring = Scoring.build(model, options, lm, source_lm)
-    enc, _ = model.encode_codes(codes, backend=backend)
+    enc, _ = encode_codes_bounded(model, codes, backend=backend)
     enc_proj = model.project_encoder(enc, backend=backend)
     cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
     frames = enc_proj.shape[0]

@@ -4,12 +4,13 @@ The same numbers as ``load_audio`` → ``compute_features`` → ``RnntModel.quan
 bit for bit, but neither the float64 samples nor the float features of the whole input are
 ever held: samples are read in blocks, features are computed and quantized a chunk of frames
 at a time (with the few frames of context the deltas need), and only the integer codes of
-the whole input are kept. An input at another rate than the model's is read whole and
-resampled (``resample_poly`` is applied to the whole signal, as in ``load_audio``).
+the whole input are kept. An input at another rate than the model's is resampled block by
+block (``int4rt.frontend.resampling``), with the numbers of ``resample_poly`` on the whole.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from int4rt.frontend.audio import (
     load_audio,
 )
 from int4rt.frontend.features import DELTA_WINDOW, deltas, frame_geometry, log_mel
+from int4rt.frontend.resampling import TruncatedInputError, resampled_blocks
 from int4rt.model.rnnt import Frontend, RnntModel
 
 READ_BLOCK = 1 << 18  # samples read from the file at a time
@@ -42,13 +44,9 @@ def file_codes(path: str | Path, model: RnntModel) -> tuple[np.ndarray, int]:
     count, blocks = _mono_blocks(source, frontend.sample_rate, window)
     try:
         return _codes(model, count, blocks), count
-    except _ShortReadError:  # fewer samples than the header declared: read it as load_audio does
+    except TruncatedInputError:  # fewer samples than the header declared: as load_audio does
         samples = load_audio(source, frontend.sample_rate, min_samples=window)
         return _codes(model, samples.shape[0], iter([samples])), samples.shape[0]
-
-
-class _ShortReadError(Exception):
-    """The file ended before the sample count its header declares."""
 
 
 def _codes(model: RnntModel, count: int, blocks: Iterator[np.ndarray]) -> np.ndarray:
@@ -69,7 +67,7 @@ def _codes(model: RnntModel, count: int, blocks: Iterator[np.ndarray]) -> np.nda
         while have < need:
             block = next(blocks, None)
             if block is None:
-                raise _ShortReadError
+                raise TruncatedInputError
             parts.append(block)
             have += block.shape[0]
         pending, first = np.concatenate(parts), lo * hop
@@ -108,23 +106,27 @@ def _mono_blocks(path: Path, rate: int, window: int) -> tuple[int, Iterator[np.n
         raise AudioError(_decode_failure(path, head, exc)) from exc
     source_rate = check_source_rate(int(info.samplerate), name)
     check_duration(int(info.frames), source_rate, name)
-    if source_rate != rate:
-        samples = load_audio(path, rate, min_samples=window)
-        return samples.shape[0], iter([samples])
-    count = int(info.frames)
-    if count == 0:
+    frames = int(info.frames)
+    if frames == 0:
         raise AudioError(f"{name}: contains no audio samples; supply a non-empty recording")
+    blocks = _read_blocks(path, head, frames)
+    count = frames
+    if source_rate != rate:
+        common = math.gcd(source_rate, rate)
+        up, down = rate // common, source_rate // common
+        count = -(-frames * up // down)
+        blocks = resampled_blocks(blocks, frames, up, down)
     if count < window:
         raise AudioError(
             f"{name}: too short: {count} samples at {rate} Hz, fewer than one analysis "
             f"window of {window} samples ({1000 * window / rate:g} ms); supply a longer "
             "recording")
-    return count, _read_blocks(path, head, count)
+    return count, (block.astype(np.float32) for block in blocks)
 
 
 def _read_blocks(path: Path, head: bytes, count: int) -> Iterator[np.ndarray]:
-    """float32 mono blocks of the first ``count`` samples of a file at its own rate: checked,
-    channels averaged in float64.
+    """float64 mono blocks of the first ``count`` samples of a file at its own rate: checked,
+    channels averaged.
     """
     offset = 0
     try:
@@ -137,7 +139,7 @@ def _read_blocks(path: Path, head: bytes, count: int) -> Iterator[np.ndarray]:
                 check_sample_values(block, str(path), offset)
                 offset += block.shape[0]
                 mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-                yield mono.astype(np.float32)
+                yield mono
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
         if isinstance(exc, AudioError):
             raise

@@ -78,14 +78,17 @@ def test_symlink_loop_and_long_names(tmp_path):
 def test_streamed_codes_equal_the_whole_signal_path(hostile_files, tmp_path, monkeypatch):
     """The bounded-memory front end is bit-identical to load_audio → features → quantize."""
     import int4rt
+    import int4rt.frontend.resampling as resampling
     import int4rt.frontend.stream as stream
 
     model = int4rt.load(hostile_files["model"]).model
     monkeypatch.setattr(stream, "CHUNK_FRAMES", 7)
     monkeypatch.setattr(stream, "READ_BLOCK", 333)
+    monkeypatch.setattr(resampling, "OUTPUT_BLOCK", 101)
     rng = np.random.default_rng(5)
     for frames, channels, rate in ((4000, 1, 8000), (12345, 2, 8000), (200, 1, 8000),
-                                   (30001, 1, 16000), (9999, 3, 44100)):
+                                   (30001, 1, 16000), (9999, 3, 44100), (2000, 1, 1000),
+                                   (48000, 2, 48000), (1103, 1, 44100)):
         path = tmp_path / f"s{frames}.wav"
         sf.write(path, 0.3 * rng.standard_normal((frames, channels)), rate, subtype="FLOAT")
         samples = load_audio(path, 8000, min_samples=200)
