@@ -12,6 +12,7 @@ import math
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -147,6 +148,19 @@ def _array_samples(source: np.ndarray) -> np.ndarray:
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
     """float64 ``[N, channels]`` and the rate of an audio file; every failure as AudioError."""
+    head, _ = probe_audio_file(path)
+    try:
+        samples, rate = sf.read(path, dtype="float64", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
+        raise AudioError(_decode_failure(path, head, exc)) from exc
+    return samples, int(rate)
+
+
+def probe_audio_file(path: Path) -> tuple[bytes, Any]:
+    """The first bytes and the header of an audio file, after every check that needs no
+    samples: the path (``check_audio_path``), an empty file, a file libsndfile cannot open,
+    the sample rate and the duration limits (DECODING.md, Errors and Limits).
+    """
     size = check_audio_path(path)
     try:
         with path.open("rb") as file:
@@ -162,11 +176,7 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(_decode_failure(path, head, exc)) from exc
     check_source_rate(int(info.samplerate), str(path))
     check_duration(int(info.frames), int(info.samplerate), str(path))
-    try:
-        samples, rate = sf.read(path, dtype="float64", always_2d=True)
-    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise AudioError(_decode_failure(path, head, exc)) from exc
-    return samples, int(rate)
+    return head, info
 
 
 def check_audio_path(path: Path) -> int:

@@ -24,6 +24,30 @@ class TruncatedInputError(Exception):
     """The input ended before the sample count it declared."""
 
 
+class SampleWindow:
+    """The samples of a signal arriving in blocks, from a start index that only moves on."""
+
+    def __init__(self, blocks: Iterator[np.ndarray], dtype: type) -> None:
+        self._blocks = blocks
+        self._pending = np.empty(0, dtype)  # samples from index `_first` on
+        self._first = 0
+
+    def span(self, begin: int, end: int) -> np.ndarray:
+        """Samples [begin, end); those before ``begin`` are dropped (``begin`` never goes
+        back); ``TruncatedInputError`` if the blocks end first.
+        """
+        parts = [self._pending[begin - self._first:]]
+        have = self._first + self._pending.shape[0]
+        while have < end:
+            block = next(self._blocks, None)
+            if block is None:
+                raise TruncatedInputError
+            parts.append(block)
+            have += block.shape[0]
+        self._pending, self._first = np.concatenate(parts), begin
+        return self._pending[:end - begin]
+
+
 @lru_cache(maxsize=8)
 def _filter(up: int, down: int) -> tuple[np.ndarray, int]:
     """``resample_poly``'s padded filter and the number of leading outputs it drops."""
@@ -44,24 +68,14 @@ def resampled_blocks(blocks: Iterator[np.ndarray], count: int, up: int,
     """
     taps, removed = _filter(up, down)
     total = -(-count * up // down)
-    pending = np.empty(0)  # input samples from index `first` on
-    first = 0
+    samples = SampleWindow(blocks, np.float64)
     for start in range(0, total, OUTPUT_BLOCK):
         stop = min(start + OUTPUT_BLOCK, total)
         k0, k1 = start + removed, stop + removed  # upfirdn output indices
         lowest = max(0, -(-(k0 * down - taps.shape[0] + 1) // up))
         begin = lowest // down * down  # a multiple of down keeps the output phase
         end = min(count, (k1 - 1) * down // up + 1)
-        parts = [pending[begin - first:]]
-        have = first + pending.shape[0]
-        while have < end:
-            block = next(blocks, None)
-            if block is None:
-                raise TruncatedInputError
-            parts.append(block)
-            have += block.shape[0]
-        pending, first = np.concatenate(parts), begin
-        filtered = upfirdn(taps, pending[:end - first], up, down)
+        filtered = upfirdn(taps, samples.span(begin, end), up, down)
         offset = begin * up // down
         piece = filtered[k0 - offset:k1 - offset]
         if piece.shape[0] < stop - start:  # past the filtered signal: zeros, as upfirdn pads

@@ -20,14 +20,12 @@ import soundfile as sf
 from int4rt.frontend.audio import (
     AudioError,
     _decode_failure,
-    check_audio_path,
-    check_duration,
     check_sample_values,
-    check_source_rate,
     load_audio,
+    probe_audio_file,
 )
 from int4rt.frontend.features import DELTA_WINDOW, deltas, frame_geometry, log_mel
-from int4rt.frontend.resampling import TruncatedInputError, resampled_blocks
+from int4rt.frontend.resampling import SampleWindow, TruncatedInputError, resampled_blocks
 from int4rt.model.rnnt import Frontend, RnntModel
 
 READ_BLOCK = 1 << 18  # samples read from the file at a time
@@ -56,22 +54,13 @@ def _codes(model: RnntModel, count: int, blocks: Iterator[np.ndarray]) -> np.nda
     frames = 1 + (count - window) // hop
     margin = DELTA_WINDOW * frontend.deltas  # frames of context each side for the deltas
     codes: np.ndarray | None = None
-    pending = np.empty(0, np.float32)  # samples from sample index `first` on
-    first = 0
+    window_samples = SampleWindow(blocks, np.float32)
     for start in range(0, frames, CHUNK_FRAMES):
         stop = min(start + CHUNK_FRAMES, frames)
         lo, hi = max(start - margin, 0), min(stop + margin, frames)
-        need = (hi - 1) * hop + window  # samples up to the end of frame hi - 1
-        parts = [pending[lo * hop - first:]]
-        have = first + pending.shape[0]
-        while have < need:
-            block = next(blocks, None)
-            if block is None:
-                raise TruncatedInputError
-            parts.append(block)
-            have += block.shape[0]
-        pending, first = np.concatenate(parts), lo * hop
-        chunk = _features(pending[:need - first], frontend)[start - lo:stop - lo]
+        # samples from the start of frame lo to the end of frame hi - 1
+        samples = window_samples.span(lo * hop, (hi - 1) * hop + window)
+        chunk = _features(samples, frontend)[start - lo:stop - lo]
         quantized = model.quantize_features(chunk)
         if codes is None:
             codes = np.empty((frames, quantized.shape[1]), quantized.dtype)
@@ -90,22 +79,9 @@ def _features(samples: np.ndarray, frontend: Frontend) -> np.ndarray:
 
 def _mono_blocks(path: Path, rate: int, window: int) -> tuple[int, Iterator[np.ndarray]]:
     """The sample count at ``rate`` and an iterator of float32 mono blocks that hold them."""
-    size = check_audio_path(path)
     name = str(path)
-    try:
-        with path.open("rb") as file:
-            head = file.read(16)
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot be read ({exc.strerror or exc}); check its "
-                         "permissions") from exc
-    if size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes); re-export or re-record it")
-    try:
-        info = sf.info(path)
-    except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
-        raise AudioError(_decode_failure(path, head, exc)) from exc
-    source_rate = check_source_rate(int(info.samplerate), name)
-    check_duration(int(info.frames), source_rate, name)
+    head, info = probe_audio_file(path)
+    source_rate = int(info.samplerate)
     frames = int(info.frames)
     if frames == 0:
         raise AudioError(f"{name}: contains no audio samples; supply a non-empty recording")
