@@ -43,13 +43,17 @@ _WORKER: dict = {}
 
 
 def init_worker(model_path: str, settings: dict) -> None:
-    """Load the model and keep the search settings for ``decode_item`` in this process."""
+    """Load the model and keep the search settings for ``decode_item`` in this process (once:
+    a second call with the same arguments keeps what the first loaded).
+    """
     import int4rt
 
+    if _WORKER.get("source") == (model_path, settings):
+        return
     recognizer = int4rt.load(model_path)
     if not hasattr(recognizer, "transcribe"):
         raise Int4rtError(f"{model_path} is an LM file; transcribe needs an RNN-T model")
-    _WORKER.update(recognizer=recognizer, settings=settings)
+    _WORKER.update(recognizer=recognizer, settings=settings, source=(model_path, settings))
 
 
 def worker_recognizer() -> object:
