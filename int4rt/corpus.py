@@ -44,16 +44,21 @@ _WORKER: dict = {}
 
 def init_worker(model_path: str, settings: dict) -> None:
     """Load the model and keep the search settings for ``decode_item`` in this process (once:
-    a second call with the same arguments keeps what the first loaded).
+    a second call with the same arguments and an unchanged model file keeps what it loaded).
     """
     import int4rt
 
-    if _WORKER.get("source") == (model_path, settings):
+    try:
+        info = os.stat(model_path)
+        source = (model_path, info.st_ino, info.st_size, info.st_mtime_ns, settings)
+    except (OSError, ValueError, TypeError):
+        source = None  # int4rt.load reports the problem
+    if source is not None and _WORKER.get("source") == source:
         return
     recognizer = int4rt.load(model_path)
     if not hasattr(recognizer, "transcribe"):
         raise Int4rtError(f"{model_path} is an LM file; transcribe needs an RNN-T model")
-    _WORKER.update(recognizer=recognizer, settings=settings, source=(model_path, settings))
+    _WORKER.update(recognizer=recognizer, settings=settings, source=source)
 
 
 def worker_recognizer() -> object:
