@@ -25,7 +25,7 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 VOCAB5 = ["<blk>", "a", "b", "c", "d"]
 FUSION = {"lm_weight": 0.55, "source_lm_weight": 0.3, "length_reward": 0.45,
           "blank_penalty": 0.2}
-WIDE = 2000  # more than (Σ_{u≤4} 4^u) · 5 candidates: nothing is ever pruned
+WIDE = 1024  # BEAM_MAX; > the candidates of any step (<= 85 histories x 5): no pruning
 
 
 def build(name, seed, vocab=None, **section):
