@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
 
+import numba as nb
 import numpy as np
 
 _APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'"})
@@ -82,37 +83,38 @@ def _backtrace_counts(ref: np.ndarray, hyp: np.ndarray) -> tuple[int, int, int]:
 
     The backtrace's choice at cell (i, j) depends only on D[i][j], D[i−1][j], D[i][j−1] and
     D[i−1][j−1], all known when row i is computed from row i−1. So each cell carries the
-    counts of the backtrace that starts there, row by row: a deletion takes the counts of
-    (i−1, j), the diagonal those of (i−1, j−1), an insertion those of (i, j−1) (a run of
-    insertions along the row takes the counts of the cell before the run). Memory is
-    O(len(hyp)) instead of the len(ref) × len(hyp) matrix.
+    counts of the backtrace that starts there: a deletion takes those of (i−1, j), an
+    insertion those of (i, j−1), the diagonal those of (i−1, j−1). A path from (i, j) to
+    (0, 0) has D − I = i − j, so S and I are carried and D follows. Memory is O(len(hyp))
+    instead of the len(ref) × len(hyp) matrix.
     """
-    width = len(hyp) + 1
-    cols = np.arange(width, dtype=np.int32)
-    dist = cols.copy()  # D[0][j] = j
-    counts = np.zeros((3, width), np.int32)  # S, D, I of the backtrace from (i, j)
-    counts[2] = cols  # from (0, j): j insertions
-    one_deletion = np.array([[0], [1], [0]], np.int32)
-    for i in range(1, len(ref) + 1):
-        differs = (hyp != ref[i - 1]).astype(np.int32)
-        row = np.empty_like(dist)
-        row[0] = i
-        np.minimum(dist[1:] + 1, dist[:-1] + differs, out=row[1:])
-        row = np.minimum.accumulate(row - cols) + cols
-        deletion = row[1:] == dist[1:] + 1
-        new = np.empty_like(counts)
-        new[:, 0] = (0, i, 0)  # from (i, 0): i deletions
-        diagonal = counts[:, :-1].copy()
-        diagonal[0] += differs
-        new[:, 1:] = np.where(deletion, counts[:, 1:] + one_deletion, diagonal)
-        insertion = np.zeros(width, bool)
-        insertion[2:] = ~deletion[1:] & (row[1:-1] == dist[1:-1] - 1)
-        if insertion.any():
-            run_start = np.maximum.accumulate(np.where(insertion, 0, cols))
-            new = new[:, run_start]
-            new[2] += cols - run_start
-        counts, dist = new, row
-    return int(counts[0, -1]), int(counts[1, -1]), int(counts[2, -1])
+    subs, ins = (int(count) for count in _two_row_counts(ref, hyp))
+    return subs, ins + len(ref) - len(hyp), ins
+
+
+@nb.njit(cache=True)
+def _two_row_counts(ref: np.ndarray, hyp: np.ndarray) -> tuple[int, int]:
+    width = hyp.shape[0] + 1
+    dist = np.arange(width)  # D[0][j] = j: j insertions, no substitution
+    subs = np.zeros(width, np.int64)
+    ins = np.arange(width)
+    row, row_subs, row_ins = np.empty_like(dist), np.empty_like(subs), np.empty_like(ins)
+    for i in range(1, ref.shape[0] + 1):
+        row[0], row_subs[0], row_ins[0] = i, 0, 0  # (i, 0): i deletions
+        for j in range(1, width):
+            differs = 1 if ref[i - 1] != hyp[j - 1] else 0
+            best = min(dist[j] + 1, row[j - 1] + 1, dist[j - 1] + differs)
+            row[j] = best
+            if best == dist[j] + 1:  # deletion
+                row_subs[j], row_ins[j] = subs[j], ins[j]
+            elif j >= 2 and row[j - 1] == dist[j - 1] - 1:  # insertion
+                row_subs[j], row_ins[j] = row_subs[j - 1], row_ins[j - 1] + 1
+            else:  # diagonal
+                row_subs[j], row_ins[j] = subs[j - 1] + differs, ins[j - 1]
+        dist, row = row, dist
+        subs, row_subs = row_subs, subs
+        ins, row_ins = row_ins, ins
+    return subs[width - 1], ins[width - 1]
 
 
 def word_errors(ref: str, hyp: str, *, normalize: bool = True) -> EditCounts:
