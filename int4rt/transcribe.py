@@ -14,27 +14,21 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
+from int4rt.manifests import FORMATS, Item, read_manifest
 from int4rt.model.backend import BACKENDS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from int4rt.decode import DecodeResult
     from int4rt.model.rnnt import RnntModel
+    from int4rt.recognizer import Recognizer
 
 METHODS = ("greedy", "beam", "alsd")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input: the audio path as given, the path to read, and an optional reference."""
-
-    audio: str
-    path: str
-    reference: str | None = None
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -44,8 +38,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         description="Decode audio with an int4rt RNN-T model. One JSON line per input.")
     p.add_argument("model", metavar="MODEL", help="RNN-T model file (.safetensors)")
     p.add_argument("audio", metavar="AUDIO", nargs="*", help="audio files (wav, flac, ogg)")
-    p.add_argument("--manifest", metavar="M.jsonl",
-                   help='JSON lines {"audio": path, "text": optional reference}')
+    p.add_argument("--manifest", metavar="M",
+                   help='JSON lines {"audio": path, "text": optional reference}, a NeMo or '
+                        "lhotse manifest, or a Kaldi data directory (DECODING.md, Manifests)")
+    p.add_argument("--manifest-format", choices=FORMATS, default="auto",
+                   help="manifest format (default: detected)")
     p.add_argument("--method", choices=METHODS, default="greedy", help="search (default greedy)")
     p.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
     p.add_argument("--max-symbols-per-frame", type=int, default=3,
@@ -69,28 +66,7 @@ def _items(args: argparse.Namespace) -> list[Item]:
         raise Int4rtError("transcribe: give audio files or --manifest M.jsonl (one of the two)")
     if args.audio:
         return [Item(a, a) for a in args.audio]
-    manifest = Path(args.manifest)
-    try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise Int4rtError(f"cannot read manifest {manifest}: {error}") from None
-    items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise Int4rtError(f"{manifest}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(entry, dict) or not isinstance(entry.get("audio"), str):
-            raise Int4rtError(f'{manifest}:{number}: needs an "audio" string')
-        reference = entry.get("text")
-        if reference is not None and not isinstance(reference, str):
-            raise Int4rtError(f'{manifest}:{number}: "text" must be a string')
-        path = Path(entry["audio"])
-        resolved = path if path.is_absolute() else manifest.parent / path
-        items.append(Item(entry["audio"], str(resolved), reference))
-    return items
+    return read_manifest(args.manifest, args.manifest_format)
 
 
 def _done(output: Path) -> dict[str, dict]:
@@ -109,7 +85,7 @@ def _done(output: Path) -> dict[str, dict]:
         except json.JSONDecodeError:
             continue
         if isinstance(entry, dict) and isinstance(entry.get("audio"), str):
-            done[entry["audio"]] = entry
+            done[entry.get("id", entry["audio"])] = entry
     return done
 
 
@@ -135,8 +111,10 @@ def _decode_item(item: Item) -> dict:
     recognizer = _WORKER["recognizer"]
     start = time.perf_counter()
     line: dict = {"audio": item.audio}
+    if item.id is not None:
+        line["id"] = item.id
     try:
-        samples = recognizer.samples(item.path)
+        samples = _samples(recognizer, item)
         features = compute_features(samples, recognizer.model.frontend)
         result = recognizer.decode_features(features, **_WORKER["settings"])
     except Int4rtError as error:
@@ -148,6 +126,19 @@ def _decode_item(item: Item) -> dict:
     if item.reference is not None:
         line["reference"] = item.reference
     return line
+
+
+def _samples(recognizer: Recognizer, item: Item) -> np.ndarray:
+    """The item's samples: the whole file, or its segment (DECODING.md, Manifests)."""
+    if not item.is_segment:
+        return recognizer.samples(item.path)
+    from int4rt.frontend import frame_geometry
+    from int4rt.frontend.segment import load_segment
+
+    frontend = recognizer.model.frontend
+    return load_segment(item.path, frontend.sample_rate, offset=item.offset,
+                        duration=item.duration, channel=item.channel,
+                        min_samples=frame_geometry(frontend).window)
 
 
 def result_json(model: RnntModel, result: DecodeResult) -> dict:
@@ -192,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     _WORKER["recognizer"].prepare(**{k: v for k, v in settings.items() if k != "backend"})
     output = Path(args.output) if args.output else None
     done = _done(output) if output else {}
-    todo = [item for item in items if item.audio not in done]
+    todo = [item for item in items if item.key not in done]
     lines = {audio: line for audio, line in done.items()}
     handle = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if output else None
     try:
@@ -204,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             else:
                 os.write(handle, text)
-            lines[line["audio"]] = line
+            lines[line.get("id", line["audio"])] = line
             bar.update()
         bar.close()
     finally:
@@ -217,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
 def _report_error_rates(items: list[Item], lines: dict[str, dict]) -> None:
     from int4rt.metrics import cer, wer
 
-    pairs = [(item.reference, lines[item.audio].get("text"))
-             for item in items if item.reference is not None and item.audio in lines]
+    pairs = [(item.reference, lines[item.key].get("text"))
+             for item in items if item.reference is not None and item.key in lines]
     scored = [(ref, hyp) for ref, hyp in pairs if hyp is not None]
     if not scored:
         return
