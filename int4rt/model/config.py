@@ -19,6 +19,12 @@ from typing import Any, NoReturn
 from int4rt.arith import get_profile
 from int4rt.errors import Int4rtError
 from int4rt.layers import JOINT_MODES, LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.model.frontend_kinds import (
+    KALDI_FBANK,
+    LOG_MEL,
+    KaldiFbankOptions,
+    read_frontend_kind,
+)
 
 MAX_SIZE = 16384  # largest hidden/embedding/joint width a configuration may ask for
 MAX_LAYERS = 64
@@ -67,6 +73,12 @@ class FrontendConfig:
     frame_shift_ms: float
     deltas: int
     cmvn: bool
+    kaldi_fbank: KaldiFbankOptions | None = None  # None: the log-mel front end
+
+    @property
+    def kind(self) -> str:
+        """``log-mel`` or ``kaldi-fbank``."""
+        return LOG_MEL if self.kaldi_fbank is None else KALDI_FBANK
 
     @property
     def feature_dim(self) -> int:
@@ -365,13 +377,15 @@ def _bits(section: JsonObject, key: str, allowed: tuple[int, ...], profile: str,
 def _rnnt(top: JsonObject, vocab: tuple[str, ...], quant: QuantConfig) -> RnntConfig:
     blank_id = top.int("blank_id", 0, len(vocab) - 1)
     fe = top.object("frontend")
+    sample_rate, n_mels = fe.int("sample_rate", 1000, 192000), fe.int("n_mels", 1, 512)
     frontend = FrontendConfig(
-        sample_rate=fe.int("sample_rate", 1000, 192000),
-        n_mels=fe.int("n_mels", 1, 512),
+        sample_rate=sample_rate,
+        n_mels=n_mels,
         frame_length_ms=fe.number("frame_length_ms"),
         frame_shift_ms=fe.number("frame_shift_ms"),
         deltas=fe.int("deltas", 0, 2),
         cmvn=fe.bool("cmvn"),
+        kaldi_fbank=read_frontend_kind(fe, sample_rate, n_mels, defaults=True),
     )
     fe.done()
     enc = top.object("encoder")

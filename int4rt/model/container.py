@@ -43,6 +43,7 @@ from int4rt.layers import (
     QLinear,
 )
 from int4rt.model.config import MAX_STACK, JsonObject, read_vocab, strict_json
+from int4rt.model.frontend_kinds import frontend_kind_json, read_frontend_kind
 from int4rt.model.lm import LmModel, check_lstm_stack
 from int4rt.model.rnnt import Frontend, RnntModel
 
@@ -210,7 +211,8 @@ def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta["frontend"] = {"sample_rate": int(fe.sample_rate), "n_mels": int(fe.n_mels),
                             "frame_length_ms": float(fe.frame_length_ms),
                             "frame_shift_ms": float(fe.frame_shift_ms), "deltas": int(fe.deltas),
-                            "cmvn": fe.cmvn_mean is not None}
+                            "cmvn": fe.cmvn_mean is not None,
+                            **frontend_kind_json(fe.kaldi_fbank)}
         if fe.cmvn_mean is not None:
             tensors["frontend.cmvn_mean"] = fe.cmvn_mean
             tensors["frontend.cmvn_std"] = fe.cmvn_std
@@ -379,8 +381,9 @@ class _Reader:
         dims = (n_mels * (1 + deltas),)
         cmvn = ((self.take("frontend.cmvn_mean", "F32", dims),
                  self.take("frontend.cmvn_std", "F32", dims)) if fe.bool("cmvn") else (None, None))
+        kaldi_fbank = read_frontend_kind(fe, rate, n_mels, defaults=False)
         fe.done()
-        return Frontend(rate, n_mels, frame_length, frame_shift, deltas, *cmvn)
+        return Frontend(rate, n_mels, frame_length, frame_shift, deltas, *cmvn, kaldi_fbank)
 
     def encoder(self, enc: JsonObject) -> Encoder:
         layers = []

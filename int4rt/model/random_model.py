@@ -133,7 +133,7 @@ def random_model(config: ModelConfig, seed: int) -> RnntModel | LmModel:
     frontend = Frontend(fe.sample_rate, fe.n_mels, fe.frame_length_ms, fe.frame_shift_ms,
                         fe.deltas, *((np.zeros(fe.feature_dim, np.float32),
                                       np.ones(fe.feature_dim, np.float32)) if fe.cmvn
-                                     else (None, None)))
+                                     else (None, None)), fe.kaldi_fbank)
     encoder = _random_encoder(rng, config)
     pred = config.predictor
     pred_layers = _lstm_stack(rng, quant, "predictor", pred.num_layers, pred.embedding_size,

@@ -16,6 +16,7 @@ from int4rt.layers import (
     stack_frames,
 )
 from int4rt.model.backend import get_backend
+from int4rt.model.frontend_kinds import KALDI_FBANK, LOG_MEL, KaldiFbankOptions
 from int4rt.trace import Trace
 
 
@@ -30,6 +31,12 @@ class Frontend:
     deltas: int = 2
     cmvn_mean: np.ndarray | None = field(default=None, compare=False)
     cmvn_std: np.ndarray | None = field(default=None, compare=False)
+    kaldi_fbank: KaldiFbankOptions | None = None  # None: the log-mel front end
+
+    @property
+    def kind(self) -> str:
+        """``log-mel`` or ``kaldi-fbank`` (FORMAT.md §2.6)."""
+        return LOG_MEL if self.kaldi_fbank is None else KALDI_FBANK
 
     @property
     def feature_dim(self) -> int:

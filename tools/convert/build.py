@@ -257,7 +257,7 @@ class Builder:
         cmvn = (None, None) if model.cmvn is None else tuple(
             np.asarray(stat, dtype=np.float32) for stat in model.cmvn)
         frontend = Frontend(fe.sample_rate, fe.n_mels, fe.frame_length_ms, fe.frame_shift_ms,
-                            fe.deltas, *cmvn)
+                            fe.deltas, *cmvn, fe.kaldi_fbank)
         return RnntModel(config.vocab, config.blank_id, frontend, Encoder(features, tuple(layers)),
                          Predictor(embedding_format.quantize(model.embedding), predictor), joint,
                          self.quant.profile, self.quant.rounding, *self.tables())

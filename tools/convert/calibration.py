@@ -217,7 +217,8 @@ def _audio_features(path: Path, frontend: FrontendConfig) -> np.ndarray:
     from int4rt.model.rnnt import Frontend
 
     settings = Frontend(frontend.sample_rate, frontend.n_mels, frontend.frame_length_ms,
-                        frontend.frame_shift_ms, frontend.deltas)
+                        frontend.frame_shift_ms, frontend.deltas,
+                        kaldi_fbank=frontend.kaldi_fbank)
     try:
         features = compute_features(load_audio(path, frontend.sample_rate), settings)
     except Int4rtError as error:
