@@ -9,6 +9,7 @@ import sys
 from int4rt import __version__, accumulators
 from int4rt.errors import Int4rtError
 from int4rt.golden import cli as golden_cli
+from int4rt.sweep import add_parser as add_sweep_parser
 from int4rt.transcribe import add_parser as add_transcribe_parser
 
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     accumulators.add_inspect_options(inspect)
     golden_cli.add_parser(subcommands)
     add_transcribe_parser(subcommands)
+    add_sweep_parser(subcommands)
     return parser
 
 
@@ -179,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             from int4rt.transcribe import run as run_transcribe
 
             return run_transcribe(args)
+        if args.command == "sweep":
+            from int4rt.sweep import run as run_sweep
+
+            return run_sweep(args)
     except Int4rtError as error:
         print(f"int4rt: error: {error}", file=sys.stderr)
         return 2

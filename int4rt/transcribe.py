@@ -7,6 +7,7 @@ or not at all.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING
 from int4rt.errors import Int4rtError
 from int4rt.manifests import FORMATS, Item, read_manifest
 from int4rt.model.backend import BACKENDS
+from int4rt.run_summary import report_summary
 
 if TYPE_CHECKING:
     import numpy as np
+    from tqdm import tqdm
 
     from int4rt.decode import DecodeResult
     from int4rt.model.rnnt import RnntModel
@@ -55,6 +58,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--blank-penalty", type=float, default=0.0, help="penalty per blank (nats)")
     p.add_argument("--nbest", type=int, default=1, help="hypotheses to report (default 1)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="decode on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                        "local:N for N local worker processes (DECODING.md, Dask)")
+    p.add_argument("--shard-size", type=int, default=8,
+                   help="--dask: inputs per task sent to a worker (default 8)")
+    p.add_argument("--summary", metavar="S.json",
+                   help="also write the end-of-run summary (items, errors, hours, RTF, WER) here")
     p.add_argument("--backend", choices=BACKENDS, default="numba",
                    help="numba kernels (default) or the NumPy reference")
     p.add_argument("--output", metavar="OUT.jsonl",
@@ -92,13 +102,29 @@ def _done(output: Path) -> dict[str, dict]:
 _WORKER: dict = {}
 
 
-def _init_worker(model_path: str, settings: dict) -> None:
+def load_recognizer(model_path: str) -> Recognizer:
     import int4rt
 
     recognizer = int4rt.load(model_path)
     if not hasattr(recognizer, "transcribe"):
         raise Int4rtError(f"{model_path} is an LM file; transcribe needs an RNN-T model")
+    return recognizer
+
+
+def _init_worker(model_path: str, settings: dict) -> None:
+    _WORKER.update(recognizer=load_recognizer(model_path), settings=settings)
+
+
+def decode_shard(model_path: str, settings: dict, items: list[Item]) -> list[dict]:
+    """A shard's output lines; the model (and its LMs) loaded once per worker process.
+
+    DECODING.md, "Dask".
+    """
+    from int4rt.executors import worker_state
+
+    recognizer = worker_state(("recognizer", model_path), lambda: load_recognizer(model_path))
     _WORKER.update(recognizer=recognizer, settings=settings)
+    return [_decode_item(item) for item in items]
 
 
 def _decode_item(item: Item) -> dict:
@@ -114,7 +140,7 @@ def _decode_item(item: Item) -> dict:
     if item.id is not None:
         line["id"] = item.id
     try:
-        samples = _samples(recognizer, item)
+        samples = item_samples(recognizer, item)
         features = compute_features(samples, recognizer.model.frontend)
         result = recognizer.decode_features(features, **_WORKER["settings"])
     except Int4rtError as error:
@@ -128,7 +154,7 @@ def _decode_item(item: Item) -> dict:
     return line
 
 
-def _samples(recognizer: Recognizer, item: Item) -> np.ndarray:
+def item_samples(recognizer: Recognizer, item: Item) -> np.ndarray:
     """The item's samples: the whole file, or its segment (DECODING.md, Manifests)."""
     if not item.is_segment:
         return recognizer.samples(item.path)
@@ -171,8 +197,13 @@ def run(args: argparse.Namespace) -> int:
     """``int4rt transcribe``; returns the exit status (0 even when some inputs failed)."""
     from tqdm import tqdm
 
+    started = time.perf_counter()
     if args.jobs < 1:
         raise Int4rtError(f"transcribe: --jobs must be >= 1, got {args.jobs}")
+    if args.dask and args.jobs != 1:
+        raise Int4rtError("transcribe: give --jobs N or --dask ADDRESS, not both")
+    if args.shard_size < 1:
+        raise Int4rtError(f"transcribe: --shard-size must be >= 1, got {args.shard_size}")
     items = _items(args)
     settings = dict(
         method=args.method, beam=args.beam, max_symbols_per_frame=args.max_symbols_per_frame,
@@ -188,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     handle = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if output else None
     try:
         bar = tqdm(total=len(todo), disable=len(items) <= 1, file=sys.stderr, unit="file")
-        for line in _results(todo, min(args.jobs, max(len(todo), 1)), args.model, settings):
+        results = (_dask_results(todo, args, settings, bar) if args.dask else
+                   _results(todo, min(args.jobs, max(len(todo), 1)), args.model, settings))
+        for line in results:
             text = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
             if handle is None:
                 sys.stdout.write(text.decode("utf-8"))
@@ -202,7 +235,23 @@ def run(args: argparse.Namespace) -> int:
         if handle is not None:
             os.close(handle)
     _report_error_rates(items, lines)
+    report_summary(items, lines, {item.key for item in todo}, time.perf_counter() - started,
+                   args.summary)
     return 0
+
+
+def _dask_results(todo: list[Item], args: argparse.Namespace, settings: dict,
+                  bar: tqdm) -> Iterator[dict]:
+    """Output lines in input order from shards decoded on Dask (DECODING.md, "Dask")."""
+    from int4rt.executors import map_shards, split
+
+    def shard_done(finished: int, total: int) -> None:
+        bar.set_postfix_str(f"shards {finished}/{total}")
+
+    task = functools.partial(decode_shard, args.model, settings)
+    for _, lines in map_shards(task, split(todo, args.shard_size), dask=args.dask,
+                               done=shard_done):
+        yield from lines
 
 
 def _report_error_rates(items: list[Item], lines: dict[str, dict]) -> None:

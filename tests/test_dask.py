@@ -1,0 +1,101 @@
+"""``transcribe --dask``: a 2-worker LocalCluster equals ``--jobs 1`` byte for byte (less the
+timing field), and a worker killed mid-run loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from int4rt.cli import main
+from int4rt.model.config import load_config
+from int4rt.model.container import save_model
+from int4rt.model.random_model import random_model
+
+distributed = pytest.importorskip("distributed")
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+FILES = 40
+TIMING = re.compile(rb', "decode_seconds": [0-9.e-]+')
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    """A tiny model, 40 noise files of different lengths, a manifest with references."""
+    root = tmp_path_factory.mktemp("dask")
+    model = root / "model.safetensors"
+    save_model(random_model(load_config(CONFIGS / "tiny.json"), 0), model)
+    rng = np.random.default_rng(5)
+    entries = []
+    for index in range(FILES):
+        name = f"u{index:02d}.wav"
+        sf.write(root / name, 0.3 * rng.standard_normal(2400 + 160 * index), 8000)
+        entries.append({"audio": name, "text": "a tale" if index % 2 else "hello"})
+    manifest = root / "m.jsonl"
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    serial = root / "serial.jsonl"
+    common = [str(model), "--manifest", str(manifest), "--method", "beam", "--beam", "3"]
+    assert main(["transcribe", *common, "--output", str(serial)]) == 0
+    return {"root": root, "common": common, "serial": serial.read_bytes()}
+
+
+def _untimed(data: bytes) -> bytes:
+    return TIMING.sub(b"", data)
+
+
+def test_local_cluster_equals_jobs_1(corpus, capsys):
+    out, summary = corpus["root"] / "dask.jsonl", corpus["root"] / "summary.json"
+    assert main(["transcribe", *corpus["common"], "--dask", "local:2", "--shard-size", "3",
+                 "--output", str(out), "--summary", str(summary)]) == 0
+    data = out.read_bytes()
+    assert data.count(b"\n") == FILES
+    assert _untimed(data) == _untimed(corpus["serial"])
+    assert data != _untimed(data)  # the timing field was there, and only it was removed
+    facts = json.loads(summary.read_text())
+    assert (facts["items"], facts["decoded"], facts["errors"]) == (FILES, FILES, 0)
+    seconds = sum(2400 + 160 * i for i in range(FILES)) / 8000
+    assert facts["audio_hours"] == round(seconds / 3600, 6)
+    assert "summary: 40 items (40 decoded, 0 resumed)" in capsys.readouterr().err
+
+
+def test_killed_worker_loses_nothing(corpus):
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    out = corpus["root"] / "killed.jsonl"
+    killed: dict = {}
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lines = out.read_bytes().count(b"\n") if out.exists() else 0
+            busy = [w for w, keys in client.processing().items() if keys]
+            if lines >= 1 and busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.update(pid=pid, lines=lines)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_a_busy_worker)
+    try:
+        watcher.start()
+        assert main(["transcribe", *corpus["common"], "--dask", cluster.scheduler_address,
+                     "--shard-size", "2", "--output", str(out)]) == 0
+        watcher.join()
+    finally:
+        client.close()
+        cluster.close()
+    assert killed and killed["lines"] < FILES, "the worker was not killed mid-run"
+    data = out.read_bytes()
+    audios = [json.loads(line)["audio"] for line in data.splitlines()]
+    assert sorted(audios) == sorted(set(audios)) and len(audios) == FILES
+    assert _untimed(data) == _untimed(corpus["serial"])
