@@ -86,7 +86,7 @@ def dask_client(address: str) -> Iterator[Any]:
         if not count.isdigit() or int(count) < 1:
             raise Int4rtError(f"--dask {address}: expected local:N with N >= 1 workers")
         cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         try:

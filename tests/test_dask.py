@@ -16,6 +16,8 @@ import pytest
 import soundfile as sf
 
 from int4rt.cli import main
+from int4rt.errors import Int4rtError
+from int4rt.executors import dask_client
 from int4rt.model.config import load_config
 from int4rt.model.container import save_model
 from int4rt.model.random_model import random_model
@@ -47,14 +49,25 @@ def corpus(tmp_path_factory) -> dict:
     return {"root": root, "common": common, "serial": serial.read_bytes()}
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    """One 2-worker LocalCluster (worker processes, one thread each) for the module."""
+    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0")
+    client = distributed.Client(local)
+    yield local, client
+    client.close()
+    local.close()
+
+
 def _untimed(data: bytes) -> bytes:
     return TIMING.sub(b"", data)
 
 
-def test_local_cluster_equals_jobs_1(corpus, capsys):
+def test_local_cluster_equals_jobs_1(corpus, cluster, capsys):
     out, summary = corpus["root"] / "dask.jsonl", corpus["root"] / "summary.json"
-    assert main(["transcribe", *corpus["common"], "--dask", "local:2", "--shard-size", "3",
-                 "--output", str(out), "--summary", str(summary)]) == 0
+    assert main(["transcribe", *corpus["common"], "--dask", cluster[0].scheduler_address,
+                 "--shard-size", "3", "--output", str(out), "--summary", str(summary)]) == 0
     data = out.read_bytes()
     assert data.count(b"\n") == FILES
     assert _untimed(data) == _untimed(corpus["serial"])
@@ -66,10 +79,37 @@ def test_local_cluster_equals_jobs_1(corpus, capsys):
     assert "summary: 40 items (40 decoded, 0 resumed)" in capsys.readouterr().err
 
 
-def test_killed_worker_loses_nothing(corpus):
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster)
+def test_sweep_on_dask_equals_jobs_1(corpus, cluster, capsys):
+    dev = corpus["root"] / "dev.jsonl"
+    dev.write_text("".join((corpus["root"] / "m.jsonl").read_text().splitlines(True)[:8]))
+    args = [corpus["common"][0], "--manifest", str(dev), "--beams", "2,3", "--shard-size", "3"]
+    reports = []
+    for executor in (["--jobs", "1"], ["--dask", cluster[0].scheduler_address]):
+        out = corpus["root"] / f"sweep{len(reports)}.json"
+        assert main(["sweep", *args, *executor, "--output", str(out)]) == 0
+        reports.append(out.read_text())
+    assert reports[0] == reports[1]
+    assert json.loads(reports[0])["utterances"] == 8
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("address", ["local:0", "local:two", "local:"])
+def test_bad_local_cluster_sizes(address):
+    with pytest.raises(Int4rtError, match="expected local:N with N >= 1"), dask_client(address):
+        pass
+
+
+def test_local_n_starts_and_stops_a_cluster():
+    with dask_client("local:1") as client:
+        assert len(client.scheduler_info()["workers"]) == 1
+        assert client.submit(sum, [1, 2, 3]).result() == 6
+        cluster = client.cluster
+    assert cluster.status.name == "closed"
+
+
+def test_killed_worker_loses_nothing(corpus, cluster):
+    """Runs last: the killed worker's nanny starts a new one, which must load the model."""
+    local, client = cluster
     out = corpus["root"] / "killed.jsonl"
     killed: dict = {}
 
@@ -86,14 +126,10 @@ def test_killed_worker_loses_nothing(corpus):
             time.sleep(0.02)
 
     watcher = threading.Thread(target=kill_a_busy_worker)
-    try:
-        watcher.start()
-        assert main(["transcribe", *corpus["common"], "--dask", cluster.scheduler_address,
-                     "--shard-size", "2", "--output", str(out)]) == 0
-        watcher.join()
-    finally:
-        client.close()
-        cluster.close()
+    watcher.start()
+    assert main(["transcribe", *corpus["common"], "--dask", local.scheduler_address,
+                 "--shard-size", "2", "--output", str(out)]) == 0
+    watcher.join()
     assert killed and killed["lines"] < FILES, "the worker was not killed mid-run"
     data = out.read_bytes()
     audios = [json.loads(line)["audio"] for line in data.splitlines()]
