@@ -261,6 +261,7 @@ def _kaldi_table(path: Path, *, empty: bool = False) -> Iterator[tuple[str, str,
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"cannot read {path}: {error}") from None
+    seen: set[str] = set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -268,6 +269,10 @@ def _kaldi_table(path: Path, *, empty: bool = False) -> Iterator[tuple[str, str,
         rest = rest.strip()
         if not rest and not empty:
             raise ManifestError(f"{path}:{number}: expected 'key value', got {line.strip()!r}")
+        if key in seen:
+            raise ManifestError(f"{path}:{number}: {key!r} appears twice; each key must be "
+                                "listed once")
+        seen.add(key)
         yield key, rest, f"{path}:{number}"
 
 
