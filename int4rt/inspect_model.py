@@ -12,7 +12,6 @@ from typing import Any
 
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.container import (
-    FORMAT_VERSION,
     Model,
     RawTensor,
     linear_layers,
@@ -40,7 +39,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     report: dict[str, Any] = {
         "file": str(path),
         "architecture": metadata["architecture"],
-        "format_version": FORMAT_VERSION,
+        "format_version": metadata["format_version"],
         "int4rt_version": metadata["int4rt_version"],
         "profile": model.profile,
         "rounding": model.rounding,

@@ -117,3 +117,25 @@ def test_converter_warns_for_icefall_mapping_with_log_mel():
         warnings.simplefilter("error")
         warn_frontend_mismatch(mapping, parse_config(_config(kind="kaldi-fbank")))
         warn_frontend_mismatch(type(mapping)(), log_mel)  # no mapping: no warning
+
+
+def test_fbank_files_are_version_2_and_version_1_refuses_kind(tmp_path):
+    from test_container import join_file, split_file
+
+    from int4rt.model.container import load_model_bytes
+
+    config = parse_config(_config(kind="kaldi-fbank"))
+    path = tmp_path / "fbank.safetensors"
+    save_model(random_model(config, 0), path)
+    meta, tensors = split_file(path.read_bytes())
+    assert meta["format_version"] == 2
+    assert meta["frontend"]["kind"] == "kaldi-fbank"
+    assert meta["frontend"]["kaldi_fbank"] == {"low_freq_hz": 20.0, "high_freq_hz": -400.0,
+                                               "snip_edges": False}
+    meta["format_version"] = 1
+    with pytest.raises(Int4rtError, match=r"frontend\.kind: needs format_version 2"):
+        load_model_bytes(join_file(meta, tensors))
+    meta["format_version"] = 2
+    del meta["frontend"]["kaldi_fbank"]["snip_edges"]
+    with pytest.raises(Int4rtError, match=r"kaldi_fbank\.snip_edges: missing"):
+        load_model_bytes(join_file(meta, tensors))

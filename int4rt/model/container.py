@@ -49,6 +49,8 @@ from int4rt.model.rnnt import Frontend, RnntModel
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
+KALDI_FBANK_VERSION = 2  # the first version with frontend.kind (FORMAT.md §2.6, §7)
+READ_VERSIONS = (FORMAT_VERSION, KALDI_FBANK_VERSION)
 METADATA_KEY = "int4rt"
 HEADER_LIMIT = 100_000_000  # bytes of JSON header accepted (safetensors' limit; FORMAT.md §1)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -190,7 +192,8 @@ def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     tensors: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if isinstance(model, LmModel)
+        or model.frontend.kaldi_fbank is None else KALDI_FBANK_VERSION,
         "architecture": "lm" if isinstance(model, LmModel) else "rnnt",
         "int4rt_version": __version__,
         "profile": model.profile,
@@ -319,6 +322,7 @@ class _Reader:
 
     def __init__(self, tensors: dict[str, RawTensor]) -> None:
         self._tensors = tensors
+        self.version = FORMAT_VERSION
         self._taken: set[str] = set()
 
     def take(self, name: str, dtype: str, shape: tuple[int, ...],
@@ -343,9 +347,11 @@ class _Reader:
     def model(self, top: JsonObject) -> Model:
         top.choice("format", (FORMAT_NAME,))
         version = top.raw("format_version")
-        if type(version) is not int or version != FORMAT_VERSION:
+        if type(version) is not int or version not in READ_VERSIONS:
             raise FormatError(f"metadata format_version: file has version {_short(version)}, "
-                              f"this int4rt reads version {FORMAT_VERSION}")
+                              f"this int4rt reads versions "
+                              f"{' and '.join(map(str, READ_VERSIONS))}")
+        self.version = version
         architecture = top.choice("architecture", ("rnnt", "lm"))
         top.string("int4rt_version")
         profile = top.choice("profile", ("int4rt", "tflm"))
@@ -381,6 +387,9 @@ class _Reader:
         dims = (n_mels * (1 + deltas),)
         cmvn = ((self.take("frontend.cmvn_mean", "F32", dims),
                  self.take("frontend.cmvn_std", "F32", dims)) if fe.bool("cmvn") else (None, None))
+        if fe.has("kind") and self.version < KALDI_FBANK_VERSION:
+            fe.fail("kind", f"needs format_version {KALDI_FBANK_VERSION}, the file has "
+                            f"{self.version}")
         kaldi_fbank = read_frontend_kind(fe, rate, n_mels, defaults=False)
         fe.done()
         return Frontend(rate, n_mels, frame_length, frame_shift, deltas, *cmvn, kaldi_fbank)
