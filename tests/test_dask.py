@@ -128,7 +128,7 @@ def test_killed_worker_loses_nothing(corpus, cluster):
     watcher = threading.Thread(target=kill_a_busy_worker)
     watcher.start()
     assert main(["transcribe", *corpus["common"], "--dask", local.scheduler_address,
-                 "--shard-size", "2", "--output", str(out)]) == 0
+                 "--shard-size", "1", "--output", str(out)]) == 0
     watcher.join()
     assert killed and killed["lines"] < FILES, "the worker was not killed mid-run"
     data = out.read_bytes()

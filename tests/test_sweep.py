@@ -76,6 +76,18 @@ def test_encoder_runs_once_per_utterance(dev, monkeypatch, capsys):
     assert len(calls) == 4  # 4 utterances, 8 grid points
 
 
+def test_two_processes_give_the_same_table(dev, tmp_path, capsys):
+    small = [dev["model"], "--manifest", dev["manifest"], "--beams", "2,3", "--shard-size", "2"]
+    reports = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.json"
+        assert main(["sweep", *small, "--jobs", jobs, "--output", str(out)]) == 0
+        reports.append(out.read_text())
+    assert reports[0] == reports[1]
+    assert [row["beam"] for row in json.loads(reports[0])["points"]] == [2, 3]
+    capsys.readouterr()
+
+
 def test_bad_sweeps(dev, capsys):
     assert main(["sweep", *dev["args"], "--jobs", "2", "--dask", "local:1"]) == 2
     assert "give --jobs N or --dask ADDRESS, not both" in capsys.readouterr().err
