@@ -83,11 +83,10 @@ def sweep_shard(model_path: str, settings: dict, items: list[Item]) -> list[dict
     (``int4rt.decode.search``). DECODING.md, "`int4rt sweep`".
     """
     from int4rt.decode import search
-    from int4rt.executors import worker_state
     from int4rt.frontend import compute_features
-    from int4rt.transcribe import item_samples, load_recognizer
+    from int4rt.transcribe import cached_recognizer, item_samples
 
-    recognizer = worker_state(("recognizer", model_path), lambda: load_recognizer(model_path))
+    recognizer = cached_recognizer(model_path)
     model, backend = recognizer.model, settings["backend"]
     prepared = [recognizer.prepare(**_options(settings, point)) for point in settings["grid"]]
     out = []

@@ -111,6 +111,21 @@ def load_recognizer(model_path: str) -> Recognizer:
     return recognizer
 
 
+def cached_recognizer(model_path: str) -> Recognizer:
+    """The model at ``model_path``, loaded once per worker process (and again if the file
+    changed: its size and modification time are part of the key). DECODING.md, "Dask".
+    """
+    from int4rt.executors import worker_state
+
+    try:
+        stat = os.stat(model_path)
+    except OSError as error:
+        raise Int4rtError(f"cannot read model file {model_path!r} on this worker: "
+                          f"{error.strerror}") from None
+    key = ("recognizer", model_path, stat.st_size, stat.st_mtime_ns)
+    return worker_state(key, lambda: load_recognizer(model_path))
+
+
 def _init_worker(model_path: str, settings: dict) -> None:
     _WORKER.update(recognizer=load_recognizer(model_path), settings=settings)
 
@@ -120,10 +135,7 @@ def decode_shard(model_path: str, settings: dict, items: list[Item]) -> list[dic
 
     DECODING.md, "Dask".
     """
-    from int4rt.executors import worker_state
-
-    recognizer = worker_state(("recognizer", model_path), lambda: load_recognizer(model_path))
-    _WORKER.update(recognizer=recognizer, settings=settings)
+    _WORKER.update(recognizer=cached_recognizer(model_path), settings=settings)
     return [_decode_item(item) for item in items]
 
 
