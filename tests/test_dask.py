@@ -17,7 +17,7 @@ import soundfile as sf
 
 from int4rt.cli import main
 from int4rt.errors import Int4rtError
-from int4rt.executors import dask_client
+from int4rt.executors import dask_client, map_shards
 from int4rt.model.config import load_config
 from int4rt.model.container import save_model
 from int4rt.model.random_model import random_model
@@ -91,6 +91,16 @@ def test_sweep_on_dask_equals_jobs_1(corpus, cluster, capsys):
     assert reports[0] == reports[1]
     assert json.loads(reports[0])["utterances"] == 8
     capsys.readouterr()
+
+
+def test_a_failed_shard_is_reported_after_the_others(cluster):
+    """sorted() fails on the shard [1, "a"]: the others come back in order, then the error."""
+    got = []
+    shards = [[2, 1], [1, "a"], [3], [5, 4]]
+    with pytest.raises(Int4rtError, match=r"1 of 4 shards failed .*shard 1: TypeError"):
+        for index, result in map_shards(sorted, shards, dask=cluster[0].scheduler_address):
+            got.append((index, result))
+    assert got == [(0, [1, 2]), (2, [3]), (3, [4, 5])]
 
 
 @pytest.mark.parametrize("address", ["local:0", "local:two", "local:"])
