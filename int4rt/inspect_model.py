@@ -59,7 +59,8 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     }
     if not isinstance(model, LmModel):
         report["blank_id"] = model.blank_id
-        report["frontend"] = {"sample_rate": model.frontend.sample_rate,
+        report["frontend"] = {"kind": model.frontend.kind,
+                              "sample_rate": model.frontend.sample_rate,
                               "feature_dim": model.frontend.feature_dim,
                               "stack": model.encoder.layers[0].stack,
                               "cmvn": model.frontend.cmvn_mean is not None}
@@ -122,7 +123,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "frontend" in report:
         fe = report["frontend"]
-        lines.append(f"  frontend          {fe['feature_dim']} features at {fe['sample_rate']} Hz, "
+        lines.append(f"  frontend          {fe['kind']}, {fe['feature_dim']} features at "
+                     f"{fe['sample_rate']} Hz, "
                      f"stack {fe['stack']}, CMVN {'yes' if fe['cmvn'] else 'no'}")
     emb = report["embedding"]
     lines.append(f"  embedding         {emb['name']} {emb['shape'][0]}x{emb['shape'][1]} codes, "

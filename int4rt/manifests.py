@@ -92,26 +92,25 @@ def detect_format(source: Path) -> str:
 
 
 def _json_lines(source: Path) -> Iterator[tuple[dict, str]]:
-    """(object, "file:line") for each non-blank line; ``.gz`` files are decompressed."""
+    """(object, "file:line") for each non-blank line, streamed; ``.gz`` files decompressed."""
     try:
-        if source.suffix == ".gz":
-            with gzip.open(source, "rt", encoding="utf-8") as handle:
-                text = handle.read()
-        else:
-            text = source.read_text(encoding="utf-8")
+        with (gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz"
+              else source.open(encoding="utf-8")) as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    yield _json_object(line, f"{source}:{number}"), f"{source}:{number}"
     except (OSError, UnicodeDecodeError, EOFError) as error:
         raise ManifestError(f"cannot read manifest {source}: {error}") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ManifestError(f"{where}: not JSON ({error.msg})") from None
-        if not isinstance(entry, dict):
-            raise ManifestError(f"{where}: expected a JSON object per line")
-        yield entry, where
+
+
+def _json_object(line: str, where: str) -> dict:
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{where}: not JSON ({error.msg})") from None
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{where}: expected a JSON object per line")
+    return entry
 
 
 def _resolve(name: str, base: Path) -> str:

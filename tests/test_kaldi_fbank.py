@@ -139,3 +139,15 @@ def test_fbank_files_are_version_2_and_version_1_refuses_kind(tmp_path):
     del meta["frontend"]["kaldi_fbank"]["snip_edges"]
     with pytest.raises(Int4rtError, match=r"kaldi_fbank\.snip_edges: missing"):
         load_model_bytes(join_file(meta, tensors))
+
+
+def test_inspect_names_the_kind(tmp_path, capsys):
+    from int4rt.cli import main
+
+    path = tmp_path / "fbank.safetensors"
+    save_model(random_model(parse_config(_config(kind="kaldi-fbank")), 0), path)
+    assert main(["inspect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format_version"] == 2 and report["frontend"]["kind"] == "kaldi-fbank"
+    assert main(["inspect", str(path)]) == 0
+    assert "frontend          kaldi-fbank, 23 features at 16000 Hz" in capsys.readouterr().out

@@ -164,6 +164,14 @@ def test_format_detection_errors(tmp_path):
     odd.write_text('{"wav": "a.wav"}\n')
     with pytest.raises(ManifestError, match="cannot tell the manifest format"):
         read_manifest(odd)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"audio_filepath": "a.wav"}\n\n{"audio_filepath": \n')
+    with pytest.raises(ManifestError, match=r"broken\.jsonl:3: not JSON"):
+        read_manifest(broken)
+    fake_gz = tmp_path / "cuts.jsonl.gz"
+    fake_gz.write_text('{"id": "c"}\n')
+    with pytest.raises(ManifestError, match="cannot read manifest"):
+        read_manifest(fake_gz)
     with pytest.raises(ManifestError, match="no such file"):
         read_manifest(tmp_path / "missing.jsonl")
     with pytest.raises(ManifestError, match="only a Kaldi data directory"):
