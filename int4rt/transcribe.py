@@ -1,7 +1,8 @@
 """``int4rt transcribe``: files or a manifest to JSON lines, resumable, in worker processes.
 
 DECODING.md, "`int4rt transcribe`", describes the command; each output line is written whole
-or not at all.
+or not at all. Manifests are read by ``int4rt.manifests``; ``--dask`` sends shards through
+``int4rt.executors`` (DECODING.md, "Dask"); the summary comes from ``int4rt.run_summary``.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ _WORKER: dict = {}
 
 
 def load_recognizer(model_path: str) -> Recognizer:
+    """The RNN-T model file at ``model_path`` as a recognizer; an LM file is an error."""
     import int4rt
 
     recognizer = int4rt.load(model_path)
