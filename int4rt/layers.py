@@ -13,13 +13,18 @@ from functools import cached_property
 
 import numpy as np
 
-from int4rt.arith import pack_int4, quantize_multiplier
-from int4rt.arith.formats import INT32_MAX, as_int64, check_range
-from int4rt.arith.gemv import accumulator_bound
-from int4rt.arith.logsoftmax_tables import FRAC_BITS_MAX as LOGIT_FRAC_BITS_MAX
-from int4rt.arith.logsoftmax_tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.formats import INT32_MAX, as_int64, check_range
+from int4rt.ops.gemv.reference import accumulator_bound
+from int4rt.ops.int4.reference import pack_int4
+from int4rt.ops.log_softmax.tables import FRAC_BITS_MAX as LOGIT_FRAC_BITS_MAX
+from int4rt.ops.log_softmax.tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
+from int4rt.ops.requantize.reference import (
+    SHIFT_MAX,
+    SHIFT_MIN,
+    check_rounding,
+    quantize_multiplier,
+)
 
 
 def _need(condition: bool, message: str) -> None:

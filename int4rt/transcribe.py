@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
-from int4rt.model.backend import BACKENDS
+from int4rt.ops.registry import BACKENDS
 
 if TYPE_CHECKING:
     from int4rt.decode import DecodeResult

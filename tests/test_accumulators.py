@@ -13,13 +13,13 @@ import pytest
 
 from int4rt import accumulators as acc_cli
 from int4rt.arith import fully_connected, signed_bits
-from int4rt.arith.gemv import _accumulator_hook, accumulator_hook
 from int4rt.errors import Int4rtError
 from int4rt.golden import accumulators
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.config import load_config
 from int4rt.model.container import linear_layers, save_model
 from int4rt.model.random_model import random_model
+from int4rt.ops.gemv.reference import _accumulator_hook, accumulator_hook
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 

@@ -16,10 +16,10 @@ import pytest
 
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.decode import COMPONENTS, DecodeOptions, decode
-from int4rt.kernels.lstm import lstm_sequence
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
-from int4rt.ref.log_softmax import log_softmax
+from int4rt.ops.log_softmax.reference import log_softmax
+from int4rt.ops.lstm.numba import lstm_sequence
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 VOCAB5 = ["<blk>", "a", "b", "c", "d"]

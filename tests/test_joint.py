@@ -7,14 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+import int4rt.ops.joint.numba as fast
+import int4rt.ops.joint.reference as ref
+import int4rt.ops.log_softmax.numba as fast_ls
+import int4rt.ops.log_softmax.reference as ref_ls
 from int4rt.arith import TFLM_SIGMOID_TABLE, quantize_multiplier, sigmoid_table
-from int4rt.arith.logsoftmax_tables import exp2_table, ln_table
-from int4rt.kernels import joint as fast
-from int4rt.kernels import log_softmax as fast_ls
 from int4rt.layers import ActQuant, Joint, QLinear
 from int4rt.model.random_model import activation_format, random_linear
-from int4rt.ref import joint as ref
-from int4rt.ref import log_softmax as ref_ls
+from int4rt.ops.log_softmax.tables import exp2_table, ln_table
 from int4rt.trace import Trace
 
 Q3_12 = 2.0**-12

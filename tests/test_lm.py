@@ -13,8 +13,8 @@ from int4rt import Int4rtError
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
-from int4rt.ref.log_softmax import log_softmax
-from int4rt.ref.lstm import lstm_sequence
+from int4rt.ops.log_softmax.reference import log_softmax
+from int4rt.ops.lstm.reference import lstm_sequence
 
 LM_TINY = json.loads((Path(__file__).parents[1] / "configs" / "lm-tiny.json").read_text())
 HISTORY = [0, 3, 5, 4, 10, 1, 6]

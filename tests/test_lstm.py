@@ -8,11 +8,11 @@ import naive
 import numpy as np
 import pytest
 
+import int4rt.ops.lstm.numba as fast
+import int4rt.ops.lstm.reference as ref
 from int4rt.arith import get_profile
-from int4rt.kernels import lstm as fast
 from int4rt.layers import ActQuant, stack_frames
 from int4rt.model.random_model import activation_format, random_lstm_cell
-from int4rt.ref import lstm as ref
 from int4rt.trace import Trace
 
 TABLE = get_profile("int4rt").table

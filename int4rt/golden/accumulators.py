@@ -9,7 +9,7 @@ enough for a wrapping accumulator (only the final value matters, §7.1); and the
 observed on given or random features. ``--acc-bits N`` reruns the model with N-bit
 accumulators that wrap or saturate and reports which layers overflowed and how the encoder
 output codes and log-probabilities change. Observation and emulation run on the NumPy
-reference, through :func:`int4rt.arith.gemv.accumulator_hook`.
+reference, through :func:`int4rt.ops.gemv.reference.accumulator_hook`.
 
 ``int4rt inspect MODEL --accumulators`` (``int4rt.accumulators``) prints this report.
 """
@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from int4rt.arith import accumulator_bound, signed_bits
-from int4rt.arith.gemv import accumulator_hook
 from int4rt.errors import Int4rtError
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
+from int4rt.ops.gemv.reference import accumulator_hook
 from int4rt.trace import Trace
 
 LABELS = 4  # random label ids fed to the predictor when observing

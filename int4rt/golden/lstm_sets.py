@@ -18,8 +18,8 @@ from int4rt.golden.params import cell_from_set, cell_scalars, cell_tensors
 from int4rt.golden.store import Computed, GoldenSet, Tensor
 from int4rt.golden.traces import trace_tensors
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.backend import get_backend
 from int4rt.model.random_model import activation_format, random_lstm_cell, requant_params
+from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
 SEED = 20_250_602

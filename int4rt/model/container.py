@@ -26,9 +26,6 @@ from safetensors.numpy import save_file
 
 from int4rt import __version__
 from int4rt.arith import check_sigmoid_table, get_profile, unpack_int4
-from int4rt.arith.formats import INT32_MAX
-from int4rt.arith.logsoftmax_tables import check_exp2_table, check_ln_table, exp2_table, ln_table
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN
 from int4rt.errors import ArithmeticSpecError, FormatError, Int4rtError
 from int4rt.layers import (
     JOINT_MODES,
@@ -45,6 +42,9 @@ from int4rt.layers import (
 from int4rt.model.config import MAX_STACK, JsonObject, read_vocab, strict_json
 from int4rt.model.lm import LmModel, check_lstm_stack
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.ops.formats import INT32_MAX
+from int4rt.ops.log_softmax.tables import check_exp2_table, check_ln_table, exp2_table, ln_table
+from int4rt.ops.requantize.reference import SHIFT_MAX, SHIFT_MIN
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1

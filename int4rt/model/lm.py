@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
 from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import (
     LOGIT_FRAC_BITS_MAX,
@@ -17,7 +16,7 @@ from int4rt.layers import (
     QLinear,
     initial_state,
 )
-from int4rt.model.backend import get_backend
+from int4rt.ops.registry import get_backend
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +76,7 @@ class LmModel:
             x, c_new = ops.lstm.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
             hs.append(x)
             cs.append(c_new)
-        logits = _output_logits(backend, x, self.out, self.output, self.rounding)
+        logits = ops.gemv.linear(x, self.out, self.output, self.rounding, np.int32)
         log_probs = ops.log_softmax.log_softmax(logits, self.logit_frac_bits, self.exp2_table,
                                                 self.ln_table)
         return log_probs, LmState(tuple(hs), tuple(cs))
@@ -104,20 +103,6 @@ class LmState:
 
     h: tuple[np.ndarray, ...]
     c: tuple[np.ndarray, ...]
-
-
-def _output_logits(backend: str, x: np.ndarray, layer: QLinear, fmt: ActQuant,
-                   rounding: str) -> np.ndarray:
-    """The output layer §7.1 to int32 logits on ``backend``'s GEMV."""
-    if backend == "numba":
-        from int4rt.kernels.gemv import linear
-
-        return linear(x, layer, fmt, rounding, INT32_MIN, INT32_MAX)
-    from int4rt.arith import fully_connected
-
-    return fully_connected(x, layer.weight, layer.bias, x_zero_point=fmt.zero_point,
-                           multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
-                           y_min=INT32_MIN, y_max=INT32_MAX, rounding=rounding)
 
 
 def check_lstm_stack(name: str, cells: tuple[LstmCell, ...]) -> None:

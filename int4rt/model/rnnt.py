@@ -15,7 +15,7 @@ from int4rt.layers import (
     initial_state,
     stack_frames,
 )
-from int4rt.model.backend import get_backend
+from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
 

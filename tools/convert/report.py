@@ -21,10 +21,10 @@ import numpy as np
 from int4rt import __version__
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.backend import get_backend
 from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
+from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
 from .build import BuildInfo

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from int4rt.arith.requant import prepare_requantize
-from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.ops.requantize.reference import prepare_requantize
+from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
 
 @nb.njit(cache=True)
@@ -18,7 +18,7 @@ def _requantize_flat(acc, multiplier, shift, rounding, out):
 def requantize(
     acc: object, multiplier: object, shift: object, rounding: str = "double"
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.arith.requantize` (ARITHMETIC.md §4); int64 result."""
+    """Numba twin of :func:`int4rt.ops.requantize.reference.requantize` (§4); int64 result."""
     a, m, s = prepare_requantize(acc, multiplier, shift, rounding)
     out = np.empty(a.size, dtype=np.int64)
     _requantize_flat(

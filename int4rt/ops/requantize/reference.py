@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN, as_int64, check_range
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.formats import INT32_MAX, INT32_MIN, as_int64, check_range
 
 ROUNDING_MODES = ("double", "single")
 SHIFT_MIN = -31

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.arith import fully_connected, requantize, tanh16
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
 from int4rt.layers import ActQuant, Joint, check_joint_inputs
-from int4rt.ref.lstm import linear16
+from int4rt.ops.activations.reference import tanh16
+from int4rt.ops.gemv.reference import linear
+from int4rt.ops.requantize.reference import requantize
 from int4rt.trace import Trace
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -17,14 +17,14 @@ def project_encoder(
     joint: Joint, enc_codes: np.ndarray, enc_format: ActQuant, rounding: str
 ) -> np.ndarray:
     """Encoder projection ``E`` int16 [T, J] of encoder codes [T, E], once per utterance (§9.1)."""
-    return linear16(enc_codes, joint.enc_proj, enc_format, rounding)
+    return linear(enc_codes, joint.enc_proj, enc_format, rounding, np.int16)
 
 
 def project_predictor(
     joint: Joint, pred_codes: np.ndarray, pred_format: ActQuant, rounding: str
 ) -> np.ndarray:
     """Predictor projection ``P`` int16 [N, J] of predictor codes [N, H] (§9.1)."""
-    return linear16(pred_codes, joint.pred_proj, pred_format, rounding)
+    return linear(pred_codes, joint.pred_proj, pred_format, rounding, np.int16)
 
 
 def joint_logits(
@@ -52,11 +52,7 @@ def joint_logits(
     hid = requantize(act.astype(np.int64), joint.hidden_multiplier, joint.hidden_shift, rounding)
     fmt = joint.hidden
     hid = np.clip(hid + fmt.zero_point, fmt.qmin, fmt.qmax).astype(fmt.dtype)
-    out = joint.out
-    logits = fully_connected(
-        hid, out.weight, out.bias, x_zero_point=fmt.zero_point, multiplier=out.multiplier,
-        shift=out.shift, y_zero_point=0, y_min=INT32_MIN, y_max=INT32_MAX, rounding=rounding,
-    )
+    logits = linear(hid, joint.out, fmt, rounding, np.int32)
     if trace is not None:
         for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
             trace.record(f"{prefix}.{name}", tensor)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MIN
-from int4rt.arith.logsoftmax_tables import CUTOFF_NATS, LOG2E_Q30, prepare_log_softmax
+from int4rt.ops.formats import INT32_MIN
+from int4rt.ops.log_softmax.tables import CUTOFF_NATS, LOG2E_Q30, prepare_log_softmax
 
 
 def exp_terms(a: np.ndarray, frac_bits: int, exp2: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN, as_int64, check_range
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.formats import INT32_MAX, INT32_MIN, as_int64, check_range
 
 TABLE_SIZE = 257
 STEPS = 256  # entries per octave (EXP2) or per unit of the mantissa fraction (LN)

@@ -1,17 +1,15 @@
-"""Integer RNN-T joint network, Numba kernels: twins of ``int4rt.ref.joint`` (ARITHMETIC.md §9)."""
+"""Integer RNN-T joint network, Numba kernels (docs/ARITHMETIC.md §9)."""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
-from int4rt.arith.tables import check_sigmoid_table
-from int4rt.kernels.activations import tanh16_one
-from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.gemv import linear
-from int4rt.kernels.lstm import linear16
 from int4rt.layers import ActQuant, Joint, check_joint_inputs
+from int4rt.ops.activations.numba import tanh16_one
+from int4rt.ops.activations.tables import check_sigmoid_table
+from int4rt.ops.gemv.numba import linear
+from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -20,15 +18,15 @@ INT16_MIN, INT16_MAX = -32768, 32767
 def project_encoder(
     joint: Joint, enc_codes: np.ndarray, enc_format: ActQuant, rounding: str
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.ref.joint.project_encoder` (§9.1)."""
-    return linear16(enc_codes, joint.enc_proj, enc_format, rounding)
+    """Numba twin of :func:`int4rt.ops.joint.reference.project_encoder` (§9.1)."""
+    return linear(enc_codes, joint.enc_proj, enc_format, rounding, np.int16)
 
 
 def project_predictor(
     joint: Joint, pred_codes: np.ndarray, pred_format: ActQuant, rounding: str
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.ref.joint.project_predictor` (§9.1)."""
-    return linear16(pred_codes, joint.pred_proj, pred_format, rounding)
+    """Numba twin of :func:`int4rt.ops.joint.reference.project_predictor` (§9.1)."""
+    return linear(pred_codes, joint.pred_proj, pred_format, rounding, np.int16)
 
 
 @nb.njit(cache=True)
@@ -58,7 +56,7 @@ def joint_logits(
     trace: Trace | None = None,
     prefix: str = "joint",
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.ref.joint.joint_logits` (§9.2)."""
+    """Numba twin of :func:`int4rt.ops.joint.reference.joint_logits` (§9.2)."""
     e, p = check_joint_inputs(joint, enc_proj, pred_proj, rounding)
     table = check_sigmoid_table(table)
     fmt = joint.hidden
@@ -71,7 +69,7 @@ def joint_logits(
         joint.hidden_shift, fmt.zero_point, fmt.qmin, fmt.qmax, table, rounding_code(rounding),
         pre, act, hid,
     )
-    logits = linear(hid, joint.out, fmt, rounding, INT32_MIN, INT32_MAX)
+    logits = linear(hid, joint.out, fmt, rounding, np.int32)
     if trace is not None:
         for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
             trace.record(f"{prefix}.{name}", tensor)

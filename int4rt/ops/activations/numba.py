@@ -5,9 +5,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from int4rt.arith.activations import check_input_scaling
-from int4rt.arith.formats import as_int64, check_range
-from int4rt.arith.tables import check_sigmoid_table
+from int4rt.ops.activations.reference import check_input_scaling
+from int4rt.ops.activations.tables import check_sigmoid_table
+from int4rt.ops.formats import as_int64, check_range
 
 
 @nb.njit(cache=True, inline="always")
@@ -78,12 +78,12 @@ def _apply(flat_kernel, x, table, input_multiplier, input_shift) -> np.ndarray:
 def sigmoid16(
     x: object, table: object, input_multiplier: int = 3, input_shift: int = 0
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.arith.sigmoid16` (ARITHMETIC.md §6.3)."""
+    """Numba twin of :func:`int4rt.ops.activations.reference.sigmoid16` (ARITHMETIC.md §6.3)."""
     return _apply(_sigmoid16_flat, x, table, input_multiplier, input_shift)
 
 
 def tanh16(
     x: object, table: object, input_multiplier: int = 3, input_shift: int = 0
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.arith.tanh16` (ARITHMETIC.md §6.4)."""
+    """Numba twin of :func:`int4rt.ops.activations.reference.tanh16` (ARITHMETIC.md §6.4)."""
     return _apply(_tanh16_flat, x, table, input_multiplier, input_shift)

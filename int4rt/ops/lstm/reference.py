@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.arith import fully_connected, requantize, sigmoid16, tanh16, tanh_input_scaling
-from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state
+from int4rt.layers import LstmCell, initial_state
+from int4rt.ops.activations.reference import sigmoid16, tanh16, tanh_input_scaling
+from int4rt.ops.gemv.reference import linear
+from int4rt.ops.requantize.reference import requantize
 from int4rt.trace import Trace
 
 INT16_MIN, INT16_MAX = -32768, 32767
-
-
-def linear16(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str) -> np.ndarray:
-    """§7.1 with an int16 output, zero point 0: the gate FCs of §8.2."""
-    return fully_connected(
-        x, layer.weight, layer.bias, x_zero_point=x_format.zero_point,
-        multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
-        y_min=INT16_MIN, y_max=INT16_MAX, rounding=rounding,
-    ).astype(np.int16)
 
 
 def cell_update(
@@ -61,8 +54,8 @@ def lstm_step(
     rounding: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One time step for a batch: x [B, I] codes, h [B, H] codes, c [B, H] int16 (§8.2–§8.4)."""
-    pre = _saturating_add(linear16(x, cell.input_fc, cell.input, rounding),
-                          linear16(h, cell.recurrent_fc, cell.hidden, rounding))
+    pre = _saturating_add(linear(x, cell.input_fc, cell.input, rounding, np.int16),
+                          linear(h, cell.recurrent_fc, cell.hidden, rounding, np.int16))
     h_new, c_new, _ = cell_update(cell, pre, c, table, rounding)
     return h_new, c_new
 
@@ -88,7 +81,7 @@ def lstm_sequence(
     """
     steps = x.shape[0]
     h_size = cell.hidden_size
-    projected = linear16(x, cell.input_fc, cell.input, rounding)
+    projected = linear(x, cell.input_fc, cell.input, rounding, np.int16)
     h, c = initial_state(cell, 1)
     names = ("gate_pre", "gate.i", "gate.f", "gate.g", "gate.o", "cell", "hidden")
     record = {name: np.zeros((steps, 4 * h_size if name == "gate_pre" else h_size),
@@ -96,7 +89,7 @@ def lstm_sequence(
     record["hidden"] = np.zeros((steps, h_size), dtype=cell.hidden.dtype)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         pre = _saturating_add(projected[t:t + 1],
-                              linear16(h, cell.recurrent_fc, cell.hidden, rounding))
+                              linear(h, cell.recurrent_fc, cell.hidden, rounding, np.int16))
         h, c, gates = cell_update(cell, pre, c, table, rounding)
         record["gate_pre"][t] = pre[0]
         for name, value in gates.items():

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN, as_int64, check_range
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding, requantize
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.formats import INT32_MAX, INT32_MIN, as_int64, check_range
+from int4rt.ops.int4.reference import unpack_int4
+from int4rt.ops.requantize.reference import SHIFT_MAX, SHIFT_MIN, check_rounding, requantize
+
+if TYPE_CHECKING:
+    from int4rt.layers import ActQuant, QLinear
 
 ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -184,3 +189,76 @@ def fully_connected(
     y = requantize(acc, args.multiplier, args.shift, rounding) + args.y_zero_point
     out = np.clip(y, args.y_min, args.y_max).astype(np.int32)
     return out.reshape(*args.batch_shape, w.shape[0])
+
+
+def check_packed_weights(
+    packed_weights: object, x: object, n_out: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(packed bytes, activations, K) after checking ``n_out`` rows of K int4 codes (§5)."""
+    packed = np.asarray(packed_weights)
+    if packed.dtype != np.uint8 or packed.ndim != 1:
+        raise ArithmeticSpecError(
+            f"packed int4 weights must be a 1-D uint8 array, got dtype {packed.dtype} "
+            f"and shape {packed.shape}"
+        )
+    x_arr = np.asarray(x)
+    n_in = x_arr.shape[-1] if x_arr.ndim else 0
+    if packed.size != (n_out * n_in + 1) // 2:
+        raise ArithmeticSpecError(
+            f"{n_out}x{n_in} int4 weights need {(n_out * n_in + 1) // 2} bytes, "
+            f"got {packed.size}"
+        )
+    if (n_out * n_in) % 2 and packed[-1] >> 4:
+        raise ArithmeticSpecError("padding nibble after the last int4 weight must be 0 (§5)")
+    return packed, x_arr, n_in
+
+
+def fully_connected_int4(
+    x: object,
+    packed_weights: object,
+    n_out: int,
+    bias: object,
+    *,
+    x_zero_point: int,
+    multiplier: object,
+    shift: object,
+    y_zero_point: int,
+    y_min: int,
+    y_max: int,
+    rounding: str = "double",
+) -> np.ndarray:
+    """§7.1 with int4 weights packed over the flattened [N, K] tensor as in §5.
+
+    ``packed_weights`` is the uint8 output of :func:`int4rt.ops.int4.reference.pack_int4`;
+    K is taken from the activations. Unpacks the codes, then :func:`fully_connected`.
+    """
+    packed, x_arr, n_in = check_packed_weights(packed_weights, x, n_out)
+    weights = unpack_int4(packed, n_out * n_in).reshape(n_out, n_in)
+    return fully_connected(
+        x_arr, weights, bias, x_zero_point=x_zero_point, multiplier=multiplier, shift=shift,
+        y_zero_point=y_zero_point, y_min=y_min, y_max=y_max, rounding=rounding,
+    )
+
+
+def output_range(out_dtype: type) -> tuple[int, int]:
+    """Clamp range of a layer output held in ``out_dtype`` (int16 or int32), §7.1."""
+    dtype = np.dtype(out_dtype)
+    if dtype not in (np.dtype(np.int16), np.dtype(np.int32)):
+        raise ArithmeticSpecError(f"layer outputs are int16 or int32, got {dtype}")
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
+           out_dtype: type) -> np.ndarray:
+    """§7.1 for a validated model layer on codes of ``x_format``, output zero point 0.
+
+    The output is clamped to and held in ``out_dtype``: int16 for the gate and joint
+    projections (§8.2, §9.1), int32 for logits (§9.2). The one GEMV the models call.
+    """
+    y_min, y_max = output_range(out_dtype)
+    return fully_connected(
+        x, layer.weight, layer.bias, x_zero_point=x_format.zero_point,
+        multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
+        y_min=y_min, y_max=y_max, rounding=rounding,
+    ).astype(out_dtype)

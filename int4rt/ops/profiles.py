@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.arith.tables import TFLM_SIGMOID_TABLE, sigmoid_table
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.activations.tables import TFLM_SIGMOID_TABLE, sigmoid_table
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from int4rt.arith.formats import check_range
-from int4rt.arith.gemv import FullyConnectedArgs, check_weights, prepare_fully_connected
 from int4rt.errors import ArithmeticSpecError
-from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
 from int4rt.layers import ActQuant, QLinear
+from int4rt.ops.formats import check_range
+from int4rt.ops.gemv.reference import (
+    FullyConnectedArgs,
+    check_packed_weights,
+    check_weights,
+    output_range,
+    prepare_fully_connected,
+)
+from int4rt.ops.gemv.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
 
 @nb.njit(cache=True)
@@ -95,22 +101,23 @@ def offset_sums(layer: QLinear, fmt: ActQuant) -> np.ndarray:
     return (fmt.zero_point - fmt.qmin) * layer.row_sums
 
 
-def linear(x: np.ndarray, layer: QLinear, fmt: ActQuant, rounding: str, y_min: int,
-           y_max: int) -> np.ndarray:
-    """§7.1 for a validated layer on codes of format ``fmt``, output zero point 0.
+def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
+           out_dtype: type) -> np.ndarray:
+    """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
-    Same integers as :func:`fully_connected`; the dot products run on unsigned codes with
-    the zero point folded into a per-row constant (§7.3), on AVX2 pairs when exact.
+    The dot products run on unsigned codes with the zero point folded into a per-row
+    constant (§7.3), on AVX2 pairs when exact.
     """
+    y_min, y_max = output_range(out_dtype)
     args = prepare_fully_connected(
-        x, layer.n_out, layer.n_in, layer.bias, fmt.zero_point, layer.multiplier,
+        x, layer.n_out, layer.n_in, layer.bias, x_format.zero_point, layer.multiplier,
         layer.shift, 0, y_min, y_max, rounding,
     )
-    u = unsigned_codes(np.asarray(x).reshape(-1, layer.n_in), fmt)
+    u = unsigned_codes(np.asarray(x).reshape(-1, layer.n_in), x_format)
     acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
-    pairs = pairs_exact(layer.max_abs_weight, fmt.qmax - fmt.qmin)
-    _dot_u8s8_rows(u, layer.weight, offset_sums(layer, fmt), pairs, acc)
-    return _requantize(acc, args, rounding)
+    pairs = pairs_exact(layer.max_abs_weight, x_format.qmax - x_format.qmin)
+    _dot_u8s8_rows(u, layer.weight, offset_sums(layer, x_format), pairs, acc)
+    return _requantize(acc, args, rounding).astype(out_dtype)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:
@@ -134,7 +141,7 @@ def fully_connected(
     y_max: int,
     rounding: str = "double",
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.arith.fully_connected` for int8-held weights (§7.1)."""
+    """Numba twin of :func:`int4rt.ops.gemv.reference.fully_connected` (§7.1)."""
     w = check_weights(weights)
     args = prepare_fully_connected(
         x, w.shape[0], w.shape[1], bias, x_zero_point, multiplier, shift,
@@ -159,26 +166,11 @@ def fully_connected_int4(
     y_max: int,
     rounding: str = "double",
 ) -> np.ndarray:
-    """§7.1 with int4 weights packed over the flattened [N, K] tensor as in §5.
+    """Numba twin of :func:`int4rt.ops.gemv.reference.fully_connected_int4` (§5, §7.1).
 
-    ``packed_weights`` is the uint8 output of :func:`int4rt.arith.pack_int4`; K is taken
-    from the activations. Even K takes the fast path; odd K rows straddle bytes.
+    Even K takes the fast path; odd K rows straddle bytes.
     """
-    packed = np.asarray(packed_weights)
-    if packed.dtype != np.uint8 or packed.ndim != 1:
-        raise ArithmeticSpecError(
-            f"packed int4 weights must be a 1-D uint8 array, got dtype {packed.dtype} "
-            f"and shape {packed.shape}"
-        )
-    x_arr = np.asarray(x)
-    n_in = x_arr.shape[-1] if x_arr.ndim else 0
-    if packed.size != (n_out * n_in + 1) // 2:
-        raise ArithmeticSpecError(
-            f"{n_out}x{n_in} int4 weights need {(n_out * n_in + 1) // 2} bytes, "
-            f"got {packed.size}"
-        )
-    if (n_out * n_in) % 2 and packed[-1] >> 4:
-        raise ArithmeticSpecError("padding nibble after the last int4 weight must be 0 (§5)")
+    packed, x_arr, n_in = check_packed_weights(packed_weights, x, n_out)
     args = prepare_fully_connected(
         x_arr, n_out, n_in, bias, x_zero_point, multiplier, shift,
         y_zero_point, y_min, y_max, rounding,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.arith.formats import as_int64, check_range
-from int4rt.arith.tables import check_sigmoid_table
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.activations.tables import check_sigmoid_table
+from int4rt.ops.formats import as_int64, check_range
 
 INPUT_MULTIPLIER_MAX = (1 << 16) - 1
 INPUT_MULTIPLIER_MAX_SHIFTED = (1 << 15) - 1

@@ -1,24 +1,19 @@
-"""Integer LSTM, Numba kernels: bit-identical twins of ``int4rt.ref.lstm`` (ARITHMETIC.md §8)."""
+"""Integer LSTM, Numba kernels (docs/ARITHMETIC.md §8): twins of ``reference``."""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
-from int4rt.arith import tanh_input_scaling
-from int4rt.kernels.activations import sigmoid16_one, tanh16_one
-from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.gemv import linear, offset_sums
-from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
-from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state
+from int4rt.layers import LstmCell, initial_state
+from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
+from int4rt.ops.activations.reference import tanh_input_scaling
+from int4rt.ops.gemv.numba import linear, offset_sums
+from int4rt.ops.gemv.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 
 INT16_MIN, INT16_MAX = -32768, 32767
-
-
-def linear16(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str) -> np.ndarray:
-    """§7.1 with an int16 output (the gate FCs of §8.2), on the Numba GEMM."""
-    return linear(x, layer, x_format, rounding, INT16_MIN, INT16_MAX).astype(np.int16)
 
 
 @nb.njit(cache=True, inline="always")
@@ -113,8 +108,8 @@ def lstm_step(
     table: np.ndarray,
     rounding: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Numba twin of :func:`int4rt.ref.lstm.lstm_step` (§8.2–§8.4), batch over rows."""
-    projected = linear16(x, cell.input_fc, cell.input, rounding)
+    """Numba twin of :func:`int4rt.ops.lstm.reference.lstm_step` (§8.2–§8.4), batch over rows."""
+    projected = linear(x, cell.input_fc, cell.input, rounding, np.int16)
     h_state = h.astype(np.int16)
     c_state = c.astype(np.int16)
     _run(cell, projected[:, None, :], h_state, c_state, table, rounding, False)
@@ -131,8 +126,8 @@ def lstm_sequence(
     trace: Trace | None = None,
     prefix: str = "",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Numba twin of :func:`int4rt.ref.lstm.lstm_sequence` (§8.2–§8.5)."""
-    projected = linear16(x, cell.input_fc, cell.input, rounding)
+    """Numba twin of :func:`int4rt.ops.lstm.reference.lstm_sequence` (§8.2–§8.5)."""
+    projected = linear(x, cell.input_fc, cell.input, rounding, np.int16)
     h0, c_state = initial_state(cell, 1)
     h_state = h0.astype(np.int16)
     pre, gates, cells, hidden = (

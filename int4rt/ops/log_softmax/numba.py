@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from int4rt.arith.logsoftmax_tables import CUTOFF_NATS, LOG2E_Q30, prepare_log_softmax
+from int4rt.ops.log_softmax.tables import CUTOFF_NATS, LOG2E_Q30, prepare_log_softmax
 
 INT32_MIN = -(1 << 31)
 
@@ -58,7 +58,7 @@ def _log_softmax_rows(z, frac_bits, exp2, ln, out):
 def log_softmax(
     logits: object, frac_bits: int, exp_table: object, ln_table: object
 ) -> np.ndarray:
-    """Numba twin of :func:`int4rt.ref.log_softmax.log_softmax` (ARITHMETIC.md §10)."""
+    """Numba twin of :func:`int4rt.ops.log_softmax.reference.log_softmax` (ARITHMETIC.md §10)."""
     z, frac_bits, exp2, ln = prepare_log_softmax(logits, frac_bits, exp_table, ln_table)
     rows = np.ascontiguousarray(z.reshape(-1, z.shape[-1]))
     out = np.empty(rows.shape, dtype=np.int32)
