@@ -283,16 +283,20 @@ class Predictor:
 
     def validate(self, name: str) -> None:
         """Check the embedding codes against the first layer's input format."""
-        fmt = self.layers[0].input
-        _need(isinstance(self.embedding, np.ndarray) and self.embedding.ndim == 2,
-              f"{name}.embedding must be a 2-D array")
-        _check_int_array(f"{name}.embedding", self.embedding, fmt.dtype, self.embedding.shape)
-        _need(self.embedding.shape[1] == self.layers[0].input_size,
-              f"{name}.embedding width {self.embedding.shape[1]} != LSTM input size "
-              f"{self.layers[0].input_size}")
-        if self.embedding.size:
-            _need(int(self.embedding.min()) >= fmt.qmin and int(self.embedding.max()) <= fmt.qmax,
-                  f"{name}.embedding: codes outside [{fmt.qmin}, {fmt.qmax}]")
+        check_embedding(f"{name}.embedding", self.embedding, self.layers[0])
+
+
+def check_embedding(name: str, embedding: object, first: LstmCell) -> None:
+    """Check an embedding table: 2-D codes of ``first``'s input format, its input width."""
+    fmt = first.input
+    _need(isinstance(embedding, np.ndarray) and embedding.ndim == 2,
+          f"{name} must be a 2-D array")
+    _check_int_array(name, embedding, fmt.dtype, embedding.shape)
+    _need(embedding.shape[1] == first.input_size,
+          f"{name} width {embedding.shape[1]} != LSTM input size {first.input_size}")
+    if embedding.size:
+        _need(int(embedding.min()) >= fmt.qmin and int(embedding.max()) <= fmt.qmax,
+              f"{name}: codes outside [{fmt.qmin}, {fmt.qmax}]")
 
 
 JOINT_MODES = ("additive", "multiplicative")

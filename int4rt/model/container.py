@@ -40,7 +40,7 @@ from int4rt.layers import (
     QLinear,
 )
 from int4rt.model.config import MAX_STACK, JsonObject, read_vocab, strict_json
-from int4rt.model.lm import LmModel, check_lstm_stack
+from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import Frontend, RnntModel
 from int4rt.ops.formats import INT32_MAX
 from int4rt.ops.log_softmax.tables import check_exp2_table, check_ln_table, exp2_table, ln_table
@@ -596,7 +596,7 @@ def _check_rnnt(model: RnntModel) -> None:
                   f"{width} x stack {layer.stack} = {width * layer.stack}")
         width, fmt, source = layer.output_size, layer.hidden, f"{name}.hidden"
     predictor = model.predictor
-    check_lstm_stack("predictor", predictor.layers)
+    model.predictor_stack.validate("predictor")
     predictor.validate("predictor")
     _need(predictor.embedding.shape[0] == len(model.vocab),
           f"predictor.embedding: {predictor.embedding.shape[0]} rows, vocabulary has "

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.errors import ArithmeticSpecError, Int4rtError
+from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import (
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
     ActQuant,
     LstmCell,
-    Predictor,
     QLinear,
-    initial_state,
+    check_embedding,
 )
+from int4rt.model.lstm_stack import LstmStack, LstmState, embed
 from int4rt.ops.registry import get_backend
+from int4rt.trace import Trace
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,13 +51,17 @@ class LmModel:
         """Format of the last layer's hidden codes, the output layer's input."""
         return self.layers[-1].hidden
 
-    def initial_state(self, batch: int) -> LmState:
-        """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""
-        states = [initial_state(cell, batch) for cell in self.layers]
-        return LmState(tuple(h for h, _ in states), tuple(c for _, c in states))
+    @property
+    def stack(self) -> LstmStack:
+        """The LSTM layers with this model's arithmetic (§8.5)."""
+        return LstmStack(self.layers, self.sigmoid_table, self.rounding)
 
-    def step(self, tokens: np.ndarray, state: LmState, *,
-             backend: str = "numba") -> tuple[np.ndarray, LmState]:
+    def initial_state(self, batch: int) -> LstmState:
+        """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        return self.stack.initial_state(batch)
+
+    def step(self, tokens: np.ndarray, state: LstmState, *,
+             backend: str = "numba") -> tuple[np.ndarray, LstmState]:
         """Feed ``tokens`` [B] and return (log-probabilities int32 [B, V] of the next token, state).
 
         Embedding codes → every LSTM layer one step (§8.2–§8.4) → ``out`` to int32 logits
@@ -64,27 +69,36 @@ class LmModel:
         ``2^-logit_frac_bits`` (§10). Rows are independent: a row's result does not depend on
         the other rows of the batch.
         """
+        x, state = self.stack.step(embed(self.embedding, tokens), state, backend=backend)
+        return self._log_probs(x, backend, None), state
+
+    def sequence(self, tokens: np.ndarray, *, backend: str = "numba",
+                 trace: Trace | None = None) -> np.ndarray:
+        """Log-probabilities int32 [T, V] after each of ``tokens`` [T], from the initial state.
+
+        The same integers as T calls of :meth:`step`; with ``trace``, records
+        ``lm.embedding``, ``lm.layer{l}.*`` (§8.7), ``lm.logits`` and ``lm.log_probs``.
+        """
+        x = embed(self.embedding, tokens)
+        if trace is not None:
+            trace.record("lm.embedding", x)
+        x = self.stack.sequence(x, backend=backend, trace=trace, prefix="lm")
+        return self._log_probs(x, backend, trace)
+
+    def _log_probs(self, x: np.ndarray, backend: str, trace: Trace | None) -> np.ndarray:
         ops = get_backend(backend)
-        tokens = np.asarray(tokens)
-        vocab = len(self.vocab)
-        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
-                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
-            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
-        x = self.embedding[tokens]
-        hs, cs = [], []
-        for cell, h, c in zip(self.layers, state.h, state.c, strict=True):
-            x, c_new = ops.lstm.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
-            hs.append(x)
-            cs.append(c_new)
         logits = ops.gemv.linear(x, self.out, self.output, self.rounding, np.int32)
         log_probs = ops.log_softmax.log_softmax(logits, self.logit_frac_bits, self.exp2_table,
                                                 self.ln_table)
-        return log_probs, LmState(tuple(hs), tuple(cs))
+        if trace is not None:
+            trace.record("lm.logits", logits)
+            trace.record("lm.log_probs", log_probs)
+        return log_probs
 
     def validate(self, name: str = "lm") -> None:
         """Check shapes, the chain of formats and every layer (ARITHMETIC.md §7, §8)."""
-        check_lstm_stack(name, self.layers)
-        Predictor(self.embedding, self.layers).validate(name)  # embedding dtype, width, codes
+        self.stack.validate(name)
+        check_embedding(f"{name}.embedding", self.embedding, self.layers[0])
         _need(self.embedding.shape[0] == len(self.vocab),
               f"{name}.embedding: {self.embedding.shape[0]} rows, vocabulary has "
               f"{len(self.vocab)} entries")
@@ -95,28 +109,6 @@ class LmModel:
         _need(LOGIT_FRAC_BITS_MIN <= self.logit_frac_bits <= LOGIT_FRAC_BITS_MAX,
               f"{name}.logit_frac_bits {self.logit_frac_bits} outside "
               f"[{LOGIT_FRAC_BITS_MIN}, {LOGIT_FRAC_BITS_MAX}]")
-
-
-@dataclass(frozen=True, eq=False)
-class LmState:
-    """Per-history LM state: h codes and c (int16) per layer, batched over rows [B, H]."""
-
-    h: tuple[np.ndarray, ...]
-    c: tuple[np.ndarray, ...]
-
-
-def check_lstm_stack(name: str, cells: tuple[LstmCell, ...]) -> None:
-    """Validate unidirectional cells ``{name}.layer{l}``, each fed by the previous one."""
-    _need(len(cells) > 0, f"{name}: needs at least one LSTM layer")
-    for index, cell in enumerate(cells):
-        cell.validate(f"{name}.layer{index}")
-        if index:
-            prev = cells[index - 1]
-            _need(cell.input == prev.hidden,
-                  f"{name}.layer{index}.input: format differs from {name}.layer{index - 1}.hidden")
-            _need(cell.input_size == prev.hidden_size,
-                  f"{name}.layer{index}: input size {cell.input_size} != hidden size "
-                  f"{prev.hidden_size} of {name}.layer{index - 1}")
 
 
 def _need(condition: bool, message: str) -> None:

@@ -12,9 +12,9 @@ from int4rt.layers import (
     Encoder,
     Joint,
     Predictor,
-    initial_state,
     stack_frames,
 )
+from int4rt.model.lstm_stack import LstmStack, LstmState, embed
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
@@ -89,27 +89,20 @@ class RnntModel:
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
 
-    def predictor_initial_state(self, batch: int) -> PredictorState:
-        """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
-        states = [initial_state(cell, batch) for cell in self.predictor.layers]
-        return PredictorState(tuple(h for h, _ in states), tuple(c for _, c in states))
+    @property
+    def predictor_stack(self) -> LstmStack:
+        """The predictor's LSTM layers with this model's arithmetic (§8.5, §8.6)."""
+        return LstmStack(self.predictor.layers, self.sigmoid_table, self.rounding)
 
-    def predictor_step(self, tokens: np.ndarray, state: PredictorState, *,
-                       backend: str = "numba") -> tuple[np.ndarray, PredictorState]:
+    def predictor_initial_state(self, batch: int) -> LstmState:
+        """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        return self.predictor_stack.initial_state(batch)
+
+    def predictor_step(self, tokens: np.ndarray, state: LstmState, *,
+                       backend: str = "numba") -> tuple[np.ndarray, LstmState]:
         """Embed ``tokens`` [B] and advance every layer one step: (output codes [B, H], state)."""
-        ops = get_backend(backend).lstm
-        tokens = np.asarray(tokens)
-        vocab = self.predictor.embedding.shape[0]
-        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
-                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
-            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
-        x = self.predictor.embedding[tokens]
-        hs, cs = [], []
-        for cell, h, c in zip(self.predictor.layers, state.h, state.c, strict=True):
-            x, c_new = ops.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
-            hs.append(x)
-            cs.append(c_new)
-        return x, PredictorState(tuple(hs), tuple(cs))
+        return self.predictor_stack.step(embed(self.predictor.embedding, tokens), state,
+                                         backend=backend)
 
     def project_encoder(self, enc_codes: np.ndarray, *, backend: str = "numba") -> np.ndarray:
         """Joint encoder projection int16 [T, J], computed once per utterance (§9.1)."""
@@ -140,7 +133,6 @@ class RnntModel:
         The label history starts with blank (§8.6); ``labels`` are U non-blank ids. With a
         trace, every intermediate from feature codes to log-probabilities is recorded.
         """
-        ops = get_backend(backend)
         enc, _ = self.encode(features, backend=backend, trace=trace)
         history = np.concatenate([[self.blank_id], np.asarray(labels, dtype=np.int64)])
         vocab = self.predictor.embedding.shape[0]
@@ -149,9 +141,7 @@ class RnntModel:
         x = self.predictor.embedding[history]
         if trace is not None:
             trace.record("predictor.embedding", x)
-        for index, cell in enumerate(self.predictor.layers):
-            x = ops.lstm.lstm_sequence(cell, x, self.sigmoid_table, self.rounding, trace=trace,
-                                       prefix=f"predictor.layer{index}")[0]
+        x = self.predictor_stack.sequence(x, backend=backend, trace=trace, prefix="predictor")
         enc_proj = self.project_encoder(enc, backend=backend)
         pred_proj = self.project_predictor(x, backend=backend)
         if trace is not None:
@@ -163,10 +153,3 @@ class RnntModel:
         log_probs = self.joint_log_probs(pairs_e, pairs_p, backend=backend, trace=trace)
         return log_probs.reshape(frames, prefixes, -1)
 
-
-@dataclass(frozen=True, eq=False)
-class PredictorState:
-    """Per-hypothesis predictor state: h codes and c per layer, batched over rows [B, H]."""
-
-    h: tuple[np.ndarray, ...]
-    c: tuple[np.ndarray, ...]

@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 
 from int4rt import __version__
-from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
-from int4rt.layers import ActQuant, LstmCell, QLinear
+from int4rt.layers import ActQuant, LstmCell
 from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
-from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
 from .build import BuildInfo
@@ -108,25 +106,6 @@ def _dequantizers(model: Model, info: BuildInfo) -> dict[str, Any]:
     return out
 
 
-def lm_trace(model: LmModel, ids: list[int], trace: Trace) -> None:
-    """Run the integer LM over the boundary and ``ids`` (ARITHMETIC.md §7, §8, §10), tracing
-    ``lm.embedding``, ``lm.layer{l}.*``, ``lm.logits`` and ``lm.log_probs``.
-    """
-    ops = get_backend("numba")
-    x = model.embedding[[0, *ids]]
-    trace.record("lm.embedding", x)
-    for index, cell in enumerate(model.layers):
-        x = ops.lstm.lstm_sequence(cell, x, model.sigmoid_table, model.rounding, trace=trace,
-                                   prefix=f"lm.layer{index}")[0]
-    out: QLinear = model.out
-    logits = fully_connected(x, out.weight, out.bias, x_zero_point=model.output.zero_point,
-                             multiplier=out.multiplier, shift=out.shift, y_zero_point=0,
-                             y_min=INT32_MIN, y_max=INT32_MAX, rounding=model.rounding)
-    trace.record("lm.logits", logits)
-    trace.record("lm.log_probs", ops.log_softmax.log_softmax(
-        logits, model.logit_frac_bits, model.exp2_table, model.ln_table))
-
-
 def evaluate(model: Model, float_model: FloatRnnt | FloatLm, info: BuildInfo,
              utterances: list[Utterance], labels: list[list[int]]) -> Evaluation:
     """Activation SQNRs of ``model`` against ``float_model`` on ``utterances``."""
@@ -138,7 +117,7 @@ def evaluate(model: Model, float_model: FloatRnnt | FloatLm, info: BuildInfo,
         if isinstance(model, LmModel):
             assert isinstance(float_model, FloatLm)
             float_model.log_probs(ids, floats.__setitem__)
-            lm_trace(model, ids, trace)
+            model.sequence(np.array([0, *ids]), trace=trace)
         else:
             assert isinstance(float_model, FloatRnnt)
             enc = float_model.encode(utt.features, floats.__setitem__)
