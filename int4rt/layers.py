@@ -8,6 +8,7 @@ model loader turns those into ``FormatError`` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -189,6 +190,11 @@ class LstmCell:
         """(M, s) of ``i·g`` to the cell scale: quantize_multiplier(2^(-30 - cell_scale_log2))."""
         return quantize_multiplier(2.0 ** (-30 - self.cell_scale_log2))
 
+    def linear_layers(self, prefix: str) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """The gate FCs: (name, layer, format of its input codes)."""
+        yield f"{prefix}.input_fc", self.input_fc, self.input
+        yield f"{prefix}.recurrent_fc", self.recurrent_fc, self.hidden
+
     def validate(self, name: str) -> None:
         """Check the shapes agree and every parameter is inside its range."""
         self.input.validate(f"{name}.input")
@@ -208,6 +214,9 @@ class LstmCell:
         _need(0 <= self.cell_clip <= 32767,
               f"{name}: cell_clip {self.cell_clip} outside [0, 32767]")
         _check_requant(f"{name}.hidden", self.hidden_multiplier, self.hidden_shift)
+
+
+DIRECTIONS = ("fwd", "bwd")  # the names of an encoder layer's cells, in order (§8.5)
 
 
 @dataclass(frozen=True, eq=False)

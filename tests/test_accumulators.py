@@ -17,7 +17,7 @@ from int4rt.errors import Int4rtError
 from int4rt.golden import accumulators
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.config import load_config
-from int4rt.model.container import linear_layers, save_model
+from int4rt.model.container import save_model
 from int4rt.model.random_model import random_model
 from int4rt.ops.gemv.reference import _accumulator_hook, accumulator_hook
 
@@ -60,7 +60,7 @@ def test_static_bound_and_exact_reach():
 def test_paper_report_lists_every_layer_with_bound_and_width():
     model = random_model(load_config(CONFIGS / "paper.json"), 0)
     report = accumulators.static_report(model)
-    names = [name for name, _, _ in linear_layers(model)]
+    names = [name for name, _, _ in model.linear_layers()]
     assert [entry.name for entry in report.layers] == names and len(names) == 29
     for entry in report.layers:
         assert -entry.bound <= entry.reach_min < entry.reach_max <= entry.bound

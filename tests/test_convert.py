@@ -16,7 +16,7 @@ from safetensors.numpy import save_file
 
 from int4rt.cli import main
 from int4rt.model.config import load_config
-from int4rt.model.container import linear_layers, load_model
+from int4rt.model.container import load_model
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 from int4rt_convert import ConvertError, ConvertOptions, QuantOptions, convert
@@ -194,7 +194,7 @@ def test_round_trip_load_and_inspect(data, tmp_path, capsys):
     loaded = load_model(out)
     _assert_same(result.model, loaded)
     report = result.report
-    layers = {name: (layer, fmt) for name, layer, fmt in linear_layers(loaded)}
+    layers = {name: (layer, fmt) for name, layer, fmt in loaded.linear_layers()}
     assert [entry["name"] for entry in report["layers"]] == list(layers)
     for entry in report["layers"]:
         layer, fmt = layers[entry["name"]]
@@ -269,7 +269,7 @@ def test_overrides_from_the_command_line(data, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "weight SQNR" in printed and "encoder.layer0.fwd.input_fc" in printed
     model = load_model(out)
-    bits = {name: layer.weight_bits for name, layer, _ in linear_layers(model)}
+    bits = {name: layer.weight_bits for name, layer, _ in model.linear_layers()}
     assert {name for name, b in bits.items() if b == 8} == {
         "encoder.layer0.fwd.input_fc", "encoder.layer0.fwd.recurrent_fc",
         "encoder.layer0.bwd.input_fc", "encoder.layer0.bwd.recurrent_fc", "joint.out"}
@@ -366,7 +366,7 @@ def test_profiles_and_signed_codes(data, tmp_path, quantization):
     model = load_model(tmp_path / "m.safetensors")
     assert model.profile == config["quantization"]["profile"]
     assert model.rounding == config["quantization"]["rounding"]
-    assert all(fmt.signed for _, _, fmt in linear_layers(model))
+    assert all(fmt.signed for _, _, fmt in model.linear_layers())
     assert result.report["summary"]["encoder_output_sqnr_db"] > INT4_ENCODER_SQNR_MIN
 
 

@@ -13,6 +13,7 @@ from int4rt import Int4rtError
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
+from int4rt.model.validation import check_model
 from int4rt.ops.log_softmax.reference import log_softmax
 from int4rt.ops.lstm.reference import lstm_sequence
 
@@ -97,4 +98,4 @@ def test_validation_names_the_lm_embedding():
     lm = tiny_lm()
     bad = type(lm)(**{**lm.__dict__, "embedding": lm.embedding[:, :-1]})
     with pytest.raises(Int4rtError, match=r"lm\.embedding width"):
-        bad.validate()
+        check_model(bad)

@@ -24,7 +24,6 @@ import numpy as np
 from int4rt.arith import accumulator_bound, signed_bits
 from int4rt.errors import Int4rtError
 from int4rt.layers import ActQuant, QLinear
-from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 from int4rt.ops.gemv.reference import accumulator_hook
@@ -97,7 +96,7 @@ def range_bits(low: int, high: int) -> int:
 def static_report(model: RnntModel | LmModel) -> AccumulatorReport:
     """The static bounds of every layer; needs no forward pass."""
     layers = []
-    for name, layer, fmt in linear_layers(model):
+    for name, layer, fmt in model.linear_layers():
         bound = int(row_bounds(layer, fmt).max())
         low, high = (int(f(r)) for f, r in zip((np.min, np.max), row_reach(layer, fmt),
                                                 strict=True))
@@ -135,7 +134,7 @@ class _Observer:
     """The accumulator hook: records each layer's accumulators, optionally narrows them."""
 
     def __init__(self, model: RnntModel, bits: int | None, mode: str) -> None:
-        self.names = {id(layer.weight): name for name, layer, _ in linear_layers(model)}
+        self.names = {id(layer.weight): name for name, layer, _ in model.linear_layers()}
         self.bits, self.mode = bits, mode
         self.low: dict[str, int] = {}
         self.high: dict[str, int] = {}

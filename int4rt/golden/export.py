@@ -32,7 +32,8 @@ from int4rt.golden.store import (
     read_index,
     read_set,
 )
-from int4rt.model.container import load_model_bytes, read_container
+from int4rt.model.container import load_model_bytes
+from int4rt.model.framing import read_container
 
 ROLE_DIRS = {"table": "tables", "param": "params", "input": "inputs",
              "intermediate": "intermediates", "output": "outputs"}

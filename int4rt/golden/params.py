@@ -15,7 +15,6 @@ import numpy as np
 from int4rt.arith import pack_int4, tanh_input_scaling
 from int4rt.golden.store import GoldenSet, Tensor
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 
@@ -82,7 +81,7 @@ def cell_from_set(gset: GoldenSet, scalars: dict[str, Any], prefix: str = "") ->
 def model_tensors(model: RnntModel | LmModel) -> list[Tensor]:
     """Every integer parameter of a model: FC layers, embedding codes, the three tables."""
     tensors = []
-    for name, layer, _ in linear_layers(model):
+    for name, layer, _ in model.linear_layers():
         tensors += linear_tensors(name, layer, bias=not name.endswith("recurrent_fc"))
     if isinstance(model, LmModel):
         tensors.append(Tensor("lm.embedding_table", "param", model.embedding, ("token", "e")))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.errors import ArithmeticSpecError
-from int4rt.layers import (
-    LOGIT_FRAC_BITS_MAX,
-    LOGIT_FRAC_BITS_MIN,
-    ActQuant,
-    LstmCell,
-    QLinear,
-    check_embedding,
-)
+from int4rt.layers import ActQuant, LstmCell, QLinear
 from int4rt.model.lstm_stack import LstmStack, LstmState, embed
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
@@ -95,22 +88,8 @@ class LmModel:
             trace.record("lm.log_probs", log_probs)
         return log_probs
 
-    def validate(self, name: str = "lm") -> None:
-        """Check shapes, the chain of formats and every layer (ARITHMETIC.md §7, §8)."""
-        self.stack.validate(name)
-        check_embedding(f"{name}.embedding", self.embedding, self.layers[0])
-        _need(self.embedding.shape[0] == len(self.vocab),
-              f"{name}.embedding: {self.embedding.shape[0]} rows, vocabulary has "
-              f"{len(self.vocab)} entries")
-        _need(self.out.n_in == self.layers[-1].hidden_size and self.out.n_out == len(self.vocab),
-              f"{name}.out: shape ({self.out.n_out}, {self.out.n_in}), expected "
-              f"({len(self.vocab)}, {self.layers[-1].hidden_size})")
-        self.out.validate(f"{name}.out", self.output.bits)
-        _need(LOGIT_FRAC_BITS_MIN <= self.logit_frac_bits <= LOGIT_FRAC_BITS_MAX,
-              f"{name}.logit_frac_bits {self.logit_frac_bits} outside "
-              f"[{LOGIT_FRAC_BITS_MIN}, {LOGIT_FRAC_BITS_MAX}]")
-
-
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        raise ArithmeticSpecError(message)
+    def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """Every fully connected layer: (name, layer, format of its input codes)."""
+        for index, cell in enumerate(self.layers):
+            yield from cell.linear_layers(f"lm.layer{index}")
+        yield "lm.out", self.out, self.output

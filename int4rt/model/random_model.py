@@ -14,9 +14,9 @@ import numpy as np
 from int4rt.arith import quantize_multiplier
 from int4rt.layers import ActQuant, Encoder, EncoderLayer, Joint, LstmCell, Predictor, QLinear
 from int4rt.model.config import LmConfig, ModelConfig, QuantConfig, RnntConfig
-from int4rt.model.container import profile_tables
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.model.validation import profile_tables
 
 GATE_PRE_SCALE = 2.0**-12  # Q3.12 (ARITHMETIC.md §8.2)
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from int4rt.errors import Int4rtError
 from int4rt.layers import (
+    DIRECTIONS,
     ActQuant,
     Encoder,
     Joint,
     Predictor,
+    QLinear,
     stack_frames,
 )
 from int4rt.model.lstm_stack import LstmStack, LstmState, embed
@@ -88,6 +91,17 @@ class RnntModel:
             ]
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
+
+    def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """Every fully connected layer: (name, layer, format of its input codes)."""
+        for index, layer in enumerate(self.encoder.layers):
+            for direction, cell in zip(DIRECTIONS, layer.cells, strict=False):
+                yield from cell.linear_layers(f"encoder.layer{index}.{direction}")
+        for index, cell in enumerate(self.predictor.layers):
+            yield from cell.linear_layers(f"predictor.layer{index}")
+        yield "joint.enc_proj", self.joint.enc_proj, self.encoder.output
+        yield "joint.pred_proj", self.joint.pred_proj, self.predictor.output
+        yield "joint.out", self.joint.out, self.joint.hidden
 
     @property
     def predictor_stack(self) -> LstmStack:

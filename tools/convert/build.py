@@ -19,10 +19,10 @@ from int4rt.arith import INT32_MAX, accumulator_bound, quantize_multiplier
 from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, Encoder, EncoderLayer, Joint, LstmCell, Predictor, QLinear
 from int4rt.model.config import LmConfig, ModelConfig, RnntConfig
-from int4rt.model.container import profile_tables
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import requant_params
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.model.validation import profile_tables
 
 from .calibration import Calibration
 from .errors import ConvertError

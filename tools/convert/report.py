@@ -20,7 +20,6 @@ import numpy as np
 
 from int4rt import __version__
 from int4rt.layers import ActQuant, LstmCell
-from int4rt.model.container import linear_layers
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 from int4rt.trace import Trace
@@ -157,7 +156,7 @@ def build_report(model: Model, info: BuildInfo, evaluation: Evaluation | None,
                  context: dict[str, Any]) -> dict[str, Any]:
     """The report as a JSON-ready dict; ``context`` carries inputs, options, sizes, calibration."""
     layers = []
-    for name, layer, fmt in linear_layers(model):
+    for name, layer, fmt in model.linear_layers():
         linear = info.linears[name]
         dequantized = layer.weight.astype(np.float64) * linear.scales.astype(np.float64)[:, None]
         layers.append({
