@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba as nb
 import numpy as np
 
@@ -29,22 +31,50 @@ def project_predictor(
     return linear(pred_codes, joint.pred_proj, pred_format, rounding, np.int16)
 
 
+class HiddenParams(NamedTuple):
+    """The integers of the joint's combine, tanh and hidden requantization (§9.2), by name."""
+
+    multiplicative: bool
+    combine_multiplier: int
+    combine_shift: int
+    hidden_multiplier: int
+    hidden_shift: int
+    zero_point: int  # hidden format
+    qmin: int
+    qmax: int
+    rounding: int  # DOUBLE_ROUNDING or SINGLE_ROUNDING
+
+
+def hidden_params(joint: Joint, rounding: str) -> HiddenParams:
+    """The :class:`HiddenParams` of a validated ``joint`` under ``rounding``."""
+    fmt = joint.hidden
+    return HiddenParams(
+        multiplicative=joint.mode == "multiplicative",
+        combine_multiplier=int(joint.combine_multiplier), combine_shift=int(joint.combine_shift),
+        hidden_multiplier=int(joint.hidden_multiplier), hidden_shift=int(joint.hidden_shift),
+        zero_point=int(fmt.zero_point), qmin=int(fmt.qmin), qmax=int(fmt.qmax),
+        rounding=rounding_code(rounding),
+    )
+
+
 @nb.njit(cache=True)
-def _hidden_rows(e, p, multiplicative, comb_m, comb_s, hid_m, hid_s, zp, qmin, qmax, table,
-                 rounding, pre_out, tanh_out, hidden_out):
+def _hidden_rows(e, p, params, table, pre_out, tanh_out, hidden_out):
     """Combine, tanh and requantize to hidden codes, element by element (§9.2)."""
+    rounding = params.rounding
     for n in range(e.shape[0]):
         for j in range(e.shape[1]):
-            if multiplicative:
-                v = requantize_one(e[n, j] * p[n, j], comb_m, comb_s, rounding)
+            if params.multiplicative:
+                v = requantize_one(e[n, j] * p[n, j], params.combine_multiplier,
+                                   params.combine_shift, rounding)
             else:
                 v = e[n, j] + p[n, j]
             v = min(max(v, INT16_MIN), INT16_MAX)
             a = tanh16_one(v, table, 3, 0)
-            h = requantize_one(a, hid_m, hid_s, rounding) + zp
+            h = requantize_one(a, params.hidden_multiplier, params.hidden_shift,
+                               rounding) + params.zero_point
             pre_out[n, j] = v
             tanh_out[n, j] = a
-            hidden_out[n, j] = min(max(h, qmin), qmax)
+            hidden_out[n, j] = min(max(h, params.qmin), params.qmax)
 
 
 def joint_logits(
@@ -63,12 +93,8 @@ def joint_logits(
     pre = np.empty(e.shape, dtype=np.int16)
     act = np.empty(e.shape, dtype=np.int16)
     hid = np.empty(e.shape, dtype=fmt.dtype)
-    _hidden_rows(
-        np.ascontiguousarray(e), np.ascontiguousarray(p), joint.mode == "multiplicative",
-        joint.combine_multiplier, joint.combine_shift, joint.hidden_multiplier,
-        joint.hidden_shift, fmt.zero_point, fmt.qmin, fmt.qmax, table, rounding_code(rounding),
-        pre, act, hid,
-    )
+    _hidden_rows(np.ascontiguousarray(e), np.ascontiguousarray(p),
+                 hidden_params(joint, rounding), table, pre, act, hid)
     logits = linear(hid, joint.out, fmt, rounding, np.int32)
     if trace is not None:
         for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
