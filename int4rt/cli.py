@@ -9,6 +9,7 @@ import sys
 from int4rt import __version__, accumulators
 from int4rt.errors import Int4rtError
 from int4rt.golden import cli as golden_cli
+from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
 from int4rt.transcribe import add_parser as add_transcribe_parser
 
 
@@ -62,15 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="default activation bits (replaces the config's)")
     convert.add_argument("--override", action="append", default=[], metavar="LAYER=wN,aN",
                          help="per-layer bit widths, e.g. encoder.layer0=w8,a8 (repeatable)")
-    convert.add_argument("--weight-scale", choices=("max", "sawb", "mse"), default="mse",
+    convert.add_argument("--weight-scale", choices=WEIGHT_SCALES, default="mse",
                          help="weight clip: max |w|, SAWB or MSE search (default mse)")
-    convert.add_argument("--granularity", choices=("per_row", "per_gate"), default="per_row",
+    convert.add_argument("--granularity", choices=GRANULARITIES, default="per_row",
                          help="one weight scale per output row or per LSTM gate block")
-    convert.add_argument("--act-range", choices=("minmax", "percentile", "mse"), default="mse",
+    convert.add_argument("--act-range", choices=ACTIVATION_RANGES, default="mse",
                          help="activation range from calibration (default mse)")
     convert.add_argument("--percentile", type=float, default=99.99, metavar="P",
                          help="with --act-range percentile: the (100-P)th and Pth percentiles")
-    convert.add_argument("--cell-scale", choices=("calibrate", "config"), default="calibrate",
+    convert.add_argument("--cell-scale", choices=CELL_SCALES, default="calibrate",
                          help="LSTM cell scale: power of two covering the calibrated range, or "
                               "the config's cell_scale_log2")
     convert.add_argument("--cell-clip", type=float, metavar="VALUE",

@@ -26,6 +26,7 @@ from int4rt.ops.requantize.reference import (
     check_rounding,
     quantize_multiplier,
 )
+from int4rt.options import JOINT_MODES
 
 
 def _need(condition: bool, message: str) -> None:
@@ -308,7 +309,7 @@ def check_embedding(name: str, embedding: object, first: LstmCell) -> None:
               f"{name}: codes outside [{fmt.qmin}, {fmt.qmax}]")
 
 
-JOINT_MODES = ("additive", "multiplicative")
+
 
 
 @dataclass(frozen=True, eq=False)

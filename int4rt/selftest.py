@@ -22,7 +22,8 @@ from int4rt.ops.formats import INT32_MAX, INT32_MIN
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
 from int4rt.ops.profiles import get_profile
 from int4rt.ops.registry import OPS, get_backend
-from int4rt.ops.requantize.reference import ROUNDING_MODES, quantize_multiplier
+from int4rt.ops.requantize.reference import quantize_multiplier
+from int4rt.options import PROFILES, ROUNDING_MODES
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _int4_cases(rng: np.random.Generator, count: int) -> list[Case]:
 
 def _activation_cases(rng: np.random.Generator, count: int) -> list[Case]:
     x = np.arange(-32768, 32768, dtype=np.int64)
-    tables = {profile: get_profile(profile).table for profile in ("tflm", "int4rt")}
+    tables = {profile: get_profile(profile).table for profile in PROFILES}
     return [Case(fn, f"{fn}, all 65536 int16 inputs, {profile} table",
                  lambda impl, f=fn, t=table: getattr(impl, f)(x, t))
             for profile, table in tables.items() for fn in ("sigmoid16", "tanh16")]

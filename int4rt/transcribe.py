@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
-from int4rt.ops.registry import BACKENDS
+from int4rt.options import BACKENDS, METHODS
 
 if TYPE_CHECKING:
     from int4rt.decode import DecodeResult
     from int4rt.model.rnnt import RnntModel
 
-METHODS = ("greedy", "beam", "alsd")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 
 from int4rt.arith import get_profile
 from int4rt.errors import Int4rtError
-from int4rt.layers import JOINT_MODES, LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.layers import LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.options import JOINT_MODES, PROFILES
 
 MAX_SIZE = 16384  # largest hidden/embedding/joint width a configuration may ask for
 MAX_LAYERS = 64
@@ -322,14 +323,15 @@ def read_vocab(top: JsonObject) -> tuple[str, ...]:
 
 
 def _quantization(section: JsonObject) -> QuantConfig:
-    profile_name = section.choice("profile", ("int4rt", "tflm"))
+    profile_name = section.choice("profile", PROFILES)
     profile = get_profile(profile_name)
     rounding = section.choice("rounding", profile.roundings)
     weight_bits = _bits(section, "weight_bits", profile.weight_bits, profile_name)
     activation_bits = _bits(section, "activation_bits", profile.activation_bits, profile_name)
     signed = section.bool("activation_signed")
-    if profile_name == "tflm" and not signed:
-        section.fail("activation_signed", "the 'tflm' profile needs signed (int8) activations")
+    if profile.signed_activations_only and not signed:
+        section.fail("activation_signed",
+                     f"the {profile_name!r} profile needs signed (int8) activations")
     overrides_section = section.object("overrides")
     overrides = {}
     for layer in overrides_section.keys():

@@ -20,7 +20,6 @@ from int4rt import __version__
 from int4rt.errors import ArithmeticSpecError, FormatError
 from int4rt.layers import (
     DIRECTIONS,
-    JOINT_MODES,
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
     ActQuant,
@@ -49,6 +48,7 @@ from int4rt.ops.formats import INT32_MAX
 from int4rt.ops.int4.reference import unpack_int4
 from int4rt.ops.profiles import get_profile
 from int4rt.ops.requantize.reference import SHIFT_MAX, SHIFT_MIN
+from int4rt.options import JOINT_MODES, PROFILES
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
@@ -216,7 +216,7 @@ class _Reader:
                               f"this int4rt reads version {FORMAT_VERSION}")
         architecture = top.choice("architecture", ("rnnt", "lm"))
         top.string("int4rt_version")
-        profile = top.choice("profile", ("int4rt", "tflm"))
+        profile = top.choice("profile", PROFILES)
         rounding = top.choice("rounding", _profile(profile).roundings)
         vocab = read_vocab(top)
         if architecture == "lm":

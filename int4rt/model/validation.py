@@ -59,7 +59,8 @@ def _check_profile(model: Model) -> None:
         _need(layer.weight_bits in profile.weight_bits,
               f"{name}: {layer.weight_bits}-bit weights not allowed by profile "
               f"{model.profile!r}")
-        _need(fmt.bits in profile.activation_bits and (fmt.signed or model.profile != "tflm"),
+        _need(fmt.bits in profile.activation_bits
+              and (fmt.signed or not profile.signed_activations_only),
               f"{name}: {'' if fmt.signed else 'un'}signed {fmt.bits}-bit input activations "
               f"not allowed by profile {model.profile!r}")
     for name, table, check, want in zip(

@@ -11,12 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from importlib import import_module
 from types import ModuleType
-from typing import Literal, get_args
 
 from int4rt.errors import Int4rtError
-
-BackendName = Literal["numba", "numpy"]
-BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
+from int4rt.options import BACKENDS, BackendName
 
 # The file of ``int4rt/ops/<op>/`` that implements each backend.
 IMPLEMENTATION_FILES: dict[BackendName, str] = {"numpy": "reference", "numba": "numba"}

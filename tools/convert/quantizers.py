@@ -18,9 +18,6 @@ from int4rt.model.random_model import activation_format as _format_covering
 
 from .errors import ConvertError
 
-WEIGHT_METHODS = ("max", "sawb", "mse")
-GRANULARITIES = ("per_row", "per_gate")
-RANGE_METHODS = ("minmax", "percentile", "mse")
 # SAWB clip = c1·sqrt(mean(w²)) + c2·mean(|w|) for symmetric codes with 2^b − 1 levels
 # (IBM fms-model-optimizer; shared/reference/paper.md)
 SAWB_COEFFICIENTS = {4: (12.035, -12.03), 8: (31.76, -35.04)}

@@ -8,8 +8,8 @@ import numpy as np
 
 from int4rt.errors import ArithmeticSpecError
 from int4rt.ops.formats import INT32_MAX, INT32_MIN, as_int64, check_range
+from int4rt.options import ROUNDING_MODES
 
-ROUNDING_MODES = ("double", "single")
 SHIFT_MIN = -31
 SHIFT_MAX = 30
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from int4rt.ops.requantize.reference import check_rounding
+
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 DOUBLE_ROUNDING = 0
@@ -52,5 +54,6 @@ def requantize_one(acc: int, multiplier: int, shift: int, rounding: int) -> int:
 
 
 def rounding_code(rounding: str) -> int:
-    """The integer the kernels use for a rounding mode name already checked by arith."""
+    """The integer the kernels use for a rounding mode of §4; an error for any other name."""
+    check_rounding(rounding)
     return DOUBLE_ROUNDING if rounding == "double" else SINGLE_ROUNDING
