@@ -217,9 +217,6 @@ class LstmCell:
         _check_requant(f"{name}.hidden", self.hidden_multiplier, self.hidden_shift)
 
 
-DIRECTIONS = ("fwd", "bwd")  # the names of an encoder layer's cells, in order (§8.5)
-
-
 @dataclass(frozen=True, eq=False)
 class EncoderLayer:
     """One encoder layer: one (uni) or two (forward, backward) cells sharing formats (§8.5).

@@ -19,7 +19,6 @@ import numpy as np
 from int4rt import __version__
 from int4rt.errors import ArithmeticSpecError, FormatError
 from int4rt.layers import (
-    DIRECTIONS,
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
     ActQuant,
@@ -49,6 +48,7 @@ from int4rt.ops.int4.reference import unpack_int4
 from int4rt.ops.profiles import get_profile
 from int4rt.ops.requantize.reference import SHIFT_MAX, SHIFT_MIN
 from int4rt.options import JOINT_MODES, PROFILES
+from int4rt.trace_names import DIRECTIONS
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from int4rt import trace_names as names
 from int4rt.layers import ActQuant, LstmCell, QLinear
 from int4rt.model.lstm_stack import LstmStack, LstmState, embed
 from int4rt.ops.registry import get_backend
@@ -74,8 +75,8 @@ class LmModel:
         """
         x = embed(self.embedding, tokens)
         if trace is not None:
-            trace.record("lm.embedding", x)
-        x = self.stack.sequence(x, backend=backend, trace=trace, prefix="lm")
+            trace.record(names.embedding(names.LM), x)
+        x = self.stack.sequence(x, backend=backend, trace=trace, prefix=names.LM)
         return self._log_probs(x, backend, trace)
 
     def _log_probs(self, x: np.ndarray, backend: str, trace: Trace | None) -> np.ndarray:
@@ -84,12 +85,17 @@ class LmModel:
         log_probs = ops.log_softmax.log_softmax(logits, self.logit_frac_bits, self.exp2_table,
                                                 self.ln_table)
         if trace is not None:
-            trace.record("lm.logits", logits)
-            trace.record("lm.log_probs", log_probs)
+            trace.record(names.LM_LOGITS, logits)
+            trace.record(names.LM_LOG_PROBS, log_probs)
         return log_probs
+
+    def lstm_cells(self) -> Iterator[tuple[str, LstmCell]]:
+        """Every LSTM layer: (layer name, cell)."""
+        for index, cell in enumerate(self.layers):
+            yield names.stack_layer(names.LM, index), cell
 
     def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
         """Every fully connected layer: (name, layer, format of its input codes)."""
-        for index, cell in enumerate(self.layers):
-            yield from cell.linear_layers(f"lm.layer{index}")
-        yield "lm.out", self.out, self.output
+        for prefix, cell in self.lstm_cells():
+            yield from cell.linear_layers(prefix)
+        yield names.name(names.LM, "out"), self.out, self.output

@@ -15,6 +15,7 @@ from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
+from int4rt.trace_names import stack_layer
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +56,7 @@ class LstmStack:
         lstm = get_backend(backend).lstm
         for index, cell in enumerate(self.layers):
             x = lstm.lstm_sequence(cell, x, self.sigmoid_table, self.rounding, trace=trace,
-                                   prefix=f"{prefix}.layer{index}")[0]
+                                   prefix=stack_layer(prefix, index))[0]
         return x
 
     def validate(self, name: str) -> None:

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from int4rt import trace_names as names
 from int4rt.errors import Int4rtError
 from int4rt.layers import (
-    DIRECTIONS,
     ActQuant,
     Encoder,
     Joint,
+    LstmCell,
     Predictor,
     QLinear,
     stack_frames,
@@ -77,31 +78,35 @@ class RnntModel:
         ops = get_backend(backend).lstm
         x = self.quantize_features(features)
         if trace is not None:
-            trace.record("encoder.input", x)
+            trace.record(names.ENCODER_INPUT, x)
         for index, layer in enumerate(self.encoder.layers):
-            prefix = f"encoder.layer{index}"
             x = stack_frames(x, layer.stack, layer.cells[0].input.zero_point)
             if trace is not None and layer.stack > 1:
-                trace.record(f"{prefix}.stacked", x)
+                trace.record(names.stacked(index), x)
             outputs = [
                 ops.lstm_sequence(cell, x, self.sigmoid_table, self.rounding,
                                   reverse=direction == 1, trace=trace,
-                                  prefix=f"{prefix}.{'bwd' if direction else 'fwd'}")[0]
+                                  prefix=names.encoder_cell(index, direction))[0]
                 for direction, cell in enumerate(layer.cells)
             ]
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
 
+    def lstm_cells(self) -> Iterator[tuple[str, LstmCell]]:
+        """Every LSTM direction, encoder then predictor: (layer name, cell)."""
+        for index, layer in enumerate(self.encoder.layers):
+            for direction, cell in enumerate(layer.cells):
+                yield names.encoder_cell(index, direction), cell
+        for index, cell in enumerate(self.predictor.layers):
+            yield names.stack_layer(names.PREDICTOR, index), cell
+
     def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
         """Every fully connected layer: (name, layer, format of its input codes)."""
-        for index, layer in enumerate(self.encoder.layers):
-            for direction, cell in zip(DIRECTIONS, layer.cells, strict=False):
-                yield from cell.linear_layers(f"encoder.layer{index}.{direction}")
-        for index, cell in enumerate(self.predictor.layers):
-            yield from cell.linear_layers(f"predictor.layer{index}")
-        yield "joint.enc_proj", self.joint.enc_proj, self.encoder.output
-        yield "joint.pred_proj", self.joint.pred_proj, self.predictor.output
-        yield "joint.out", self.joint.out, self.joint.hidden
+        for prefix, cell in self.lstm_cells():
+            yield from cell.linear_layers(prefix)
+        yield names.JOINT_ENC_PROJ, self.joint.enc_proj, self.encoder.output
+        yield names.JOINT_PRED_PROJ, self.joint.pred_proj, self.predictor.output
+        yield names.name(names.JOINT, "out"), self.joint.out, self.joint.hidden
 
     @property
     def predictor_stack(self) -> LstmStack:
@@ -137,7 +142,7 @@ class RnntModel:
         log_probs = ops.log_softmax.log_softmax(logits, self.joint.logit_frac_bits,
                                                 self.exp2_table, self.ln_table)
         if trace is not None:
-            trace.record("joint.log_probs", log_probs)
+            trace.record(names.JOINT_LOG_PROBS, log_probs)
         return log_probs
 
     def lattice(self, features: np.ndarray, labels: list[int] | np.ndarray, *,
@@ -154,13 +159,14 @@ class RnntModel:
             raise Int4rtError(f"labels must be ids in [0, {vocab})")
         x = self.predictor.embedding[history]
         if trace is not None:
-            trace.record("predictor.embedding", x)
-        x = self.predictor_stack.sequence(x, backend=backend, trace=trace, prefix="predictor")
+            trace.record(names.embedding(names.PREDICTOR), x)
+        x = self.predictor_stack.sequence(x, backend=backend, trace=trace,
+                                          prefix=names.PREDICTOR)
         enc_proj = self.project_encoder(enc, backend=backend)
         pred_proj = self.project_predictor(x, backend=backend)
         if trace is not None:
-            trace.record("joint.enc_proj", enc_proj)
-            trace.record("joint.pred_proj", pred_proj)
+            trace.record(names.JOINT_ENC_PROJ, enc_proj)
+            trace.record(names.JOINT_PRED_PROJ, pred_proj)
         frames, prefixes = enc_proj.shape[0], pred_proj.shape[0]
         pairs_e = np.repeat(enc_proj, prefixes, axis=0)
         pairs_p = np.tile(pred_proj, (frames, 1))

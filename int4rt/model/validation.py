@@ -14,7 +14,6 @@ import numpy as np
 
 from int4rt.errors import ArithmeticSpecError, FormatError
 from int4rt.layers import (
-    DIRECTIONS,
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
     check_embedding,
@@ -25,6 +24,7 @@ from int4rt.model.rnnt import Frontend, RnntModel
 from int4rt.ops.activations.tables import check_sigmoid_table
 from int4rt.ops.log_softmax.tables import check_exp2_table, check_ln_table, exp2_table, ln_table
 from int4rt.ops.profiles import get_profile
+from int4rt.trace_names import DIRECTIONS
 
 Model = RnntModel | LmModel
 _profile = functools.cache(get_profile)  # get_profile rebuilds the int4rt table on each call

@@ -13,6 +13,7 @@ from int4rt.ops.activations.tables import check_sigmoid_table
 from int4rt.ops.gemv.numba import linear
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
+from int4rt.trace_names import JOINT, JOINT_RECORDS, name
 
 INT16_MIN, INT16_MAX = -32768, 32767
 
@@ -84,7 +85,7 @@ def joint_logits(
     table: np.ndarray,
     rounding: str,
     trace: Trace | None = None,
-    prefix: str = "joint",
+    prefix: str = JOINT,
 ) -> np.ndarray:
     """Numba twin of :func:`int4rt.ops.joint.reference.joint_logits` (§9.2)."""
     e, p = check_joint_inputs(joint, enc_proj, pred_proj, rounding)
@@ -97,6 +98,6 @@ def joint_logits(
                  hidden_params(joint, rounding), table, pre, act, hid)
     logits = linear(hid, joint.out, fmt, rounding, np.int32)
     if trace is not None:
-        for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
-            trace.record(f"{prefix}.{name}", tensor)
+        for key, tensor in zip(JOINT_RECORDS, (pre, act, hid, logits), strict=True):
+            trace.record(name(prefix, key), tensor)
     return logits

@@ -9,6 +9,7 @@ from int4rt.ops.activations.reference import tanh16
 from int4rt.ops.gemv.reference import linear
 from int4rt.ops.requantize.reference import requantize
 from int4rt.trace import Trace
+from int4rt.trace_names import JOINT, JOINT_RECORDS, name
 
 INT16_MIN, INT16_MAX = -32768, 32767
 
@@ -34,7 +35,7 @@ def joint_logits(
     table: np.ndarray,
     rounding: str,
     trace: Trace | None = None,
-    prefix: str = "joint",
+    prefix: str = JOINT,
 ) -> np.ndarray:
     """Logits int32 [N, V] of N (frame, label-state) pairs of projections int16 [N, J] (§9.2).
 
@@ -54,6 +55,6 @@ def joint_logits(
     hid = np.clip(hid + fmt.zero_point, fmt.qmin, fmt.qmax).astype(fmt.dtype)
     logits = linear(hid, joint.out, fmt, rounding, np.int32)
     if trace is not None:
-        for name, tensor in (("pre", pre), ("tanh", act), ("hidden", hid), ("logits", logits)):
-            trace.record(f"{prefix}.{name}", tensor)
+        for key, tensor in zip(JOINT_RECORDS, (pre, act, hid, logits), strict=True):
+            trace.record(name(prefix, key), tensor)
     return logits

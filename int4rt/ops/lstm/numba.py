@@ -14,6 +14,7 @@ from int4rt.ops.gemv.numba import linear, offset_sums
 from int4rt.ops.gemv.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
+from int4rt.trace_names import GATES, LSTM_RECORDS, name
 
 INT16_MIN, INT16_MAX = -32768, 32767
 
@@ -172,10 +173,7 @@ def lstm_sequence(
         out[0] for out in _run(cell, projected[None], h_state, c_state, table, rounding, reverse))
     hidden = hidden.astype(cell.hidden.dtype)
     if trace is not None:
-        trace.record(f"{prefix}.input_proj", projected)
-        trace.record(f"{prefix}.gate_pre", pre)
-        for k, name in enumerate("ifgo"):
-            trace.record(f"{prefix}.gate.{name}", gates[:, k])
-        trace.record(f"{prefix}.cell", cells)
-        trace.record(f"{prefix}.hidden", hidden)
+        values = (projected, pre, *(gates[:, k] for k in range(len(GATES))), cells, hidden)
+        for key, value in zip(LSTM_RECORDS, values, strict=True):
+            trace.record(name(prefix, key), value)
     return hidden, h_state[0].astype(cell.hidden.dtype), c_state[0]

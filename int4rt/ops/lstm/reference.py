@@ -9,6 +9,7 @@ from int4rt.ops.activations.reference import sigmoid16, tanh16, tanh_input_scali
 from int4rt.ops.gemv.reference import linear
 from int4rt.ops.requantize.reference import requantize
 from int4rt.trace import Trace
+from int4rt.trace_names import GATES, LSTM_RECORDS, name
 
 INT16_MIN, INT16_MAX = -32768, 32767
 
@@ -32,7 +33,7 @@ def cell_update(
         "g": tanh16(blocks[2], table),
         "o": sigmoid16(blocks[3], table),
     }
-    i, f, g, o = (gates[name].astype(np.int64) for name in "ifgo")
+    i, f, g, o = (gates[gate].astype(np.int64) for gate in GATES)
     forget = np.clip(requantize(f * c.astype(np.int64), *cell.forget_requant, rounding),
                      INT16_MIN, INT16_MAX)
     update = np.clip(requantize(i * g, *cell.input_requant, rounding), INT16_MIN, INT16_MAX)
@@ -83,21 +84,20 @@ def lstm_sequence(
     h_size = cell.hidden_size
     projected = linear(x, cell.input_fc, cell.input, rounding, np.int16)
     h, c = initial_state(cell, 1)
-    names = ("gate_pre", "gate.i", "gate.f", "gate.g", "gate.o", "cell", "hidden")
-    record = {name: np.zeros((steps, 4 * h_size if name == "gate_pre" else h_size),
-                             dtype=np.int16) for name in names}
+    record = {key: np.zeros((steps, 4 * h_size if key == "gate_pre" else h_size),
+                            dtype=np.int16) for key in LSTM_RECORDS[1:]}
+    record["input_proj"] = projected
     record["hidden"] = np.zeros((steps, h_size), dtype=cell.hidden.dtype)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         pre = _saturating_add(projected[t:t + 1],
                               linear(h, cell.recurrent_fc, cell.hidden, rounding, np.int16))
         h, c, gates = cell_update(cell, pre, c, table, rounding)
         record["gate_pre"][t] = pre[0]
-        for name, value in gates.items():
-            record[f"gate.{name}"][t] = value[0]
+        for gate, value in gates.items():
+            record[f"gate.{gate}"][t] = value[0]
         record["cell"][t] = c[0]
         record["hidden"][t] = h[0]
     if trace is not None:
-        trace.record(f"{prefix}.input_proj", projected)
-        for name in names:
-            trace.record(f"{prefix}.{name}", record[name])
+        for key in LSTM_RECORDS:
+            trace.record(name(prefix, key), record[key])
     return record["hidden"], h[0], c[0]
