@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from int4rt.layers import ActQuant, Joint, LstmCell
-from int4rt.model.random_model import activation_format, random_linear, random_lstm_cell
+from int4rt.model.random_model import random_linear, random_lstm_cell
 from int4rt.ops.activations.tables import sigmoid_table
 from int4rt.ops.formats import INT32_MAX, INT32_MIN
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
@@ -24,6 +24,7 @@ from int4rt.ops.profiles import get_profile
 from int4rt.ops.registry import OPS, get_backend
 from int4rt.ops.requantize.reference import quantize_multiplier
 from int4rt.options import PROFILES, ROUNDING_MODES
+from int4rt.quantization import activation_format
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from int4rt.arith import quantize_multiplier
+from int4rt.quantization import quantize_weight_codes
 from int4rt_convert import ConvertError
 from int4rt_convert.calibration import RangeObserver, observer_name, tokenize
 from int4rt_convert.mapping import Mapping, compile_rule, load_mapping
@@ -18,7 +19,6 @@ from int4rt_convert.quantizers import (
     cell_clip_code,
     cell_scale_log2,
     estimate_range,
-    quantize_weight_codes,
     sqnr_db,
     weight_scales,
 )
@@ -147,7 +147,7 @@ def test_observer_names_and_tokenize():
 
 def test_quantize_multiplier_rule_for_gate_rows():
     """Gate rows: QM(double(s_x) · double(s_w) / 2^-12) (ARITHMETIC.md §3, §8.1)."""
-    from int4rt.model.random_model import requant_params
+    from int4rt.quantization import requant_params
 
     s_x, s_w = np.float32(1 / 15), np.float32(0.0123)
     multiplier, shift = requant_params(float(s_x), np.array([s_w]), 2.0**-12)

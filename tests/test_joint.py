@@ -13,8 +13,9 @@ import int4rt.ops.log_softmax.numba as fast_ls
 import int4rt.ops.log_softmax.reference as ref_ls
 from int4rt.arith import TFLM_SIGMOID_TABLE, quantize_multiplier, sigmoid_table
 from int4rt.layers import ActQuant, Joint, QLinear
-from int4rt.model.random_model import activation_format, random_linear
+from int4rt.model.random_model import random_linear
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
+from int4rt.quantization import activation_format
 from int4rt.trace import Trace
 
 Q3_12 = 2.0**-12

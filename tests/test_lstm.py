@@ -12,7 +12,8 @@ import int4rt.ops.lstm.numba as fast
 import int4rt.ops.lstm.reference as ref
 from int4rt.arith import get_profile
 from int4rt.layers import ActQuant, stack_frames
-from int4rt.model.random_model import activation_format, random_lstm_cell
+from int4rt.model.random_model import random_lstm_cell
+from int4rt.quantization import activation_format
 from int4rt.trace import Trace
 
 TABLE = get_profile("int4rt").table

@@ -18,8 +18,9 @@ from int4rt.golden.params import cell_from_set, cell_scalars, cell_tensors
 from int4rt.golden.store import Computed, GoldenSet, Tensor
 from int4rt.golden.traces import trace_tensors
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.random_model import activation_format, random_lstm_cell, requant_params
+from int4rt.model.random_model import random_lstm_cell
 from int4rt.ops.registry import get_backend
+from int4rt.quantization import activation_format, requant_params
 from int4rt.trace import Trace
 
 SEED = 20_250_602

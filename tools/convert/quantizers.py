@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from int4rt.layers import ActQuant
-from int4rt.model.random_model import activation_format as _format_covering
+from int4rt.quantization import activation_format as _format_covering
+from int4rt.quantization import weight_qmax
 
 from .errors import ConvertError
 
@@ -26,18 +27,6 @@ MSE_RANGE_RATIOS = np.linspace(1.0, 0.25, 16)  # candidate range ends, fractions
 MIN_RANGE = 1e-6  # narrowest activation range accepted (a constant tensor gets this)
 CELL_MAX = 32767
 CELL_SCALE_LOG2_MIN, CELL_SCALE_LOG2_MAX = -20, 0
-
-
-def weight_qmax(bits: int) -> int:
-    """Largest weight code magnitude: 7 for 4 bits, 127 for 8 (symmetric, 2^b − 1 levels)."""
-    return (1 << (bits - 1)) - 1
-
-
-def quantize_weight_codes(weight: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
-    """``clamp(floor(w / s + 1/2), −qmax, qmax)`` per row, as int8."""
-    qmax = weight_qmax(bits)
-    scaled = weight / scales.astype(np.float64)[:, None]
-    return np.clip(np.floor(scaled + 0.5), -qmax, qmax).astype(np.int8)
 
 
 def _group_clips(groups: np.ndarray, bits: int, method: str) -> np.ndarray:
