@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from int4rt import __version__, accumulators
+from int4rt import __version__, accumulator_command
 from int4rt.errors import Int4rtError
-from int4rt.golden import cli as golden_cli
+from int4rt.golden import command as golden_command
 from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
 from int4rt.transcribe import add_parser as add_transcribe_parser
 
@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
-    accumulators.add_inspect_options(inspect)
-    golden_cli.add_parser(subcommands)
+    accumulator_command.add_inspect_options(inspect)
+    golden_command.add_parser(subcommands)
     add_transcribe_parser(subcommands)
     return parser
 
@@ -150,7 +150,7 @@ def _convert_checkpoint(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     """``int4rt inspect MODEL [--json] [--accumulators ...]``."""
     if args.accumulators:
-        return accumulators.run(args)
+        return accumulator_command.run(args)
     from int4rt.inspect_model import format_report, inspect_model
 
     report = inspect_model(args.model)
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             return _inspect(args)
         if args.command == "golden":
-            return golden_cli.run(args)
+            return golden_command.run(args)
         if args.command == "transcribe":
             from int4rt.transcribe import run as run_transcribe
 

@@ -62,7 +62,7 @@ def joint_hidden_requant(hidden: ActQuant) -> tuple[int, int]:
     return quantize_multiplier(2.0**TANH_OUTPUT_SCALE_LOG2 / f32(hidden.scale))
 
 
-def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQuant:
+def format_covering(bits: int, signed: bool, low: float, high: float) -> ActQuant:
     """The asymmetric (or, signed with ``low == -high``, symmetric) format covering [low, high]."""
     levels = (1 << bits) - 1 if not signed or low != -high else (1 << (bits - 1)) - 1
     scale = f32((high - low) / levels) if levels == (1 << bits) - 1 else f32(high / levels)

@@ -24,7 +24,7 @@ from int4rt.ops.profiles import get_profile
 from int4rt.ops.registry import OPS, get_backend
 from int4rt.ops.requantize.reference import quantize_multiplier
 from int4rt.options import PROFILES, ROUNDING_MODES
-from int4rt.quantization import activation_format
+from int4rt.quantization import format_covering
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _gemv_cases(rng: np.random.Generator, count: int) -> list[Case]:
     w8 = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
     packed = get_backend("numpy").int4.pack_int4(rng.integers(-8, 8, size=(n_out, n_in - 1)))
     x_odd = np.ascontiguousarray(x[:, 1:])
-    fmt = activation_format(4, False, -1.0, 1.0)
+    fmt = format_covering(4, False, -1.0, 1.0)
     layer = random_linear(rng, n_out, n_in, 4, fmt, 2.0**-12)
     x4 = _codes(rng, fmt, (batch, n_in))
     cases = [
@@ -97,12 +97,12 @@ def _gemv_cases(rng: np.random.Generator, count: int) -> list[Case]:
 
 
 def _cell(rng: np.random.Generator, input_format: ActQuant, hidden: int) -> LstmCell:
-    hidden_format = activation_format(4, True, -1.0, 1.0)
+    hidden_format = format_covering(4, True, -1.0, 1.0)
     return random_lstm_cell(rng, 24, input_format, hidden, 4, hidden_format, -11, 0)
 
 
 def _lstm_cases(rng: np.random.Generator, count: int) -> list[Case]:
-    fmt = activation_format(4, False, -2.0, 2.0)
+    fmt = format_covering(4, False, -2.0, 2.0)
     cell = _cell(rng, fmt, 32)
     table = sigmoid_table()
     steps = max(4, min(count // 1000, 100))
@@ -119,9 +119,9 @@ def _lstm_cases(rng: np.random.Generator, count: int) -> list[Case]:
 
 
 def _joint_cases(rng: np.random.Generator, count: int) -> list[Case]:
-    enc_format = activation_format(4, True, -1.0, 0.6)
-    pred_format = activation_format(4, False, -1.0, 1.0)
-    hidden = activation_format(4, False, -1.0, 1.0)
+    enc_format = format_covering(4, True, -1.0, 0.6)
+    pred_format = format_covering(4, False, -1.0, 1.0)
+    hidden = format_covering(4, False, -1.0, 1.0)
     hidden_m, hidden_s = quantize_multiplier(2.0**-15 / hidden.scale)
     combine_m, combine_s = quantize_multiplier(2.0**-9 * 2.0**-9 / 2.0**-12)
     joints = {

@@ -158,8 +158,7 @@ def result_json(model: RnntModel, result: DecodeResult) -> dict:
     for entry in (fields, *fields["nbest"]):
         entry["token_ids"] = entry["tokens"]
         entry["tokens"] = [model.vocab[token] for token in entry["token_ids"]]
-        entry["frame_indices"] = entry["timestamps"]
-        entry["timestamps"] = [round(seconds, 4) for seconds in entry.pop("times")]
+        entry["times_s"] = [round(seconds, 4) for seconds in entry["times_s"]]
     if len(fields["nbest"]) <= 1:
         del fields["nbest"]
     return fields

@@ -1,4 +1,4 @@
-"""Accumulator analysis (int4rt.accumulators, docs/VERIFICATION.md §5): static bounds from the
+"""Accumulator analysis (int4rt.accumulator_command, docs/VERIFICATION.md §5): static bounds from
 actual weights, observed ranges, and emulated narrow accumulators that wrap or saturate."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from int4rt import accumulators as acc_cli
+from int4rt import accumulator_command as acc_cli
 from int4rt.arith import fully_connected, signed_bits
 from int4rt.errors import Int4rtError
-from int4rt.golden import accumulators
+from int4rt.golden import accumulator_widths as accumulators
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.config import load_config
 from int4rt.model.container import save_model

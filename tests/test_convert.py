@@ -20,7 +20,7 @@ from int4rt.model.container import load_model
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 from int4rt_convert import ConvertError, ConvertOptions, QuantOptions, convert
-from int4rt_convert.quantizers import activation_format
+from int4rt_convert.quantizers import format_with_zero
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -313,10 +313,10 @@ def test_qat_clip_values_replace_calibration(data, tmp_path):
     model = result.model
     assert result.report["formats"]["encoder.layer0"]["source"] == "QAT clip values"
     for layer, (low, high) in clips.items():
-        expected = activation_format(4, False, np.float32(low), np.float32(high))
+        expected = format_with_zero(4, False, np.float32(low), np.float32(high))
         assert result.report["formats"][layer]["zero_point"] == expected.zero_point
         assert result.report["formats"][layer]["scale"] == expected.scale
-    assert model.encoder.input == activation_format(4, False, np.float32(-3.0), np.float32(2.5))
+    assert model.encoder.input == format_with_zero(4, False, np.float32(-3.0), np.float32(2.5))
     assert model.encoder.layers[1].cells[0].cell_scale_log2 == -11  # config (no calibration)
     assert model.encoder.layers[1].cells[0].cell_clip == int(3.0 / 2**-11)
     assert model.encoder.layers[0].cells[0].cell_clip == 0

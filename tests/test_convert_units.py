@@ -15,10 +15,10 @@ from int4rt_convert.calibration import RangeObserver, observer_name, tokenize
 from int4rt_convert.mapping import Mapping, compile_rule, load_mapping
 from int4rt_convert.options import parse_override
 from int4rt_convert.quantizers import (
-    activation_format,
     cell_clip_code,
     cell_scale_log2,
     estimate_range,
+    format_with_zero,
     sqnr_db,
     weight_scales,
 )
@@ -54,12 +54,12 @@ def test_mse_clip_never_worse_than_max_and_gate_blocks_share():
 
 
 def test_activation_format_covers_zero_and_range():
-    fmt = activation_format(4, False, 0.2, 1.0)  # zero added to the range
+    fmt = format_with_zero(4, False, 0.2, 1.0)  # zero added to the range
     assert fmt.zero_point == 0 and fmt.scale == np.float32(1.0 / 15)
-    fmt = activation_format(8, True, -1.0, 3.0)
+    fmt = format_with_zero(8, True, -1.0, 3.0)
     assert fmt.qmin == -128 and fmt.scale == np.float32(4.0 / 255)
     assert fmt.quantize(np.array([0.0]))[0] == fmt.zero_point
-    assert activation_format(4, False, 0.0, 0.0).scale > 0
+    assert format_with_zero(4, False, 0.0, 0.0).scale > 0
 
 
 def test_estimate_range():

@@ -185,7 +185,7 @@ def test_reported_components_equal_rescored_alignments(method):
     result = decode(model, feats, options, lm=lm, source_lm=source_lm)
     ref = Reference(model, feats, options, lm, source_lm)
     for entry in result.nbest:
-        labels, stamps = entry["tokens"], entry["timestamps"]
+        labels, stamps = entry["tokens"], entry["frame_indices"]
         if method == "beam":  # a label takes its frame
             blanks = [(t, sum(s < t for s in stamps)) for t in range(result.frames)
                       if t not in stamps]

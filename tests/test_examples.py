@@ -15,7 +15,7 @@ def test_transcribe_example_runs():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("text: ")
-    assert lines[1].startswith("timestamps (s): [")
+    assert lines[1].startswith("times_s: [")
     score = float(lines[2].split(":")[1])
     parts = [float(line.split(":")[1]) for line in lines[3:8]]
     assert [line.split(":")[0].strip() for line in lines[3:8]] == [

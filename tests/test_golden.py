@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from int4rt.errors import Int4rtError
-from int4rt.golden import cli
+from int4rt.golden import command as cli
 from int4rt.golden.store import (
     GOLDEN_FORMAT_VERSION,
     INDEX_FILE,

@@ -15,7 +15,7 @@ from int4rt.arith import TFLM_SIGMOID_TABLE, quantize_multiplier, sigmoid_table
 from int4rt.layers import ActQuant, Joint, QLinear
 from int4rt.model.random_model import random_linear
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
-from int4rt.quantization import activation_format
+from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
 Q3_12 = 2.0**-12
@@ -45,9 +45,9 @@ class Setup:
 def random_joint(seed: int, weight_bits: int, act_bits: int, mode: str) -> Setup:
     """A §9 joint whose scales follow the converter rule (§3) and inputs over every code."""
     rng = np.random.default_rng(seed)
-    enc_format = activation_format(act_bits, True, -1.0, 0.6)
-    pred_format = activation_format(act_bits, False, -1.0, 1.0)
-    hidden = activation_format(act_bits, weight_bits == 8, -1.0, 1.0)
+    enc_format = format_covering(act_bits, True, -1.0, 0.6)
+    pred_format = format_covering(act_bits, False, -1.0, 1.0)
+    hidden = format_covering(act_bits, weight_bits == 8, -1.0, 1.0)
     if mode == "additive":
         enc_scale = pred_scale = Q3_12
         combine = (0, 0)

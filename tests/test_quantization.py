@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from int4rt.quantization import (
-    activation_format,
+    format_covering,
     hidden_requant,
     max_scales,
     quantize_weight_codes,
@@ -31,9 +31,9 @@ def test_weight_codes_round_half_up_and_clamp():
 
 
 def test_activation_formats_cover_their_range():
-    symmetric = activation_format(4, True, -1.0, 1.0)
+    symmetric = format_covering(4, True, -1.0, 1.0)
     assert (symmetric.zero_point, symmetric.scale) == (0, np.float32(1 / 7))
-    unsigned = activation_format(4, False, -1.0, 2.0)  # 15 levels of 0.2, zero at code 5
+    unsigned = format_covering(4, False, -1.0, 2.0)  # 15 levels of 0.2, zero at code 5
     assert (unsigned.zero_point, unsigned.scale) == (5, np.float32(0.2))
 
 
@@ -42,7 +42,7 @@ def test_requant_params_and_hidden_requant_follow_section_3():
     multiplier, shift = requant_params(0.5, np.array([0.25], np.float32), 2.0**-12)
     assert (multiplier.tolist(), shift.tolist()) == ([1 << 30], [10])
     # 2^-30 / 2^-3 = 2^-27: multiplier 2^30, shift −26
-    assert hidden_requant(activation_format(8, False, 0.0, 255 / 8)) == (1 << 30, -26)
+    assert hidden_requant(format_covering(8, False, 0.0, 255 / 8)) == (1 << 30, -26)
 
 
 def test_the_converter_does_not_import_test_helpers():

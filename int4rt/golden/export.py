@@ -23,7 +23,7 @@ from typing import Any
 
 from int4rt.errors import Int4rtError
 from int4rt.golden.hexfile import encoding_of, write_hex
-from int4rt.golden.params import model_cells, model_tensors
+from int4rt.golden.layer_tensors import model_cells, model_tensors
 from int4rt.golden.store import (
     GOLDEN_FORMAT_VERSION,
     MANIFEST_FILE,

@@ -20,8 +20,8 @@ from int4rt.ops.requantize.reference import quantize_multiplier
 from int4rt.quantization import (
     GATE_PRE_SCALE,
     HIDDEN_RANGE,
-    activation_format,
     f32,
+    format_covering,
     hidden_requant,
     joint_hidden_requant,
     max_scales,
@@ -72,7 +72,7 @@ def _tables(profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _format(quant: QuantConfig, layer: str, bounds: tuple[float, float]) -> ActQuant:
-    return activation_format(quant.activation_bits_for(layer), quant.activation_signed, *bounds)
+    return format_covering(quant.activation_bits_for(layer), quant.activation_signed, *bounds)
 
 
 def _codes(rng: np.random.Generator, fmt: ActQuant, shape: tuple[int, int]) -> np.ndarray:

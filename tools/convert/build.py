@@ -37,10 +37,10 @@ from .errors import ConvertError
 from .float_model import FloatLm, FloatRnnt, Linear, Lstm
 from .layout import Tensors
 from .quantizers import (
-    activation_format,
     cell_clip_code,
     cell_scale_log2,
     estimate_range,
+    format_with_zero,
     weight_scales,
 )
 
@@ -151,7 +151,7 @@ class Builder:
         else:
             raise ConvertError(f"{name}: no calibration data (--calib) and no QAT clip values "
                                f"({name}.act_clip_low/high) to choose its range from")
-        fmt = activation_format(bits, signed, low, high)
+        fmt = format_with_zero(bits, signed, low, high)
         self.info.formats[name] = FormatInfo(fmt, float(low), float(high), source)
         return fmt
 

@@ -14,8 +14,7 @@ import math
 import numpy as np
 
 from int4rt.layers import ActQuant
-from int4rt.quantization import activation_format as _format_covering
-from int4rt.quantization import weight_qmax
+from int4rt.quantization import format_covering, weight_qmax
 
 from .errors import ConvertError
 
@@ -83,7 +82,7 @@ def sqnr_db(reference: np.ndarray, approximation: np.ndarray) -> float | None:
     return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
-def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQuant:
+def format_with_zero(bits: int, signed: bool, low: float, high: float) -> ActQuant:
     """The format whose codes cover [low, high] extended to include 0 (ARITHMETIC.md §2).
 
     Zero must be representable exactly: it is the initial hidden state (§8.4) and the frame
@@ -92,7 +91,7 @@ def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQu
     low, high = min(float(low), 0.0), max(float(high), 0.0)
     if high - low < MIN_RANGE:
         high = low + MIN_RANGE
-    return _format_covering(bits, signed, low, high)
+    return format_covering(bits, signed, low, high)
 
 
 def _dequantized(fmt: ActQuant, values: np.ndarray) -> np.ndarray:
@@ -116,7 +115,7 @@ def estimate_range(samples: np.ndarray, low: float, high: float, bits: int, sign
     for r_low in MSE_RANGE_RATIOS:
         for r_high in MSE_RANGE_RATIOS:
             candidate = (low * r_low, high * r_high)
-            fmt = activation_format(bits, signed, *candidate)
+            fmt = format_with_zero(bits, signed, *candidate)
             error = float(np.mean((_dequantized(fmt, samples) - samples) ** 2))
             if error < best_error:
                 best, best_error = candidate, error

@@ -28,7 +28,7 @@ _accumulator_hook: list[AccumulatorHook] = []  # empty (off) unless inside accum
 def accumulator_hook(hook: AccumulatorHook) -> Iterator[None]:
     """Pass every accumulator of :func:`fully_connected` through ``hook`` inside the block.
 
-    Off by default; ``int4rt.accumulators`` uses it to observe accumulators and to emulate
+    Off by default; ``int4rt.accumulator_command`` uses it to observe accumulators and to emulate
     narrower ones (docs/VERIFICATION.md §5). The hook must return int32-range values.
     """
     _accumulator_hook.append(hook)

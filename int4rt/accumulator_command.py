@@ -1,5 +1,5 @@
 """``int4rt inspect MODEL --accumulators``: the command-line side of the accumulator analysis
-(docs/VERIFICATION.md §5; the analysis itself is ``int4rt.golden.accumulators``).
+(docs/VERIFICATION.md §5; the analysis itself is ``int4rt.golden.accumulator_widths``).
 
 ``int4rt.cli`` adds the options with :func:`add_inspect_options` and calls :func:`run` when
 ``--accumulators`` is given. Importing this module is cheap: the analysis (NumPy, the model
@@ -37,7 +37,7 @@ def add_inspect_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the accumulator report of ``args.model`` (JSON with ``args.json``)."""
-    from int4rt.golden import accumulators as analysis
+    from int4rt.golden import accumulator_widths as analysis
     from int4rt.model.container import load_model
     from int4rt.model.lm import LmModel
 

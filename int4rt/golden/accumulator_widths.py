@@ -11,7 +11,7 @@ accumulators that wrap or saturate and reports which layers overflowed and how t
 output codes and log-probabilities change. Observation and emulation run on the NumPy
 reference, through :func:`int4rt.ops.gemv.reference.accumulator_hook`.
 
-``int4rt inspect MODEL --accumulators`` (``int4rt.accumulators``) prints this report.
+``int4rt inspect MODEL --accumulators`` (``int4rt.accumulator_command``) prints this report.
 """
 
 from __future__ import annotations
