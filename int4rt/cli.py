@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="float or QAT checkpoint: .pt/.pth state dict, .safetensors, .npz")
     convert.add_argument("--random", type=int, metavar="SEED",
                          help="instead of a checkpoint: random weights from this seed")
-    convert.add_argument("--config", metavar="CONFIG", help="model configuration (configs/*.json)")
+    convert.add_argument("--config", metavar="CONFIG",
+                         help="model configuration: a JSON file (configs/*.json) or a built-in "
+                              "name (paper, tiny, lm-paper, lm-tiny)")
     convert.add_argument("-o", "--output", metavar="MODEL", help="model file to write")
     convert.add_argument("--mapping", metavar="JSON",
                          help="mapping file renaming checkpoint tensors (examples/mapping_*.json)")

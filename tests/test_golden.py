@@ -167,9 +167,12 @@ def test_unexpected_file_fails(copy, capsys):
     assert "unexpected file notes.txt" in capsys.readouterr().err
 
 
-def test_check_errors(tmp_path):
+def test_check_errors(tmp_path, monkeypatch):
     with pytest.raises(Int4rtError, match="no golden data"):
         golden("check", "--dir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # outside a checkout, --dir is required
+    with pytest.raises(Int4rtError, match=r"no golden data at \./tests/golden: .*pass --dir"):
+        golden("check")
     with pytest.raises(Int4rtError, match="no golden set 'nope'"):
         golden("check", "--dir", str(GOLDEN), "--set", "nope")
 

@@ -13,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_DIR = "tests/golden"
+from int4rt.errors import Int4rtError
+
+DEFAULT_DIR = "tests/golden"  # relative to the working directory: a checkout's root
 BACKENDS = {"numpy": ("numpy",), "numba": ("numba",), "both": ("numpy", "numba")}
 
 
@@ -28,7 +30,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
                       help="replace golden sets already in the directory")
     check = actions.add_parser(
         "check", help="verify checksums and recompute every golden tensor bit for bit")
-    check.add_argument("--dir", default=DEFAULT_DIR, help=f"directory (default {DEFAULT_DIR})")
+    check.add_argument("--dir", help=f"golden data: the tests/golden folder of an int4rt "
+                                     f"checkout (default ./{DEFAULT_DIR})")
     check.add_argument("--backend", choices=tuple(BACKENDS), default="both",
                        help="implementation(s) to check (default both)")
     check.add_argument("--set", dest="sets", action="append", metavar="SET",
@@ -37,7 +40,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
         "export", help="write one set as $readmemh hex files plus a JSON manifest")
     export.add_argument("set", metavar="SET", help="golden set name (see index.json)")
     export.add_argument("--out", required=True, help="new or empty directory to write")
-    export.add_argument("--dir", default=DEFAULT_DIR, help=f"golden data (default {DEFAULT_DIR})")
+    export.add_argument("--dir", help=f"golden data (default ./{DEFAULT_DIR})")
     return golden
 
 
@@ -54,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"made {len(names)} golden sets in {args.out}")
         return 0
     if args.golden_command == "export":
-        manifest = export_set(Path(args.dir), args.set, Path(args.out))
+        manifest = export_set(golden_dir(args.dir), args.set, Path(args.out))
         print(f"exported {args.set} to {args.out} (manifest {manifest})")
         return 0
     try:
-        results = check_golden(Path(args.dir), BACKENDS[args.backend], args.sets)
+        results = check_golden(golden_dir(args.dir), BACKENDS[args.backend], args.sets)
     except GoldenError as failure:
         print(f"int4rt golden check: FAILED: {failure}", file=sys.stderr)
         return 1
@@ -66,3 +69,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"golden check passed: {len({r.name for r in results})} sets, {values} values, "
           f"backend {args.backend}, tolerance zero")
     return 0
+
+
+def golden_dir(given: str | None) -> Path:
+    """``--dir`` as given, else ``./tests/golden`` when the working directory is a checkout.
+
+    An installed int4rt carries no golden data: outside a checkout, ``--dir`` is required.
+    """
+    if given is not None:
+        return Path(given)
+    default = Path(DEFAULT_DIR)
+    if not default.is_dir():
+        raise Int4rtError(f"no golden data at ./{DEFAULT_DIR}: run from an int4rt checkout or "
+                          "pass --dir DIR (the tests/golden folder of a checkout)")
+    return default

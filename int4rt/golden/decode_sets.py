@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +19,10 @@ import numpy as np
 from int4rt.decode import COMPONENTS, DecodeOptions, DecodeResult, decode
 from int4rt.golden.model_sets import model_file_bytes, tiny_config
 from int4rt.golden.store import Computed, GoldenSet, Tensor
-from int4rt.model.config import parse_config
+from int4rt.model.config import builtin_config_text, parse_config
 from int4rt.model.container import load_model_bytes
 from int4rt.model.random_model import random_model
 
-LM_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "lm-tiny.json"
 MODEL_FILES = {"model": "model.safetensors", "lm": "lm.safetensors",
                "source_lm": "source_lm.safetensors"}
 RESULT_FILE = "result.json"
@@ -42,7 +40,7 @@ SETS: tuple[tuple[str, str, DecodeOptions, bool], ...] = (
 
 
 def _lm_bytes(seed: int, hidden: int, frac_bits: int) -> bytes:
-    config = json.loads(LM_CONFIG.read_text(encoding="utf-8"))
+    config = json.loads(builtin_config_text("lm-tiny"))
     config["lm"].update(hidden_size=hidden, logit_frac_bits=frac_bits)
     return model_file_bytes(random_model(parse_config(config), seed))
 

@@ -2,7 +2,9 @@
 
 A configuration says what to build (``int4rt convert``); the model file then records every
 resulting integer parameter (docs/FORMAT.md §6 describes the configuration schema). Any bad
-key, type or size raises one :class:`Int4rtError` naming the key.
+key, type or size raises one :class:`Int4rtError` naming the key. The shipped configurations
+are package data (``int4rt/configs/``, identical to the checkout's ``configs/``), so
+``--config tiny`` works from an installed wheel.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
@@ -273,8 +276,21 @@ def _kind(value: object) -> str:
         type(value), "a number" if isinstance(value, (int, float)) else "null")
 
 
+BUILTIN_CONFIGS = ("paper", "tiny", "lm-paper", "lm-tiny")  # int4rt/configs/{name}.json
+
+
+def builtin_config_text(name: str) -> str:
+    """The JSON text of the shipped configuration ``name`` (one of :data:`BUILTIN_CONFIGS`)."""
+    if name not in BUILTIN_CONFIGS:
+        raise Int4rtError(f"unknown built-in config {name!r}; expected one of "
+                          f"{', '.join(BUILTIN_CONFIGS)}")
+    return (resources.files("int4rt") / "configs" / f"{name}.json").read_text(encoding="utf-8")
+
+
 def load_config(path: str | Path) -> ModelConfig:
-    """Read and check a configuration file (FORMAT.md §6)."""
+    """Read and check a configuration file, or a built-in one by name (FORMAT.md §6)."""
+    if str(path) in BUILTIN_CONFIGS and not Path(path).exists():
+        return parse_config(strict_json(builtin_config_text(str(path)), f"config {path!r}"))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
