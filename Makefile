@@ -17,6 +17,11 @@ test: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
+# The quick core for everyday work (under two minutes): no oracle, thorough or slow tests.
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow and not oracle and not thorough"
+
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 

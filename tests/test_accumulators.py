@@ -57,6 +57,7 @@ def test_static_bound_and_exact_reach():
     assert accumulators.range_bits(-129, 127) == 9 and accumulators.range_bits(-128, 127) == 8
 
 
+@pytest.mark.thorough
 def test_paper_report_lists_every_layer_with_bound_and_width():
     model = random_model(load_config(CONFIGS / "paper.json"), 0)
     report = accumulators.static_report(model)

@@ -239,6 +239,7 @@ def test_round_trip_load_and_inspect(data, tmp_path, capsys):
         for entry in report["layers"]]
 
 
+@pytest.mark.thorough
 def test_checkpoint_formats_and_mapping_give_the_same_bytes(data, tmp_path):
     """.pt, .safetensors, .npz and the icefall-style names + mapping: identical model files."""
     reference = TinyRnnt(cmvn=False)

@@ -21,6 +21,8 @@ from int4rt.model.random_model import random_model
 from int4rt.ops.log_softmax.reference import log_softmax
 from int4rt.ops.lstm.numba import lstm_sequence
 
+pytestmark = pytest.mark.thorough  # exhaustive searches: the full suite only
+
 CONFIGS = Path(__file__).parents[1] / "configs"
 VOCAB5 = ["<blk>", "a", "b", "c", "d"]
 FUSION = {"lm_weight": 0.55, "source_lm_weight": 0.3, "length_reward": 0.45,

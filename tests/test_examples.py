@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.thorough
 def test_transcribe_example_runs():
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "transcribe.py")],
                           capture_output=True, text=True, check=False, timeout=300)

@@ -50,6 +50,7 @@ def layers(draw):
     )
 
 
+@pytest.mark.thorough
 @settings(max_examples=300, deadline=None)
 @given(layer=layers())
 def test_implementations_agree(layer):

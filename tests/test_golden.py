@@ -177,6 +177,7 @@ def test_check_errors(tmp_path, monkeypatch):
         golden("check", "--dir", str(GOLDEN), "--set", "nope")
 
 
+@pytest.mark.thorough
 def test_make_reproduces_committed_data(tmp_path, capsys):
     """A fresh make gives the committed bytes (manifests differ only in the command).
 
@@ -202,6 +203,7 @@ def test_make_reproduces_committed_data(tmp_path, capsys):
             assert fresh == old, relative
 
 
+@pytest.mark.thorough
 def test_make_refuses_to_overwrite_without_force(copy):
     with pytest.raises(Int4rtError, match="pass --force"):
         golden("make", "--out", str(copy))
@@ -216,6 +218,7 @@ def test_make_refuses_to_overwrite_without_force(copy):
     assert golden("check", "--dir", str(copy), "--backend", "numpy") == 0
 
 
+@pytest.mark.thorough
 def test_make_refuses_a_foreign_directory(tmp_path):
     (tmp_path / "rnnt_tiny").mkdir()
     (tmp_path / "rnnt_tiny" / "mine.txt").write_text("not golden")

@@ -97,6 +97,7 @@ def table_for(rounding: str) -> np.ndarray:
     return TFLM_SIGMOID_TABLE if rounding == "double" else sigmoid_table()
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize(("weight_bits", "act_bits", "mode", "rounding"), COMBOS)
 def test_implementations_agree(weight_bits, act_bits, mode, rounding):
     for seed in range(3):

@@ -110,6 +110,7 @@ def cases(draw):
     return z.astype(draw(st.sampled_from([np.int32, np.int64]))), f
 
 
+@pytest.mark.thorough
 @settings(max_examples=400, deadline=None)
 @given(case=cases())
 def test_implementations_agree(case):

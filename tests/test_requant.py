@@ -31,6 +31,7 @@ def _both(acc, multiplier, shift, rounding):
     return ref
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @settings(max_examples=400, deadline=None)
 @given(acc=acc_st, multiplier=mult_st, shift=shift_st)
@@ -39,6 +40,7 @@ def test_requantize_matches_naive(rounding, acc, multiplier, shift):
     assert int(got[0]) == naive.requantize(acc, multiplier, shift, rounding)
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @settings(max_examples=400, deadline=None)
 @given(shift=st.integers(-30, 0), odd=st.integers(-(2**20), 2**20), data=st.data())
@@ -100,6 +102,7 @@ def test_quantize_multiplier_values(real, expected):
     assert arith.quantize_multiplier(real) == expected
 
 
+@pytest.mark.thorough
 @settings(max_examples=500, deadline=None)
 @given(real=st.floats(min_value=2.0**-31, max_value=2.0**29, allow_nan=False))
 def test_quantize_multiplier_is_nearest(real):

@@ -77,6 +77,7 @@ def test_good_and_bad_audio(files, capsys):
     assert "NaN" in by_name["nan"]["error"] or "finite" in by_name["nan"]["error"]
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("method", ["greedy", "beam", "alsd"])
 def test_identical_across_runs_jobs_batches_and_backends(files, capsys, method):
     audios = [files["good0"], files["good1"], files["good2"]]
