@@ -11,15 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.model.container import (
-    Model,
-    RawTensor,
-    linear_layers,
-    load_model_bytes,
-    read_container,
-    read_file,
-)
+from int4rt.model.container import load_model_bytes
+from int4rt.model.framing import RawTensor, read_container, read_file
 from int4rt.model.lm import LmModel
+from int4rt.model.validation import Model
 
 TABLE_NAMES = ("sigmoid", "exp2", "ln")
 
@@ -30,7 +25,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     model = load_model_bytes(data)
     metadata, tensors = read_container(data)
     layers = [_linear_report(model, name, layer, fmt, tensors) for name, layer, fmt
-              in linear_layers(model)]
+              in model.linear_layers()]
     embedding_name, embedding, embedding_fmt = _embedding(model)
     parameters = sum(entry["parameters"] for entry in layers) + embedding.size
     if not isinstance(model, LmModel) and model.frontend.cmvn_mean is not None:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from int4rt.errors import Int4rtError
-
-FORMATS = ("auto", "int4rt", "nemo", "lhotse", "kaldi")
+from int4rt.options import MANIFEST_FORMATS, ManifestFormat
 
 
 class ManifestError(Int4rtError, ValueError):
@@ -52,10 +51,10 @@ class Item:
         return self.offset != 0.0 or self.duration is not None or self.channel is not None
 
 
-def read_manifest(path: str | Path, manifest_format: str = "auto") -> list[Item]:
-    """The items of ``path`` in file order; ``manifest_format`` one of ``FORMATS``."""
-    if manifest_format not in FORMATS:
-        raise ManifestError(f"--manifest-format must be one of {', '.join(FORMATS)}, "
+def read_manifest(path: str | Path, manifest_format: ManifestFormat = "auto") -> list[Item]:
+    """The items of ``path`` in file order; ``manifest_format`` one of ``MANIFEST_FORMATS``."""
+    if manifest_format not in MANIFEST_FORMATS:
+        raise ManifestError(f"--manifest-format must be one of {', '.join(MANIFEST_FORMATS)}, "
                             f"got {manifest_format!r}")
     source = Path(path)
     if not source.exists():

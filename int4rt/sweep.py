@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from int4rt.errors import Int4rtError
-from int4rt.manifests import FORMATS, Item, read_manifest
-from int4rt.model.backend import BACKENDS
+from int4rt.manifests import Item, read_manifest
+from int4rt.options import BACKENDS, MANIFEST_FORMATS, Method
 
-SEARCHES = ("beam", "alsd")
+SEARCHES: tuple[Method, ...] = ("beam", "alsd")  # the searches with a beam to sweep
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="RNN-T model file (.safetensors)")
     p.add_argument("--manifest", metavar="M", required=True,
                    help="manifest with reference texts (any format of transcribe)")
-    p.add_argument("--manifest-format", choices=FORMATS, default="auto",
+    p.add_argument("--manifest-format", choices=MANIFEST_FORMATS, default="auto",
                    help="manifest format (default: detected)")
     p.add_argument("--method", choices=SEARCHES, default="beam", help="search (default beam)")
     p.add_argument("--beams", type=_ints, default=(4,), metavar="W,W,...",

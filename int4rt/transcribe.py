@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
-from int4rt.manifests import FORMATS, Item, read_manifest
-from int4rt.model.backend import BACKENDS
+from int4rt.manifests import Item, read_manifest
+from int4rt.options import BACKENDS, MANIFEST_FORMATS, METHODS
 from int4rt.run_summary import report_summary
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from int4rt.decode import DecodeResult
     from int4rt.model.rnnt import RnntModel
     from int4rt.recognizer import Recognizer
-
-METHODS = ("greedy", "beam", "alsd")
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -45,7 +43,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", metavar="M",
                    help='JSON lines {"audio": path, "text": optional reference}, a NeMo or '
                         "lhotse manifest, or a Kaldi data directory (DECODING.md, Manifests)")
-    p.add_argument("--manifest-format", choices=FORMATS, default="auto",
+    p.add_argument("--manifest-format", choices=MANIFEST_FORMATS, default="auto",
                    help="manifest format (default: detected)")
     p.add_argument("--method", choices=METHODS, default="greedy", help="search (default greedy)")
     p.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
@@ -190,8 +188,7 @@ def result_json(model: RnntModel, result: DecodeResult) -> dict:
     for entry in (fields, *fields["nbest"]):
         entry["token_ids"] = entry["tokens"]
         entry["tokens"] = [model.vocab[token] for token in entry["token_ids"]]
-        entry["frame_indices"] = entry["timestamps"]
-        entry["timestamps"] = [round(seconds, 4) for seconds in entry.pop("times")]
+        entry["times_s"] = [round(seconds, 4) for seconds in entry["times_s"]]
     if len(fields["nbest"]) <= 1:
         del fields["nbest"]
     return fields

@@ -368,6 +368,7 @@ def test_cli_inspect_bad_file(tmp_path, capsys):
     assert "runs past the end of the file" in capsys.readouterr().err
 
 
+@pytest.mark.thorough
 def test_paper_model_compression(tmp_path, capsys):
     """The paper-size model: ≥ 7.6x smaller than fp32, everything counted (paper A)."""
     path = tmp_path / "p.safetensors"

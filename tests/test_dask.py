@@ -64,6 +64,7 @@ def _untimed(data: bytes) -> bytes:
     return TIMING.sub(b"", data)
 
 
+@pytest.mark.thorough  # starts Dask worker processes: the full suite only
 def test_local_cluster_equals_jobs_1(corpus, cluster, capsys):
     out, summary = corpus["root"] / "dask.jsonl", corpus["root"] / "summary.json"
     assert main(["transcribe", *corpus["common"], "--dask", cluster[0].scheduler_address,
@@ -79,6 +80,7 @@ def test_local_cluster_equals_jobs_1(corpus, cluster, capsys):
     assert "summary: 40 items (40 decoded, 0 resumed)" in capsys.readouterr().err
 
 
+@pytest.mark.thorough  # starts Dask worker processes: the full suite only
 def test_sweep_on_dask_equals_jobs_1(corpus, cluster, capsys):
     dev = corpus["root"] / "dev.jsonl"
     dev.write_text("".join((corpus["root"] / "m.jsonl").read_text().splitlines(True)[:8]))
@@ -93,6 +95,7 @@ def test_sweep_on_dask_equals_jobs_1(corpus, cluster, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.thorough  # starts Dask worker processes: the full suite only
 def test_a_failed_shard_is_reported_after_the_others(cluster):
     """sorted() fails on the shard [1, "a"]: the others come back in order, then the error."""
     got = []
@@ -109,6 +112,7 @@ def test_bad_local_cluster_sizes(address):
         pass
 
 
+@pytest.mark.thorough  # starts Dask worker processes: the full suite only
 def test_local_n_starts_and_stops_a_cluster():
     with dask_client("local:1") as client:
         assert len(client.scheduler_info()["workers"]) == 1
@@ -117,6 +121,7 @@ def test_local_n_starts_and_stops_a_cluster():
     assert cluster.status.name == "closed"
 
 
+@pytest.mark.thorough  # starts Dask worker processes: the full suite only
 def test_killed_worker_loses_nothing(corpus, cluster):
     """Runs last: the killed worker's nanny starts a new one, which must load the model."""
     local, client = cluster

@@ -141,6 +141,21 @@ def test_fbank_files_are_version_2_and_version_1_refuses_kind(tmp_path):
         load_model_bytes(join_file(meta, tensors))
 
 
+def test_validation_refuses_bad_options_built_in_python(tmp_path):
+    import dataclasses
+
+    from int4rt.errors import FormatError
+
+    model = random_model(parse_config(_config(kind="kaldi-fbank")), 0)
+    # 16 kHz: Nyquist 8000 Hz, so high_freq_hz -7990 leaves 10 Hz, below low_freq_hz 20 Hz.
+    bad = dataclasses.replace(model, frontend=dataclasses.replace(
+        model.frontend, kaldi_fbank=KaldiFbankOptions(high_freq_hz=-7990.0)))
+    with pytest.raises(FormatError, match=r"frontend\.kaldi_fbank: need 0 <= low_freq_hz < "
+                                          r"high frequency <= 8000 Hz .*high 10 Hz"):
+        save_model(bad, tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
 def test_inspect_names_the_kind(tmp_path, capsys):
     from int4rt.cli import main
 

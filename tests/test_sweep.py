@@ -76,6 +76,7 @@ def test_encoder_runs_once_per_utterance(dev, monkeypatch, capsys):
     assert len(calls) == 4  # 4 utterances, 8 grid points
 
 
+@pytest.mark.thorough  # starts worker processes: the full suite only
 def test_two_processes_give_the_same_table(dev, tmp_path, capsys):
     small = [dev["model"], "--manifest", dev["manifest"], "--beams", "2,3", "--shard-size", "2"]
     reports = []

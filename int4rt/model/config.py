@@ -2,7 +2,9 @@
 
 A configuration says what to build (``int4rt convert``); the model file then records every
 resulting integer parameter (docs/FORMAT.md §6 describes the configuration schema). Any bad
-key, type or size raises one :class:`Int4rtError` naming the key.
+key, type or size raises one :class:`Int4rtError` naming the key. The shipped configurations
+are package data (``int4rt/configs/``, identical to the checkout's ``configs/``), so
+``--config tiny`` works from an installed wheel.
 """
 
 from __future__ import annotations
@@ -12,19 +14,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
 from int4rt.arith import get_profile
 from int4rt.errors import Int4rtError
-from int4rt.layers import JOINT_MODES, LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
-from int4rt.model.frontend_kinds import (
-    KALDI_FBANK,
-    LOG_MEL,
-    KaldiFbankOptions,
-    read_frontend_kind,
-)
+from int4rt.layers import LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.model.frontend_kinds import KaldiFbankOptions, read_frontend_kind
+from int4rt.options import JOINT_MODES, KALDI_FBANK, LOG_MEL, PROFILES, FrontendKind
 
 MAX_SIZE = 16384  # largest hidden/embedding/joint width a configuration may ask for
 MAX_LAYERS = 64
@@ -76,7 +75,7 @@ class FrontendConfig:
     kaldi_fbank: KaldiFbankOptions | None = None  # None: the log-mel front end
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> FrontendKind:
         """``log-mel`` or ``kaldi-fbank``."""
         return LOG_MEL if self.kaldi_fbank is None else KALDI_FBANK
 
@@ -284,8 +283,21 @@ def _kind(value: object) -> str:
         type(value), "a number" if isinstance(value, (int, float)) else "null")
 
 
+BUILTIN_CONFIGS = ("paper", "tiny", "lm-paper", "lm-tiny")  # int4rt/configs/{name}.json
+
+
+def builtin_config_text(name: str) -> str:
+    """The JSON text of the shipped configuration ``name`` (one of :data:`BUILTIN_CONFIGS`)."""
+    if name not in BUILTIN_CONFIGS:
+        raise Int4rtError(f"unknown built-in config {name!r}; expected one of "
+                          f"{', '.join(BUILTIN_CONFIGS)}")
+    return (resources.files("int4rt") / "configs" / f"{name}.json").read_text(encoding="utf-8")
+
+
 def load_config(path: str | Path) -> ModelConfig:
-    """Read and check a configuration file (FORMAT.md §6)."""
+    """Read and check a configuration file, or a built-in one by name (FORMAT.md §6)."""
+    if str(path) in BUILTIN_CONFIGS and not Path(path).exists():
+        return parse_config(strict_json(builtin_config_text(str(path)), f"config {path!r}"))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -334,14 +346,15 @@ def read_vocab(top: JsonObject) -> tuple[str, ...]:
 
 
 def _quantization(section: JsonObject) -> QuantConfig:
-    profile_name = section.choice("profile", ("int4rt", "tflm"))
+    profile_name = section.choice("profile", PROFILES)
     profile = get_profile(profile_name)
     rounding = section.choice("rounding", profile.roundings)
     weight_bits = _bits(section, "weight_bits", profile.weight_bits, profile_name)
     activation_bits = _bits(section, "activation_bits", profile.activation_bits, profile_name)
     signed = section.bool("activation_signed")
-    if profile_name == "tflm" and not signed:
-        section.fail("activation_signed", "the 'tflm' profile needs signed (int8) activations")
+    if profile.signed_activations_only and not signed:
+        section.fail("activation_signed",
+                     f"the {profile_name!r} profile needs signed (int8) activations")
     overrides_section = section.object("overrides")
     overrides = {}
     for layer in overrides_section.keys():

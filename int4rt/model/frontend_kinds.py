@@ -12,12 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from int4rt.options import FRONTEND_KINDS, KALDI_FBANK, LOG_MEL
+
 if TYPE_CHECKING:
     from int4rt.model.config import JsonObject
-
-LOG_MEL = "log-mel"
-KALDI_FBANK = "kaldi-fbank"
-FRONTEND_KINDS = (LOG_MEL, KALDI_FBANK)
 
 
 @dataclass(frozen=True)
@@ -60,15 +58,27 @@ def read_frontend_kind(fe: JsonObject, sample_rate: int, n_mels: int,
             _real(section, "high_freq_hz", base.high_freq_hz if defaults else ...),
             _flag(section, "snip_edges", base.snip_edges if defaults else ...))
         section.done()
+    problem = kaldi_fbank_problem(options, sample_rate, n_mels)
+    if problem is not None:
+        fe.fail(*problem)
+    return options
+
+
+def kaldi_fbank_problem(options: KaldiFbankOptions, sample_rate: int,
+                        n_mels: int) -> tuple[str, str] | None:
+    """(key, message) of what Kaldi would refuse in these options, or None when they work.
+
+    Used when reading configs and model files and by ``int4rt.model.validation``.
+    """
     nyquist = sample_rate / 2
     high = options.high_freq_hz if options.high_freq_hz > 0 else nyquist + options.high_freq_hz
     if not 0 <= options.low_freq_hz < high <= nyquist:
-        fe.fail("kaldi_fbank", f"need 0 <= low_freq_hz < high frequency <= {nyquist:g} Hz "
+        return ("kaldi_fbank", f"need 0 <= low_freq_hz < high frequency <= {nyquist:g} Hz "
                                f"(Nyquist), got low {options.low_freq_hz:g} Hz and high "
                                f"{high:g} Hz (high_freq_hz <= 0 counts from Nyquist)")
     if n_mels < 3:
-        fe.fail("n_mels", "kaldi-fbank needs at least 3 mel bins")
-    return options
+        return ("n_mels", "kaldi-fbank needs at least 3 mel bins")
+    return None
 
 
 def frontend_kind_json(options: KaldiFbankOptions | None) -> dict:

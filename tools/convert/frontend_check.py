@@ -10,7 +10,7 @@ import re
 import warnings
 
 from int4rt.model.config import LmConfig, ModelConfig
-from int4rt.model.frontend_kinds import KALDI_FBANK
+from int4rt.options import KALDI_FBANK
 
 from .mapping import Mapping
 
