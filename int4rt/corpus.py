@@ -1,85 +1,96 @@
 """Decoding a corpus one input at a time, each input isolated from the others.
 
-DECODING.md, "`int4rt transcribe`" and "Limits". ``init_worker`` loads the model once per
-process; ``decode_item`` turns one input into its output line and never raises for a bad
-input: any exception becomes an ``error`` line naming the input and the cause. An executor
-(``local_results`` here: in-process or a process pool) maps ``decode_item`` over the inputs;
-another executor only has to call ``init_worker`` once per worker and ``decode_item`` per
-input. ``json_line`` serializes a line so that it is always valid UTF-8 JSON.
+DECODING.md, "`int4rt transcribe`", "Limits" and "Dask". ``decode_item`` turns one input (a
+file or a manifest segment) into its output line and never raises for a bad input: any
+exception becomes an ``error`` line naming the input and the cause. ``decode_shard`` is the
+task an executor (``int4rt.executors.map_shards``: this process, ``--jobs`` worker processes
+or a Dask cluster) runs on a shard of inputs; the model is loaded once per worker process
+(``cached_recognizer``). ``json_line`` serializes a line so that it is always valid UTF-8 JSON.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import re
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from int4rt.errors import Int4rtError
+from int4rt.manifests import Item
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from int4rt.decode import DecodeResult
     from int4rt.model.rnnt import RnntModel
+    from int4rt.recognizer import Recognizer
+
+__all__ = ["Item", "cached_recognizer", "decode_item", "decode_shard", "error_text",
+           "init_worker", "item_codes", "item_samples", "json_line", "load_recognizer",
+           "result_json", "usable_cores", "worker_recognizer"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input: the audio path as given, the path to read, and an optional reference."""
-
-    audio: str
-    path: str
-    reference: str | None = None
-
-
 _WORKER: dict = {}
 
 
-def init_worker(model_path: str, settings: dict) -> None:
-    """Load the model and keep the search settings for ``decode_item`` in this process (once:
-    a second call with the same arguments and an unchanged model file keeps what it loaded).
-    """
+def load_recognizer(model_path: str) -> Recognizer:
+    """The RNN-T model file at ``model_path`` as a recognizer; an LM file is an error."""
     import int4rt
 
-    try:
-        info = os.stat(model_path)
-        source = (model_path, info.st_ino, info.st_size, info.st_mtime_ns, settings)
-    except (OSError, ValueError, TypeError):
-        source = None  # int4rt.load reports the problem
-    if source is not None and _WORKER.get("source") == source:
-        return
     recognizer = int4rt.load(model_path)
     if not hasattr(recognizer, "transcribe"):
         raise Int4rtError(f"{model_path} is an LM file; transcribe needs an RNN-T model")
-    _WORKER.update(recognizer=recognizer, settings=settings, source=source)
+    return recognizer
 
 
-def worker_recognizer() -> object:
+def cached_recognizer(model_path: str) -> Recognizer:
+    """The model at ``model_path``, loaded once per worker process, and again if the file
+    changed (its inode, size and modification time are part of the key). DECODING.md, "Dask".
+    """
+    from int4rt.executors import worker_state
+
+    try:
+        info = os.stat(model_path)
+    except (OSError, ValueError, TypeError):
+        return load_recognizer(model_path)  # int4rt.load reports the problem
+    key = ("recognizer", model_path, info.st_ino, info.st_size, info.st_mtime_ns)
+    return worker_state(key, lambda: load_recognizer(model_path))
+
+
+def init_worker(model_path: str, settings: dict) -> None:
+    """Load the model (once per process, ``cached_recognizer``) and keep the search settings
+    for ``decode_item`` in this process.
+    """
+    _WORKER.update(recognizer=cached_recognizer(model_path), settings=settings)
+
+
+def worker_recognizer() -> Recognizer:
     """The recognizer ``init_worker`` loaded in this process."""
     return _WORKER["recognizer"]
+
+
+def decode_shard(model_path: str, settings: dict, items: list[Item]) -> list[dict]:
+    """A shard's output lines, in order (``decode_item`` of each input). DECODING.md, "Dask"."""
+    init_worker(model_path, settings)
+    return [decode_item(item) for item in items]
 
 
 def decode_item(item: Item) -> dict:
     """One input to its output line; any failure becomes an ``error`` line naming the input.
 
     DECODING.md, "`int4rt transcribe`". The audio is read and its features quantized in
-    bounded memory (``int4rt.frontend.stream``).
+    bounded memory (``item_codes``).
     """
     from int4rt.decode import decode_codes
-    from int4rt.frontend.stream import file_codes
 
     recognizer = _WORKER["recognizer"]
     start = time.perf_counter()
     line: dict = {"audio": item.audio}
+    if item.id is not None:
+        line["id"] = item.id
     try:
-        codes, count = file_codes(item.path, recognizer.model)
+        codes, count = item_codes(item, recognizer.model)
         options, lm, source_lm = recognizer.prepare(**_without_backend(_WORKER["settings"]))
         result = decode_codes(recognizer.model, codes, options, lm=lm, source_lm=source_lm,
                               backend=_WORKER["settings"].get("backend", "numba"))
@@ -92,6 +103,32 @@ def decode_item(item: Item) -> dict:
     if item.reference is not None:
         line["reference"] = item.reference
     return line
+
+
+def item_codes(item: Item, model: RnntModel) -> tuple[np.ndarray, int]:
+    """The encoder input codes of an item and its sample count at the model's rate: the whole
+    file, or its segment (DECODING.md, Manifests), read by ``int4rt.frontend.stream``.
+    """
+    from int4rt.frontend import stream
+
+    if item.is_segment:
+        return stream.segment_codes(item.path, model, item.offset, item.duration, item.channel)
+    return stream.file_codes(item.path, model)
+
+
+def item_samples(recognizer: Recognizer, item: Item) -> np.ndarray:
+    """The item's samples held whole (``int4rt sweep``): the file, or its segment (DECODING.md,
+    Manifests); ``transcribe`` streams them instead (``item_codes``).
+    """
+    if not item.is_segment:
+        return recognizer.samples(item.path)
+    from int4rt.frontend import frame_geometry
+    from int4rt.frontend.segment import load_segment
+
+    frontend = recognizer.model.frontend
+    return load_segment(item.path, frontend.sample_rate, offset=item.offset,
+                        duration=item.duration, channel=item.channel,
+                        min_samples=frame_geometry(frontend).window)
 
 
 def error_text(item: Item, error: BaseException) -> str:
@@ -118,8 +155,7 @@ def result_json(model: RnntModel, result: DecodeResult) -> dict:
     for entry in (fields, *fields["nbest"]):
         entry["token_ids"] = entry["tokens"]
         entry["tokens"] = [model.vocab[token] for token in entry["token_ids"]]
-        entry["frame_indices"] = entry["timestamps"]
-        entry["timestamps"] = [round(seconds, 4) for seconds in entry.pop("times")]
+        entry["times_s"] = [round(seconds, 4) for seconds in entry["times_s"]]
     if len(fields["nbest"]) <= 1:
         del fields["nbest"]
     return fields
@@ -133,35 +169,6 @@ def json_line(line: dict) -> bytes:
     text = json.dumps(line, ensure_ascii=False)
     text = _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return (text + "\n").encode("utf-8")
-
-
-def local_results(items: list[Item], jobs: int, model_path: str,
-                  settings: dict) -> Iterator[dict]:
-    """``decode_item`` of each input, in input order: in this process (``jobs`` 1) or in a
-    pool of ``jobs`` worker processes that ignore Ctrl-C (the parent handles it).
-    """
-    if jobs == 1:
-        init_worker(model_path, settings)
-        yield from map(decode_item, items)
-        return
-    context = multiprocessing.get_context("spawn")
-    with _sigint_ignored():  # the workers inherit SIG_IGN: no worker tracebacks on Ctrl-C
-        pool = context.Pool(jobs, initializer=init_worker, initargs=(model_path, settings))
-    try:
-        yield from pool.imap(decode_item, items)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def usable_cores() -> int:

@@ -47,7 +47,7 @@ class OutputFile:
         run is), read the finished results of a regular file and open it for appending.
         """
         self.path = path
-        self.done: dict[str, dict] = {}
+        self.done: dict[str, dict] = {}  # by the item's key: id, else audio
         info = _stat_target(path)
         if info is not None:
             for name in inputs:
@@ -149,7 +149,9 @@ def _write_record(path: Path, record: dict) -> None:
 
 
 def _finished_lines(path: Path) -> dict[str, dict]:
-    """Results already in ``path``, by audio; a partial last line (a crash) is cut off."""
+    """Results already in ``path``, by ``id`` (a segment's) else ``audio``; a partial last line
+    (a crash) is cut off.
+    """
     data = path.read_bytes()
     complete = data[:data.rfind(b"\n") + 1]
     if len(complete) != len(data):
@@ -162,5 +164,7 @@ def _finished_lines(path: Path) -> dict[str, dict]:
         except json.JSONDecodeError:
             continue
         if isinstance(entry, dict) and isinstance(entry.get("audio"), str):
-            done[entry["audio"]] = entry
+            key = entry.get("id", entry["audio"])
+            if isinstance(key, str):
+                done[key] = entry
     return done

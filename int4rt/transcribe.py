@@ -1,30 +1,34 @@
 """``int4rt transcribe``: files or a manifest to JSON lines, resumable, in worker processes.
 
-DECODING.md, "`int4rt transcribe`" and "Limits", describe the command; each output line is
-written whole or not at all. The per-input work and the process pool are in
-``int4rt.corpus``, the ``--output`` file in ``int4rt.output_file``.
+DECODING.md, "`int4rt transcribe`", "Limits" and "Dask", describe the command; each output
+line is written whole or not at all. Manifests are read by ``int4rt.manifests``; the inputs
+go in shards through ``int4rt.executors`` (this process, ``--jobs`` processes or ``--dask``)
+to ``int4rt.corpus.decode_shard``, which isolates each input; the ``--output`` file is
+``int4rt.output_file``'s; the summary comes from ``int4rt.run_summary``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import math
 import os
-import stat
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from int4rt import __version__
-from int4rt.corpus import Item, init_worker, json_line, local_results, usable_cores
+from int4rt.corpus import decode_shard, init_worker, json_line, usable_cores, worker_recognizer
 from int4rt.errors import Int4rtError
-from int4rt.model.backend import BACKENDS
+from int4rt.manifests import Item, detect_format, kaldi_directory, read_manifest
+from int4rt.options import BACKENDS, MANIFEST_FORMATS, METHODS
 from int4rt.output_file import OutputFile, file_sha256
+from int4rt.run_summary import report_summary
 
-METHODS = ("greedy", "beam", "alsd")
-MANIFEST_BYTES_MAX = 1 << 30  # largest manifest read (DECODING.md, Limits)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (e.g. `| head`)
+LOCAL_SHARD_SIZE = 1  # inputs per task in this process or --jobs workers: lines as they finish
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -34,8 +38,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         description="Decode audio with an int4rt RNN-T model. One JSON line per input.")
     p.add_argument("model", metavar="MODEL", help="RNN-T model file (.safetensors)")
     p.add_argument("audio", metavar="AUDIO", nargs="*", help="audio files (wav, flac, ogg)")
-    p.add_argument("--manifest", metavar="M.jsonl",
-                   help='JSON lines {"audio": path, "text": optional reference}')
+    p.add_argument("--manifest", metavar="M",
+                   help='JSON lines {"audio": path, "text": optional reference}, a NeMo or '
+                        "lhotse manifest, or a Kaldi data directory (DECODING.md, Manifests)")
+    p.add_argument("--manifest-format", choices=MANIFEST_FORMATS, default="auto",
+                   help="manifest format (default: detected)")
     p.add_argument("--method", choices=METHODS, default="greedy", help="search (default greedy)")
     p.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
     p.add_argument("--max-symbols-per-frame", type=int, default=3,
@@ -51,6 +58,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                    help="worker processes (default 1; at most the usable cores)")
     p.add_argument("--force-jobs", action="store_true",
                    help="allow --jobs above the number of usable cores")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="decode on a Dask cluster: a scheduler address (tcp://host:8786) or "
+                        "local:N for N local worker processes (DECODING.md, Dask)")
+    p.add_argument("--shard-size", type=int, default=8,
+                   help="--dask: inputs per task sent to a worker (default 8)")
+    p.add_argument("--summary", metavar="S.json",
+                   help="also write the end-of-run summary (items, errors, hours, RTF, WER) here")
     p.add_argument("--backend", choices=BACKENDS, default="numba",
                    help="numba kernels (default) or the NumPy reference")
     p.add_argument("--output", metavar="OUT.jsonl",
@@ -62,35 +76,7 @@ def _items(args: argparse.Namespace) -> list[Item]:
         raise Int4rtError("transcribe: give audio files or --manifest M.jsonl (one of the two)")
     if args.audio:
         return [Item(a, a) for a in args.audio]
-    manifest = Path(args.manifest)
-    try:
-        info = os.stat(manifest)
-        if not stat.S_ISREG(info.st_mode):
-            raise Int4rtError(f"manifest {manifest} is not a regular file (a folder, FIFO or "
-                              "device); give a JSON-lines file")
-        if info.st_size > MANIFEST_BYTES_MAX:
-            raise Int4rtError(f"manifest {manifest} is {info.st_size} bytes, more than the limit "
-                              f"of {MANIFEST_BYTES_MAX}; split it")
-        lines = manifest.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise Int4rtError(f"cannot read manifest {manifest}: {error}") from None
-    items = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise Int4rtError(f"{manifest}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(entry, dict) or not isinstance(entry.get("audio"), str):
-            raise Int4rtError(f'{manifest}:{number}: needs an "audio" string')
-        reference = entry.get("text")
-        if reference is not None and not isinstance(reference, str):
-            raise Int4rtError(f'{manifest}:{number}: "text" must be a string')
-        path = Path(entry["audio"])
-        resolved = path if path.is_absolute() else manifest.parent / path
-        items.append(Item(entry["audio"], str(resolved), reference))
-    return items
+    return read_manifest(args.manifest, args.manifest_format)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    _check_jobs(args.jobs, args.force_jobs)
+    started = time.perf_counter()
+    _check_executor(args)
     items = _items(args)
     settings = dict(
         method=args.method, beam=args.beam, max_symbols_per_frame=args.max_symbols_per_frame,
@@ -120,46 +107,72 @@ def _run(args: argparse.Namespace) -> int:
         source_lm_weight=args.source_lm_weight, length_reward=args.length_reward,
         blank_penalty=args.blank_penalty, nbest=args.nbest, backend=args.backend)
     init_worker(args.model, settings)  # a bad model, LM or option fails before any input
-    from int4rt.corpus import worker_recognizer
-
     worker_recognizer().prepare(**{k: v for k, v in settings.items() if k != "backend"})
     output = None
     if args.output:
         output = OutputFile(Path(args.output), _record(args, settings), _input_files(args, items))
     done = output.done if output else {}
-    todo = [item for item in items if item.audio not in done]
+    todo = [item for item in items if item.key not in done]
     lines = dict(done)
     bar = tqdm(total=len(todo), disable=len(items) <= 1, file=sys.stderr, unit="file")
     try:
-        jobs = min(args.jobs, max(len(todo), 1))
-        for line in local_results(todo, jobs, args.model, settings):
+        for line in _results(todo, args, settings, bar.set_postfix_str):
             data = json_line(line)
             if output is None:
                 _print_line(data)
             else:
                 output.write(data)
-            lines[line["audio"]] = line
+            lines[line.get("id", line["audio"])] = line
             bar.update()
     finally:
         bar.close()
         if output is not None:
             output.close()
     _report_error_rates(items, lines)
+    report_summary(items, lines, {item.key for item in todo}, time.perf_counter() - started,
+                   args.summary)
     return 0
 
 
-def _check_jobs(jobs: int, forced: bool) -> None:
-    if jobs < 1:
-        raise Int4rtError(f"transcribe: --jobs must be >= 1, got {jobs}")
+def _check_executor(args: argparse.Namespace) -> None:
+    """--jobs (at most the usable cores unless forced), --dask and --shard-size."""
+    if args.jobs < 1:
+        raise Int4rtError(f"transcribe: --jobs must be >= 1, got {args.jobs}")
+    if args.dask and args.jobs != 1:
+        raise Int4rtError("transcribe: give --jobs N or --dask ADDRESS, not both")
+    if args.shard_size < 1:
+        raise Int4rtError(f"transcribe: --shard-size must be >= 1, got {args.shard_size}")
     cores = usable_cores()
-    if jobs > cores and not forced:
-        raise Int4rtError(f"transcribe: --jobs {jobs} is more than the {cores} usable cores "
-                          "(each worker holds a copy of the model); lower it or add "
+    if args.jobs > cores and not args.force_jobs:
+        raise Int4rtError(f"transcribe: --jobs {args.jobs} is more than the {cores} usable "
+                          "cores (each worker holds a copy of the model); lower it or add "
                           "--force-jobs")
 
 
+def _results(todo: list[Item], args: argparse.Namespace, settings: dict,
+             progress: Callable[[str], object]) -> Iterator[dict]:
+    """Output lines in input order: shards of ``todo`` decoded by ``decode_shard`` in this
+    process, in ``--jobs`` worker processes or on ``--dask`` (DECODING.md, "Dask").
+    """
+    from int4rt.executors import map_shards, split
+
+    def shard_done(finished: int, total: int) -> None:
+        if args.dask:
+            progress(f"shards {finished}/{total}")
+
+    size = args.shard_size if args.dask else LOCAL_SHARD_SIZE
+    task = functools.partial(decode_shard, args.model, settings)
+    for _, lines in map_shards(task, split(todo, size), jobs=args.jobs, dask=args.dask,
+                               done=shard_done):
+        yield from lines
+
+
 def _record(args: argparse.Namespace, settings: dict) -> dict:
-    """What produced an output file (DECODING.md, Resuming): compared on every resume."""
+    """What produced an output file (DECODING.md, Resuming): compared on every resume.
+
+    The executor (--jobs, --dask, --shard-size) is not part of it: every executor writes the
+    same lines, so a run may be resumed on another.
+    """
     def digest(path: str | None) -> str | None:
         return None if path is None else file_sha256(path)
 
@@ -168,8 +181,21 @@ def _record(args: argparse.Namespace, settings: dict) -> dict:
         "model_sha256": digest(args.model), "lm_sha256": digest(args.lm),
         "source_lm_sha256": digest(args.source_lm),
         "options": {k: v for k, v in settings.items() if k not in ("lm", "source_lm", "backend")},
-        "manifest": None if args.manifest is None else os.path.abspath(args.manifest),
+        **_manifest_record(args.manifest, args.manifest_format),
     }
+
+
+def _manifest_record(manifest: str | None, manifest_format: str) -> dict:
+    """The manifest and its format as read: a Kaldi data directory is named by its folder,
+    whether given as the folder or its ``wav.scp``; ``auto`` is recorded as the format found.
+    """
+    if manifest is None:
+        return {"manifest": None, "manifest_format": None}
+    source = Path(manifest)
+    kind = detect_format(source) if manifest_format == "auto" else manifest_format
+    if kind == "kaldi":
+        source = kaldi_directory(source)
+    return {"manifest": os.path.abspath(source), "manifest_format": kind}
 
 
 def _input_files(args: argparse.Namespace, items: list[Item]) -> list[str]:
@@ -200,8 +226,8 @@ def _silence_stdout() -> None:
 def _report_error_rates(items: list[Item], lines: dict[str, dict]) -> None:
     from int4rt.metrics import cer, wer
 
-    pairs = [(item.reference, lines[item.audio].get("text"))
-             for item in items if item.reference is not None and item.audio in lines]
+    pairs = [(item.reference, lines[item.key].get("text"))
+             for item in items if item.reference is not None and item.key in lines]
     scored = [(ref, hyp) for ref, hyp in pairs if hyp is not None]
     if not scored:
         return

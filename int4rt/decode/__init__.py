@@ -20,7 +20,7 @@ from int4rt.model.chunked_encoder import encode_codes_bounded
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 
-__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode", "decode_codes"]
+__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode", "decode_codes", "search"]
 
 
 def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
@@ -44,9 +44,22 @@ def decode_codes(model: RnntModel, codes: np.ndarray, options: DecodeOptions, *,
     the streamed front end, ``int4rt.frontend.stream``, computes them in bounded memory).
     """
     options.validate()
-    scoring = Scoring.build(model, options, lm, source_lm)
+    Scoring.build(model, options, lm, source_lm)  # bad options fail before the encoder runs
     enc, _ = encode_codes_bounded(model, codes, backend=backend)
     enc_proj = model.project_encoder(enc, backend=backend)
+    return search(model, enc_proj, options, lm=lm, source_lm=source_lm, backend=backend)
+
+
+def search(model: RnntModel, enc_proj: np.ndarray, options: DecodeOptions, *,
+           lm: LmModel | None = None, source_lm: LmModel | None = None,
+           backend: str = "numba") -> DecodeResult:
+    """The search of ``decode`` over projected encoder outputs (``model.project_encoder``).
+
+    ``decode`` is ``search`` after the encoder; ``int4rt sweep`` calls it once per grid point
+    on one encoder output (DECODING.md, "`int4rt sweep`").
+    """
+    options.validate()
+    scoring = Scoring.build(model, options, lm, source_lm)
     cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
     frames = enc_proj.shape[0]
     if options.method == "greedy":

@@ -19,7 +19,7 @@ class Hypothesis:
     """
 
     tokens: Labels = NO_LABELS
-    timestamps: Chain = NO_FRAMES
+    frame_indices: Chain = NO_FRAMES
     parts: Parts = (0, 0, 0, 0, 0)
 
     @property
@@ -33,5 +33,6 @@ class Hypothesis:
         """
         new_parts = tuple(int(p) for p in parts)
         if token is None:
-            return Hypothesis(self.tokens, self.timestamps, new_parts)
-        return Hypothesis(self.tokens.append(token), self.timestamps.append(frame), new_parts)
+            return Hypothesis(self.tokens, self.frame_indices, new_parts)
+        return Hypothesis(self.tokens.append(token), self.frame_indices.append(frame),
+                          new_parts)

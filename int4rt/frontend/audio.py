@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from int4rt.errors import Int4rtError
 
@@ -81,6 +80,8 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
     check_sample_values(samples, name, 0)
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     if rate != target:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes seconds
+
         common = math.gcd(rate, target)
         mono = resample_poly(mono, target // common, rate // common)
     if mono.shape[0] < min_samples:
@@ -156,10 +157,11 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     return samples, int(rate)
 
 
-def probe_audio_file(path: Path) -> tuple[bytes, Any]:
+def probe_audio_file(path: Path, *, whole: bool = True) -> tuple[bytes, Any]:
     """The first bytes and the header of an audio file, after every check that needs no
     samples: the path (``check_audio_path``), an empty file, a file libsndfile cannot open,
-    the sample rate and the duration limits (DECODING.md, Errors and Limits).
+    the sample rate and the duration limits (DECODING.md, Errors and Limits). ``whole``
+    False: only a segment is read, whose caller checks its duration instead of the file's.
     """
     size = check_audio_path(path)
     try:
@@ -175,7 +177,8 @@ def probe_audio_file(path: Path) -> tuple[bytes, Any]:
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError, OSError) as exc:
         raise AudioError(_decode_failure(path, head, exc)) from exc
     check_source_rate(int(info.samplerate), str(path))
-    check_duration(int(info.frames), int(info.samplerate), str(path))
+    if whole:
+        check_duration(int(info.frames), int(info.samplerate), str(path))
     return head, info
 
 

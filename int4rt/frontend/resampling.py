@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import firwin, upfirdn
 
 OUTPUT_BLOCK = 1 << 16  # resampled samples computed at a time
 
@@ -51,6 +50,8 @@ class SampleWindow:
 @lru_cache(maxsize=8)
 def _filter(up: int, down: int) -> tuple[np.ndarray, int]:
     """``resample_poly``'s padded filter and the number of leading outputs it drops."""
+    from scipy.signal import firwin  # imported here: scipy.signal takes seconds to import
+
     max_rate = max(up, down)
     half_len = 10 * max_rate
     taps = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
@@ -66,6 +67,8 @@ def resampled_blocks(blocks: Iterator[np.ndarray], count: int, up: int,
     samples that ``blocks`` deliver (``up`` and ``down`` coprime); ``TruncatedInputError`` if
     they deliver fewer.
     """
+    from scipy.signal import upfirdn
+
     taps, removed = _filter(up, down)
     total = -(-count * up // down)
     samples = SampleWindow(blocks, np.float64)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.kernels.lstm import _run, linear16
 from int4rt.layers import ActQuant, LstmCell, initial_state, stack_frames
 from int4rt.model.rnnt import RnntModel
+from int4rt.ops.gemv.numba import linear
+from int4rt.ops.lstm.numba import _run
 
 CHUNK_STEPS = 4096  # LSTM steps whose intermediates are held at a time
 
@@ -46,7 +47,7 @@ def _direction(cell: LstmCell, x: np.ndarray, table: np.ndarray, rounding: str,
     starts = range(0, steps, CHUNK_STEPS)
     for start in reversed(starts) if reverse else starts:
         stop = min(start + CHUNK_STEPS, steps)
-        projected = linear16(x[start:stop], cell.input_fc, cell.input, rounding)
+        projected = linear(x[start:stop], cell.input_fc, cell.input, rounding, np.int16)
         chunk = _run(cell, projected[None], h_state, c_state, table, rounding, reverse)[3]
         hidden[start:stop] = chunk[0]
     return hidden
