@@ -9,6 +9,7 @@ import sys
 from int4rt import __version__, accumulators
 from int4rt.errors import Int4rtError
 from int4rt.golden import cli as golden_cli
+from int4rt.golden import user_trace
 from int4rt.transcribe import add_parser as add_transcribe_parser
 
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     accumulators.add_inspect_options(inspect)
     golden_cli.add_parser(subcommands)
+    user_trace.add_parser(subcommands)
     add_transcribe_parser(subcommands)
     return parser
 
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return _inspect(args)
         if args.command == "golden":
             return golden_cli.run(args)
+        if args.command == "trace":
+            return user_trace.run(args, "int4rt " + " ".join(argv or sys.argv[1:]))
         if args.command == "transcribe":
             from int4rt.transcribe import run as run_transcribe
 

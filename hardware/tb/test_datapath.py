@@ -238,7 +238,7 @@ def lstm_jobs(ex: Export) -> list[dict]:
         return [dict(d, rounding=manifest["rounding"]) for d in manifest["lstm_directions"]]
     params = manifest["params"]
     return [{"prefix": d["prefix"], "reverse": d["reverse"], "inputs": ["x"], "params": "",
-             "cell": params["cell"], "rounding": params["rounding"]}
+             "table": "tables.sigmoid", "cell": params["cell"], "rounding": params["rounding"]}
             for d in params["directions"]]
 
 
@@ -339,7 +339,10 @@ async def lstm_golden(dut):
     tally = Tally("lstm")
     for root in _dirs("INT4RT_TB_LSTM"):
         ex = Export(root)
-        await load_table(dut, "cell", ex["tables.sigmoid"])
+        loaded = None
         for job in lstm_jobs(ex):
+            if job["table"] != loaded:
+                await load_table(dut, "cell", ex[job["table"]])
+                loaded = job["table"]
             await lstm_direction(dut, ex, job, tally)
     tally.finish(dut)
