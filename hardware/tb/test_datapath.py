@@ -152,8 +152,9 @@ async def activation_golden(dut):
                 for start in range(0, x.size, LANES):
                     dut.act_x.value = pack(x[start:start + LANES], 16)
                     await settle()
-                    tally.check(f"{fn}.{table_name}@{start}",
-                                unpack(int(dut.act_y.value), 16, LANES), expected[start:start + LANES])
+                    got = unpack(int(dut.act_y.value), 16, LANES)
+                    tally.check(f"{fn}.{table_name}@{start}", got,
+                                expected[start:start + LANES])
     tally.finish(dut)
 
 
@@ -266,6 +267,13 @@ async def fc_int16(dut, x_rows, ex: Export, layer: str, x_fmt: dict, single: boo
     return out
 
 
+def _lanes(gates: np.ndarray, hidden_size: int, j0: int, j1: int) -> list[int]:
+    """Cells j0..j1 of the four gate blocks (i, f, g, o) in the cell unit's bus order."""
+    pad = [0] * (LANES - (j1 - j0))
+    return [int(v) for k in range(4)
+            for v in list(gates[k * hidden_size + j0:k * hidden_size + j1]) + pad]
+
+
 async def cell_step(dut, gx, gh, c_prev, hidden_size: int) -> dict[str, np.ndarray]:
     """One LSTM step of every cell through the cell unit, LANES cells at a time."""
     out = {k: np.zeros(4 * hidden_size if k in ("pre", "gate") else hidden_size, np.int64)
@@ -273,10 +281,8 @@ async def cell_step(dut, gx, gh, c_prev, hidden_size: int) -> dict[str, np.ndarr
     for j0 in range(0, hidden_size, LANES):
         j1 = min(hidden_size, j0 + LANES)
         n, pad = j1 - j0, [0] * (LANES - (j1 - j0))
-        gates = lambda v: [x for k in range(4)  # noqa: E731
-                           for x in list(v[k * hidden_size + j0:k * hidden_size + j1]) + pad]
-        dut.cell_gx.value = pack(gates(gx), 16)
-        dut.cell_gh.value = pack(gates(gh), 16)
+        dut.cell_gx.value = pack(_lanes(gx, hidden_size, j0, j1), 16)
+        dut.cell_gh.value = pack(_lanes(gh, hidden_size, j0, j1), 16)
         dut.cell_c_prev.value = pack(list(c_prev[j0:j1]) + pad, 16)
         await settle()
         pre = unpack(int(dut.cell_pre.value), 16, 4 * LANES)
