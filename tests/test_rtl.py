@@ -33,7 +33,7 @@ def _missing() -> str | None:
     except ImportError:
         return "cocotb is not installed (pip install -e '.[rtl]', or make rtl-test)"
     if shutil.which("iverilog") is None:
-        return "Icarus Verilog (iverilog) is not on PATH (apt-get install iverilog, or make rtl-test)"
+        return "iverilog is not on PATH (apt-get install iverilog, or make rtl-test)"
     return None
 
 
