@@ -105,15 +105,9 @@ def _convert(args: argparse.Namespace) -> int:
         raise Int4rtError(f"convert: --random SEED must be >= 0, got {args.random}")
     if args.config is None or args.output is None:
         raise Int4rtError("convert: --random needs --config CONFIG and -o MODEL")
-    from int4rt.model.config import load_config
-    from int4rt.model.container import save_model
-    from int4rt.model.random_model import random_model
+    from int4rt.convert_random import convert_random
 
-    config = load_config(args.config)
-    save_model(random_model(config, args.random), args.output)
-    print(f"wrote {args.output}: random {config.architecture} model of {args.config}, "
-          f"seed {args.random}")
-    return 0
+    return convert_random(args)
 
 
 def _convert_checkpoint(args: argparse.Namespace) -> int:
