@@ -137,8 +137,9 @@ class RnntModel:
                 backend: str = "numba", trace: Trace | None = None) -> np.ndarray:
         """Log-probabilities int32 [T', U + 1, V] of every (frame, label prefix) pair.
 
-        The label history starts with blank (§8.6); ``labels`` are U non-blank ids. With a
-        trace, every intermediate from feature codes to log-probabilities is recorded.
+        The label history starts with blank (§8.6); ``labels`` are U non-blank ids (a blank
+        among them is an error). With a trace, every intermediate from feature codes to
+        log-probabilities is recorded.
         """
         ops = get_backend(backend)
         enc, _ = self.encode(features, backend=backend, trace=trace)
@@ -146,6 +147,9 @@ class RnntModel:
         vocab = self.predictor.embedding.shape[0]
         if history.min() < 0 or history.max() >= vocab:
             raise Int4rtError(f"labels must be ids in [0, {vocab})")
+        if np.any(history[1:] == self.blank_id):
+            raise Int4rtError(f"labels must be non-blank ids: the blank id {self.blank_id} "
+                              "starts every history by itself (ARITHMETIC.md §8.6)")
         x = self.predictor.embedding[history]
         if trace is not None:
             trace.record("predictor.embedding", x)
