@@ -282,8 +282,7 @@ def trace_model(model_path: str, out: Path, *, features: np.ndarray,
         lm = load_model(lm_path)
         if not isinstance(lm, LmModel):
             raise Int4rtError(f"{lm_path} is an RNN-T model file; --lm needs an LM file")
-    codes_check = model.quantize_features(features)  # validates shape and values first
-    del codes_check
+    model.quantize_features(features)  # shape and finiteness errors before anything is written
     labels_from = "given" if labels is not None else "greedy search"
     if labels is None:
         labels = list(Recognizer(model).decode_features(features, method="greedy",
