@@ -32,17 +32,19 @@ from typing import Any
 import numpy as np
 
 from int4rt import __version__
+from int4rt import trace_names as names
 from int4rt.errors import Int4rtError
 from int4rt.golden.hexfile import encoding_of, hex_lines, write_hex
-from int4rt.golden.params import cell_scalars, format_json, model_cells, model_tensors
+from int4rt.golden.layer_tensors import cell_scalars, format_json, model_cells, model_tensors
 from int4rt.golden.store import Tensor
 from int4rt.golden.traces import trace_axes
+from int4rt.options import BACKENDS, BackendName
 from int4rt.trace import Trace
 
 TRACE_FORMAT_VERSION = 1
 ROLE_DIRS = {"table": "tables", "param": "params", "input": "inputs",
              "intermediate": "intermediates", "output": "outputs"}
-OUTPUTS = ("joint.log_probs", "lm.log_probs")
+OUTPUTS = (names.JOINT_LOG_PROBS, names.LM_LOG_PROBS)
 STEP_AXES = ("t", "u")
 DEFAULT_CHUNK_FRAMES = 64
 SECTIONS = (  # (name suffix or exact name, ARITHMETIC.md section)
@@ -72,8 +74,8 @@ def section_of(name: str) -> str:
 
 
 def _axes(name: str, ndim: int) -> tuple[str, ...]:
-    if name.startswith("lm."):
-        return ("u", "E" if name == "lm.embedding" else "width")[:ndim]
+    if name.startswith(f"{names.LM}."):
+        return ("u", "E" if name == names.embedding(names.LM) else "width")[:ndim]
     return trace_axes(name)
 
 
@@ -198,24 +200,24 @@ def check_labels(labels: list[int], vocab_size: int, blank_id: int) -> np.ndarra
 def _lstm_directions(model: Any, lm: Any) -> list[dict[str, Any]]:
     """What every LSTM direction consumes: the bench's recipe (docs/VERIFICATION.md §8)."""
     directions = []
-    previous: list[str] = ["encoder.input"]
+    previous: list[str] = [names.ENCODER_INPUT]
     for index, layer in enumerate(model.encoder.layers):
-        prefix = f"encoder.layer{index}"
-        inputs = [f"{prefix}.stacked"] if layer.stack > 1 else previous
-        names = ("fwd", "bwd")[:len(layer.cells)]
-        for direction, (name, cell) in enumerate(zip(names, layer.cells, strict=True)):
-            directions.append({"prefix": f"{prefix}.{name}", "params": f"{prefix}.{name}",
-                               "inputs": inputs, "reverse": direction == 1,
-                               "table": "tables.sigmoid", "cell": cell_scalars(cell)})
-        previous = [f"{prefix}.{name}.hidden" for name in names]
-    for stack, root, table in ((model.predictor.layers, "predictor", "tables.sigmoid"),
-                               (lm.layers if lm is not None else (), "lm", "lm.tables.sigmoid")):
-        previous = [f"{root}.embedding"]
+        inputs = [names.stacked(index)] if layer.stack > 1 else previous
+        cells = [names.encoder_cell(index, direction) for direction in range(len(layer.cells))]
+        for direction, (prefix, cell) in enumerate(zip(cells, layer.cells, strict=True)):
+            directions.append({"prefix": prefix, "params": prefix, "inputs": inputs,
+                               "reverse": direction == 1, "table": "tables.sigmoid",
+                               "cell": cell_scalars(cell)})
+        previous = [names.name(prefix, "hidden") for prefix in cells]
+    for stack, root, table in ((model.predictor.layers, names.PREDICTOR, "tables.sigmoid"),
+                               (lm.layers if lm is not None else (), names.LM,
+                                "lm.tables.sigmoid")):
+        previous = [names.embedding(root)]
         for index, cell in enumerate(stack):
-            prefix = f"{root}.layer{index}"
+            prefix = names.stack_layer(root, index)
             directions.append({"prefix": prefix, "params": prefix, "inputs": previous,
                                "reverse": False, "table": table, "cell": cell_scalars(cell)})
-            previous = [f"{prefix}.hidden"]
+            previous = [names.name(prefix, "hidden")]
     return directions
 
 
@@ -240,30 +242,14 @@ def _constants(model: Any, lm: Any) -> dict[str, Any]:
     return constants
 
 
-def _run_lm(lm: Any, history: np.ndarray, trace: DiskTrace, backend: str) -> None:
-    """The LM over the label history (blank first), one step per label, traced as ``lm.*``."""
-    from int4rt.model.backend import get_backend
-    from int4rt.model.lm import _output_logits
-
-    ops = get_backend(backend)
-    x = lm.embedding[history]
-    trace.record("lm.embedding", x)
-    for index, cell in enumerate(lm.layers):
-        x = ops.lstm.lstm_sequence(cell, x, lm.sigmoid_table, lm.rounding, trace=trace,
-                                   prefix=f"lm.layer{index}")[0]
-    logits = _output_logits(backend, x, lm.out, lm.output, lm.rounding)
-    trace.record("lm.logits", logits)
-    trace.record("lm.log_probs", ops.log_softmax.log_softmax(
-        logits, lm.logit_frac_bits, lm.exp2_table, lm.ln_table))
-
-
 def trace_model(model_path: str, out: Path, *, features: np.ndarray,
                 labels: list[int] | None = None, lm_path: str | None = None,
-                backend: str = "numba", steps: bool = True,
+                backend: BackendName = "numba", steps: bool = True,
                 chunk_frames: int = DEFAULT_CHUNK_FRAMES, command: str = "") -> Path:
     """Run the model on ``features`` and write every traced integer to ``out``; returns the
     manifest path. Without ``labels`` the greedy transcript's tokens are used."""
-    from int4rt.model.container import load_model, read_container, read_file
+    from int4rt.model.container import load_model
+    from int4rt.model.framing import read_container, read_file
     from int4rt.model.lm import LmModel
     from int4rt.model.rnnt import RnntModel
     from int4rt.recognizer import Recognizer
@@ -300,8 +286,8 @@ def trace_model(model_path: str, out: Path, *, features: np.ndarray,
     enc, _ = model.encode(features, backend=backend, trace=trace)
     history = np.concatenate([[model.blank_id], ids]).astype(np.int64)
     _run_predictor_and_joint(model, enc, history, trace, backend, chunk_frames)
-    if lm is not None:
-        _run_lm(lm, history, trace, backend)
+    if lm is not None:  # the LM over the same history, one step per label: lm.* (§8.7)
+        lm.sequence(history, backend=backend, trace=trace)
 
     manifest = {
         "trace_format_version": TRACE_FORMAT_VERSION, "set": "trace", "kind": "user_trace",
@@ -341,20 +327,15 @@ def _write_params(trace: DiskTrace, model: Any, lm: Any) -> None:
 
 
 def _run_predictor_and_joint(model: Any, enc: np.ndarray, history: np.ndarray,
-                             trace: DiskTrace, backend: str, chunk_frames: int) -> None:
+                             trace: DiskTrace, backend: BackendName, chunk_frames: int) -> None:
     """Predictor over the history, both projections, then the joint in chunks of frames."""
-    from int4rt.model.backend import get_backend
-
-    ops = get_backend(backend)
     x = model.predictor.embedding[history]
-    trace.record("predictor.embedding", x)
-    for index, cell in enumerate(model.predictor.layers):
-        x = ops.lstm.lstm_sequence(cell, x, model.sigmoid_table, model.rounding, trace=trace,
-                                   prefix=f"predictor.layer{index}")[0]
+    trace.record(names.embedding(names.PREDICTOR), x)
+    x = model.predictor_stack.sequence(x, backend=backend, trace=trace, prefix=names.PREDICTOR)
     enc_proj = model.project_encoder(enc, backend=backend)
     pred_proj = model.project_predictor(x, backend=backend)
-    trace.record("joint.enc_proj", enc_proj)
-    trace.record("joint.pred_proj", pred_proj)
+    trace.record(names.JOINT_ENC_PROJ, enc_proj)
+    trace.record(names.JOINT_PRED_PROJ, pred_proj)
     frames, prefixes = enc_proj.shape[0], pred_proj.shape[0]
     total = frames * prefixes
     for start in range(0, frames, chunk_frames):
@@ -381,7 +362,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
                              "transcript's tokens)")
     parser.add_argument("--lm", metavar="LM", help="also trace this LM over the labels")
     parser.add_argument("--out", required=True, help="new or empty directory to write")
-    parser.add_argument("--backend", choices=("numba", "numpy"), default="numba",
+    parser.add_argument("--backend", choices=BACKENDS, default="numba",
                         help="implementation that runs (the integers are identical)")
     parser.add_argument("--no-steps", action="store_true",
                         help="do not write per-step files under steps/")
