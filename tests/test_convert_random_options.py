@@ -48,6 +48,18 @@ def test_bit_widths_overrides_and_cell_clip_change_the_model(tmp_path):
     assert len({f.read_bytes() for f in files}) == 5
 
 
+def test_builtin_config_name_takes_the_same_options_as_its_file(tmp_path, monkeypatch):
+    """``--config tiny`` (the packaged copy) with bit-width options writes the same bytes as
+    the checkout's configs/tiny.json."""
+    assert _random(tmp_path, "file", "--weight-bits", "8", "--cell-clip", "2.5")[0] == 0
+    monkeypatch.chdir(tmp_path)  # no file called "tiny" here
+    out = tmp_path / "named.safetensors"
+    assert main(["convert", "--random", "0", "--config", "tiny", "-o", str(out),
+                 "--weight-bits", "8", "--cell-clip", "2.5"]) == 0
+    assert out.read_bytes() == (tmp_path / "file.safetensors").read_bytes()
+    assert load_model(out).joint.out.weight_bits == 8
+
+
 @pytest.mark.parametrize("extra, flag", [
     (["--granularity", "per_gate"], "--granularity"), (["--calib", "x"], "--calib"),
     (["--weight-scale", "max"], "--weight-scale"), (["--act-range", "minmax"], "--act-range"),
