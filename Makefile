@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast check-wheel lint install install-dev clean
+.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean
 
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
@@ -21,6 +21,16 @@ test: $(VENV)/.stamp-dev
 test-fast: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow and not oracle and not thorough"
+
+# The RTL bench (hardware/): Icarus Verilog from Debian when missing, cocotb from the `rtl` extra.
+rtl-test: install-rtl
+	$(PY) -m pytest -m rtl tests/test_rtl.py
+
+install-rtl: $(VENV)/.stamp-dev
+	@command -v iverilog >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iverilog; } \
+	  || { echo "rtl-test: Icarus Verilog (iverilog, 11 or newer) is missing and could not be" \
+	       "installed here; install it (Debian/Ubuntu: apt-get install iverilog) and rerun"; exit 1; }
+	$(PY) -m pip install --quiet -e '.[rtl]'
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .

@@ -9,6 +9,7 @@ import sys
 from int4rt import __version__, accumulator_command
 from int4rt.errors import Int4rtError
 from int4rt.golden import command as golden_command
+from int4rt.golden import user_trace
 from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
 from int4rt.sweep import add_parser as add_sweep_parser
 from int4rt.transcribe import add_parser as add_transcribe_parser
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     accumulator_command.add_inspect_options(inspect)
     golden_command.add_parser(subcommands)
+    user_trace.add_parser(subcommands)
     add_transcribe_parser(subcommands)
     add_sweep_parser(subcommands)
     return parser
@@ -108,15 +110,9 @@ def _convert(args: argparse.Namespace) -> int:
         raise Int4rtError(f"convert: --random SEED must be >= 0, got {args.random}")
     if args.config is None or args.output is None:
         raise Int4rtError("convert: --random needs --config CONFIG and -o MODEL")
-    from int4rt.model.config import load_config
-    from int4rt.model.container import save_model
-    from int4rt.model.random_model import random_model
+    from int4rt.convert_random import convert_random
 
-    config = load_config(args.config)
-    save_model(random_model(config, args.random), args.output)
-    print(f"wrote {args.output}: random {config.architecture} model of {args.config}, "
-          f"seed {args.random}")
-    return 0
+    return convert_random(args)
 
 
 def _convert_checkpoint(args: argparse.Namespace) -> int:
@@ -180,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _inspect(args)
         if args.command == "golden":
             return golden_command.run(args)
+        if args.command == "trace":
+            return user_trace.run(args, "int4rt " + " ".join(argv or sys.argv[1:]))
         if args.command == "transcribe":
             from int4rt.transcribe import run as run_transcribe
 

@@ -162,14 +162,18 @@ class RnntModel:
                 backend: str = "numba", trace: Trace | None = None) -> np.ndarray:
         """Log-probabilities int32 [T', U + 1, V] of every (frame, label prefix) pair.
 
-        The label history starts with blank (§8.6); ``labels`` are U non-blank ids. With a
-        trace, every intermediate from feature codes to log-probabilities is recorded.
+        The label history starts with blank (§8.6); ``labels`` are U non-blank ids (a blank
+        among them is an error). With a trace, every intermediate from feature codes to
+        log-probabilities is recorded.
         """
         enc, _ = self.encode(features, backend=backend, trace=trace)
         history = np.concatenate([[self.blank_id], np.asarray(labels, dtype=np.int64)])
         vocab = self.predictor.embedding.shape[0]
         if history.min() < 0 or history.max() >= vocab:
             raise Int4rtError(f"labels must be ids in [0, {vocab})")
+        if np.any(history[1:] == self.blank_id):
+            raise Int4rtError(f"labels must be non-blank ids: the blank id {self.blank_id} "
+                              "starts every history by itself (ARITHMETIC.md §8.6)")
         x = self.predictor.embedding[history]
         if trace is not None:
             trace.record(names.embedding(names.PREDICTOR), x)
