@@ -58,7 +58,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module,
     """Restore model (and optimizer, RNG) from ``path``; return the saved ``state``."""
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     model.load_state_dict({key[len("model."):]: value for key, value in tensors.items()
                            if key.startswith("model.")})
     if optimizer is not None:
@@ -76,5 +76,5 @@ def load_checkpoint(path: Path, model: torch.nn.Module,
 def model_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The model's state dict of a checkpoint (converter names), without optimizer or RNG."""
     with safe_open(str(path), framework="pt") as handle:
-        return {key[len("model."):]: handle.get_tensor(key) for key in handle.keys()  # noqa: SIM118
+        return {key[len("model."):]: handle.get_tensor(key) for key in handle.keys()
                 if key.startswith("model.")}

@@ -32,7 +32,7 @@ def gather_emissions(log_probs: torch.Tensor, labels: torch.Tensor,
 
 def _diagonals(values: torch.Tensor) -> torch.Tensor:
     """D[:, n, u] = values[:, n − u, u] for n = 0 … T+U−1 (index clamped; callers mask)."""
-    batch, frames, states = values.shape
+    _, frames, states = values.shape
     n = torch.arange(frames + states - 1, device=values.device)[:, None]
     u = torch.arange(states, device=values.device)[None, :]
     t = (n - u).clamp(0, frames - 1)

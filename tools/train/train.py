@@ -37,6 +37,7 @@ from int4rt_train.checkpoint import (
     save_checkpoint,
 )
 from int4rt_train.corpus import Utterance, complete_shards, read_shard
+from int4rt_train.milestone import read_milestone
 from int4rt_train.model import Transducer
 from int4rt_train.rnnt_loss import rnnt_loss
 
@@ -154,7 +155,8 @@ def initial_state(opts: Options, model: Transducer) -> dict[str, Any]:
         raise SystemExit(f"no complete training shard in {opts.corpus / 'train'}; run "
                          "python -m int4rt_train.data first")
     if opts.init_from is not None:
-        model.load_state_dict(model_tensors(opts.init_from))
+        model.load_state_dict(read_milestone(opts.init_from) if opts.init_from.is_dir()
+                              else model_tensors(opts.init_from))
     else:
         mean, std = cmvn_statistics(shards[:CMVN_SHARDS])
         model.frontend.cmvn_mean.copy_(mean)
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True, help="checkpoint and log folder")
     parser.add_argument("--init-from", type=Path,
-                        help="start a new run from these model weights (a milestone file)")
+                        help="start a new run from these model weights (a milestone folder or a "
+                        "checkpoint file) when the run folder has no checkpoint yet")
     for name in ("seed", "threads", "warmup_steps", "patience", "batch_frames", "max_batch",
                  "log_every", "max_steps"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int,
