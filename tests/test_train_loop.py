@@ -14,8 +14,9 @@ from safetensors.torch import load_file  # noqa: E402
 from int4rt.model.config import load_config  # noqa: E402
 from int4rt_train.batches import collate  # noqa: E402
 from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
+from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
 from int4rt_train.milestone import read_milestone, write_milestone  # noqa: E402
-from int4rt_train.model import Transducer  # noqa: E402
+from int4rt_train.model import CharLm, Transducer  # noqa: E402
 from int4rt_train.rnnt_loss import rnnt_loss  # noqa: E402
 from int4rt_train.train import Options, train  # noqa: E402
 
@@ -91,3 +92,19 @@ def test_milestone_parts_hold_every_model_tensor(tmp_path: Path) -> None:
     saved = load_file(str(checkpoint))
     for name, value in model.state_dict().items():
         assert torch.equal(value, saved[f"model.{name}"]), name
+
+
+def test_char_lm_training_lowers_dev_bits_per_char(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    lines = [" ".join(rng.choice(WORDS[:4], 3)) for _ in range(64)]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "dev.txt").write_text("\n".join(lines[:8]) + "\n")
+    opts = LmOptions(text=tmp_path / "train.txt", config=Path("configs/lm-tiny.json"),
+                     run=tmp_path / "run", dev_text=tmp_path / "dev.txt", lr=1e-2, batch=16,
+                     epochs=10, log_every=1000, dev_minutes=1e9)
+    config = load_config(opts.config)
+    torch.manual_seed(opts.seed)
+    before = bits_per_char(CharLm(config), read_sentences(opts.dev_text, config.vocab))
+    state = train_lm(opts)
+    assert state["epoch"] == 10
+    assert state["dev_bpc"] < 0.6 * before

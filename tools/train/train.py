@@ -57,14 +57,14 @@ class Options:
     threads: int = 1
     lr: float = 1e-3
     min_lr: float = 1e-5
-    warmup_steps: int = 1000
+    warmup_steps: int = 300
     patience: int = 3
     clip_norm: float = 5.0
     dropout: float = 0.1
     batch_frames: int = 8000
     max_batch: int = 32
     checkpoint_minutes: float = 10.0
-    dev_minutes: float = 30.0
+    dev_minutes: float = 60.0
     dev_set: str = "dev-fortunes"
     log_every: int = 50
     max_steps: int | None = None
