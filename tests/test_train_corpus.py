@@ -56,7 +56,7 @@ def test_noise_is_mixed_at_the_requested_snr(color: str) -> None:
     noisy = augment.apply_noise_and_gain(clean, aug, np.random.default_rng(1)).astype(np.float64)
     noise = noisy - clean
     snr = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise ** 2))
-    assert snr == pytest.approx(10.0, abs=0.2)  # white noise: its sample variance varies
+    assert snr == pytest.approx(10.0, abs=1e-6)
     assert np.max(np.abs(noisy)) <= augment.PEAK_LIMIT
 
 

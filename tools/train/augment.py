@@ -68,16 +68,14 @@ def training_augmentation(rng: np.random.Generator) -> Augmentation:
 
 
 def colored_noise(color: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance noise with a flat (white), 1/f (pink) or 1/f² (brown) power spectrum."""
-    white = rng.standard_normal(size)
-    if color == "white":
-        return white
-    spectrum = np.fft.rfft(white)
-    freqs = np.arange(spectrum.size, dtype=np.float64)
-    freqs[0] = 1.0
-    exponent = {"pink": 0.5, "brown": 1.0}[color]
-    shaped = np.fft.irfft(spectrum / freqs ** exponent, n=size)
-    return shaped / max(float(np.std(shaped)), 1e-12)
+    """Zero-mean noise of power 1 with a flat (white), 1/f (pink) or 1/f² (brown) spectrum."""
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    spectrum[0] = 0.0
+    if color != "white":
+        exponent = {"pink": 0.5, "brown": 1.0}[color]
+        spectrum[1:] /= np.arange(1, spectrum.size, dtype=np.float64) ** exponent
+    noise = np.fft.irfft(spectrum, n=size)
+    return noise / max(float(np.sqrt(np.mean(noise ** 2))), 1e-12)
 
 
 def apply_noise_and_gain(samples: np.ndarray, aug: Augmentation,
