@@ -7,7 +7,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from int4rt.arith import fully_connected as reference_fc  # noqa: E402
 from int4rt.arith import requantize as reference_requantize  # noqa: E402
+from int4rt.arith import sigmoid16 as reference_sigmoid16  # noqa: E402
+from int4rt.arith import sigmoid_table  # noqa: E402
+from int4rt.arith import tanh16 as reference_tanh16  # noqa: E402
+from int4rt.layers import initial_state  # noqa: E402
+from int4rt.model.config import load_config  # noqa: E402
+from int4rt.model.random_model import random_model  # noqa: E402
+from int4rt.ref.lstm import lstm_step as reference_step  # noqa: E402
+from int4rt_train import fakequant as fq  # noqa: E402
 from int4rt_train.fakequant import FeatureQuantizer, quantize_codes, requantize  # noqa: E402
 
 EDGES = np.array([-(1 << 31), (1 << 31) - 1, 0, 1, -1, 12345, -678, 1 << 30, -(1 << 30)])
@@ -57,3 +66,47 @@ def test_feature_quantizer_matches_the_engine_format() -> None:
     out.sum().backward()
     inside = (values > -2.7) & (values < 3.1)
     np.testing.assert_array_equal(x.grad.numpy(), inside.astype(np.float64))
+
+
+@pytest.mark.parametrize("scaling", [(3, 0), (3, 2), (12, 0), (3, 9)])
+def test_sigmoid_and_tanh_tables_exhaustive(scaling: tuple[int, int]) -> None:
+    table = sigmoid_table()
+    x = np.arange(-32768, 32768)
+    for exact, reference in ((fq.sigmoid16, reference_sigmoid16), (fq.tanh16, reference_tanh16)):
+        got = exact(torch.from_numpy(x), torch.from_numpy(table.astype(np.int64)), *scaling)
+        np.testing.assert_array_equal(got.numpy(), reference(x, table, *scaling))
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_fully_connected_equals_reference(rounding: str) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 16, (6, 300)).astype(np.uint8)
+    w = rng.integers(-7, 8, (20, 300)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, 20).astype(np.int32)
+    multiplier = rng.integers(1 << 30, 1 << 31, 20)
+    shift = rng.integers(-14, 0, 20)
+    expect = reference_fc(x, w, bias, x_zero_point=6, multiplier=multiplier, shift=shift,
+                          y_zero_point=3, y_min=-128, y_max=127, rounding=rounding)
+    got = fq.fully_connected(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias), 6,
+                             torch.from_numpy(multiplier), torch.from_numpy(shift), 3, -128, 127,
+                             rounding)
+    np.testing.assert_array_equal(got.numpy(), expect)
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_lstm_steps_equal_the_engine(rounding: str) -> None:
+    model = random_model(load_config("configs/tiny.json"), seed=4)
+    table = torch.from_numpy(model.sigmoid_table.astype(np.int64))
+    rng = np.random.default_rng(5)
+    for layer in model.encoder.layers:
+        for cell in layer.cells:
+            x = rng.integers(cell.input.qmin, cell.input.qmax + 1, (3, cell.input_size))
+            h, c = initial_state(cell, 3)
+            h_t, c_t = torch.from_numpy(h.astype(np.int64)), torch.from_numpy(c.astype(np.int64))
+            for _ in range(6):
+                h, c = reference_step(cell, x.astype(cell.input.dtype), h, c,
+                                      model.sigmoid_table, rounding)
+                h_t, c_t = fq.lstm_step(cell, torch.from_numpy(x), h_t, c_t, table, rounding)
+                np.testing.assert_array_equal(h_t.numpy(), h)
+                np.testing.assert_array_equal(c_t.numpy(), c)
+                x = rng.integers(cell.input.qmin, cell.input.qmax + 1, x.shape)

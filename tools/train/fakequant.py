@@ -3,17 +3,20 @@
 The QAT forward must produce int4rt's integers exactly, so the integer steps run on int64
 tensors with the rounding of docs/ARITHMETIC.md, never through float rounding; gradients pass
 straight through (``straight_through``). Implemented so far: requantization (§4, both modes,
-per-row multipliers and shifts) and the encoder's feature quantizer (§8.6).
+per-row multipliers and shifts), sigmoid16/tanh16 (§6), the fully-connected layer (§7.1), one
+LSTM step (§8.2–§8.4) and the encoder's feature quantizer (§8.6).
 """
 
 from __future__ import annotations
 
 import torch
 
-from int4rt.layers import ActQuant
+from int4rt.arith import tanh_input_scaling
+from int4rt.layers import ActQuant, LstmCell, QLinear
 from int4rt_convert.quantizers import activation_format
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
 def srdhm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -90,3 +93,85 @@ class FeatureQuantizer(torch.nn.Module):
         codes = quantize_codes(x.detach(), fmt.scale, fmt.zero_point, fmt.qmin, fmt.qmax)
         clipped = torch.maximum(torch.minimum(x, self.act_clip_high), self.act_clip_low)
         return straight_through((codes - fmt.zero_point).double() * fmt.scale, clipped)
+
+
+def _interpolate(table: torch.Tensor, magnitude: torch.Tensor, frac_bits: int,
+                 saturated: int) -> torch.Tensor:
+    """``T[u]·2^b + (a mod 2^b)·(T[u+1] − T[u])``, u = a >> b; ``saturated`` for u ≥ 255 (§6.3)."""
+    u = torch.bitwise_right_shift(magnitude, frac_bits)
+    index = u.clamp(max=254)
+    lo, hi = table[index], table[index + 1]
+    value = torch.bitwise_left_shift(lo, frac_bits) + \
+        torch.bitwise_and(magnitude, (1 << frac_bits) - 1) * (hi - lo)
+    return torch.where(u >= 255, torch.full_like(value, saturated), value)
+
+
+def _table_input(x: torch.Tensor, multiplier: int, shift: int) -> torch.Tensor:
+    rounding = (1 << (shift - 1)) if shift > 0 else 0
+    return torch.bitwise_right_shift(x.long() * multiplier + rounding, shift)
+
+
+def sigmoid16(x: torch.Tensor, table: torch.Tensor, multiplier: int = 3,
+              shift: int = 0) -> torch.Tensor:
+    """§6.3: sigmoid of int16 values (default Q3.12) to Q0.15, by table interpolation; int64."""
+    v = _table_input(x, multiplier, shift)
+    r = _interpolate(table.long(), v.abs(), 9, 0x7FFF << 10)
+    r = torch.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
+    return torch.bitwise_right_shift(r, 10)
+
+
+def tanh16(x: torch.Tensor, table: torch.Tensor, multiplier: int = 3,
+           shift: int = 0) -> torch.Tensor:
+    """§6.4: tanh of int16 values (default Q3.12) to Q0.15 through the sigmoid table; int64."""
+    v = _table_input(x, multiplier, shift)
+    r = _interpolate(table.long(), v.abs(), 8, 0xFFFF << 8)
+    r = torch.where(v >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1)
+    return torch.bitwise_right_shift(r, 8)
+
+
+def fully_connected(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, x_zero_point: int,
+                    multiplier: torch.Tensor, shift: torch.Tensor, y_zero_point: int,
+                    y_min: int, y_max: int, rounding: str) -> torch.Tensor:
+    """§7.1 on codes [B, K] and weight codes [N, K]: int64 [B, N].
+
+    The dot products run as a float64 matrix product of the integer codes: every partial sum is
+    an integer below 2^53 (§7.2 bounds them by 2^31), so the result is exact.
+    """
+    products = (x.long() - x_zero_point).double() @ weight.double().T
+    acc = products.long() + bias.long()
+    y = requantize(acc, multiplier, shift, rounding) + y_zero_point
+    return y.clamp(y_min, y_max)
+
+
+def _gate_fc(x: torch.Tensor, layer: QLinear, fmt: ActQuant, rounding: str) -> torch.Tensor:
+    return fully_connected(x, torch.from_numpy(layer.weight), torch.from_numpy(layer.bias),
+                           fmt.zero_point, torch.from_numpy(layer.multiplier),
+                           torch.from_numpy(layer.shift), 0, INT16_MIN, INT16_MAX, rounding)
+
+
+def lstm_step(cell: LstmCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+              table: torch.Tensor, rounding: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """§8.2–§8.4: one step of an integer LSTM direction for a batch; (h codes, c) as int64.
+
+    ``x`` [B, I] and ``h`` [B, H] codes, ``c`` [B, H] int16 values, ``table`` the model's
+    sigmoid table; ``cell`` the engine's parameters (``int4rt.layers.LstmCell``).
+    """
+    size = cell.hidden_size
+    pre = (_gate_fc(x, cell.input_fc, cell.input, rounding)
+           + _gate_fc(h, cell.recurrent_fc, cell.hidden, rounding)).clamp(INT16_MIN, INT16_MAX)
+    i = sigmoid16(pre[:, :size], table)
+    f = sigmoid16(pre[:, size:2 * size], table)
+    g = tanh16(pre[:, 2 * size:3 * size], table)
+    o = sigmoid16(pre[:, 3 * size:], table)
+    forget_m, forget_s = cell.forget_requant
+    input_m, input_s = cell.input_requant
+    forget = requantize(f * c.long(), torch.tensor(forget_m), torch.tensor(forget_s), rounding)
+    update = requantize(i * g, torch.tensor(input_m), torch.tensor(input_s), rounding)
+    c_new = (forget.clamp(INT16_MIN, INT16_MAX) + update.clamp(INT16_MIN, INT16_MAX)).clamp(
+        INT16_MIN, INT16_MAX)
+    if cell.cell_clip:
+        c_new = c_new.clamp(-cell.cell_clip, cell.cell_clip)
+    tanh_c = tanh16(c_new, table, *tanh_input_scaling(cell.cell_scale_log2))
+    h_new = requantize(tanh_c * o, torch.tensor(cell.hidden_multiplier),
+                       torch.tensor(cell.hidden_shift), rounding) + cell.hidden.zero_point
+    return h_new.clamp(cell.hidden.qmin, cell.hidden.qmax), c_new
