@@ -15,7 +15,9 @@ from int4rt.arith import tanh16 as reference_tanh16  # noqa: E402
 from int4rt.layers import initial_state  # noqa: E402
 from int4rt.model.config import load_config  # noqa: E402
 from int4rt.model.random_model import random_model  # noqa: E402
+from int4rt.ref.log_softmax import log_softmax as reference_log_softmax  # noqa: E402
 from int4rt.ref.lstm import lstm_step as reference_step  # noqa: E402
+from int4rt.trace import Trace  # noqa: E402
 from int4rt_train import fakequant as fq  # noqa: E402
 from int4rt_train.fakequant import FeatureQuantizer, quantize_codes, requantize  # noqa: E402
 
@@ -110,3 +112,39 @@ def test_lstm_steps_equal_the_engine(rounding: str) -> None:
                 np.testing.assert_array_equal(h_t.numpy(), h)
                 np.testing.assert_array_equal(c_t.numpy(), c)
                 x = rng.integers(cell.input.qmin, cell.input.qmax + 1, x.shape)
+
+
+@pytest.mark.parametrize(("mode", "rounding"), [("additive", "double"),
+                                                ("multiplicative", "double"),
+                                                ("multiplicative", "single")])
+def test_joint_and_log_softmax_equal_the_engine(mode: str, rounding: str) -> None:
+    from dataclasses import replace
+    config = load_config("configs/tiny.json")
+    config = replace(config, joint=replace(config.joint, mode=mode),
+                     quantization=replace(config.quantization, rounding=rounding))
+    model = random_model(config, seed=6)
+    rng = np.random.default_rng(7)
+    features = rng.standard_normal((30, model.frontend.feature_dim)).astype(np.float32)
+    labels = [3, 4, 9, 1]
+    trace = Trace()
+    model.lattice(features, labels, backend="numpy", trace=trace)
+    table = torch.from_numpy(model.sigmoid_table.astype(np.int64))
+    joint = model.joint
+    enc_codes, enc_format = model.encode(features, backend="numpy")
+    enc_proj = fq.project(joint.enc_proj, torch.from_numpy(enc_codes.astype(np.int64)),
+                          enc_format, rounding)
+    np.testing.assert_array_equal(enc_proj.numpy(), trace["joint.enc_proj"])
+    pred_proj = torch.from_numpy(trace["joint.pred_proj"].astype(np.int64))
+    frames = torch.arange(enc_proj.shape[0]).repeat_interleave(pred_proj.shape[0])
+    states = torch.arange(pred_proj.shape[0]).repeat(enc_proj.shape[0])
+    logits = fq.joint_logits(joint, enc_proj[frames], pred_proj[states], table, rounding)
+    np.testing.assert_array_equal(logits.numpy(), trace["joint.logits"])
+    log_probs = fq.log_softmax(logits, joint.logit_frac_bits,
+                               torch.from_numpy(model.exp2_table.astype(np.int64)),
+                               torch.from_numpy(model.ln_table.astype(np.int64)))
+    np.testing.assert_array_equal(log_probs.numpy(), trace["joint.log_probs"])
+    extreme = torch.tensor([[0, -(1 << 31), (1 << 31) - 1, 5, 5]])
+    np.testing.assert_array_equal(
+        fq.log_softmax(extreme, 10, torch.from_numpy(model.exp2_table.astype(np.int64)),
+                       torch.from_numpy(model.ln_table.astype(np.int64))).numpy(),
+        reference_log_softmax(extreme.numpy(), 10, model.exp2_table, model.ln_table))

@@ -4,7 +4,8 @@ The QAT forward must produce int4rt's integers exactly, so the integer steps run
 tensors with the rounding of docs/ARITHMETIC.md, never through float rounding; gradients pass
 straight through (``straight_through``). Implemented so far: requantization (§4, both modes,
 per-row multipliers and shifts), sigmoid16/tanh16 (§6), the fully-connected layer (§7.1), one
-LSTM step (§8.2–§8.4) and the encoder's feature quantizer (§8.6).
+LSTM step (§8.2–§8.4), the encoder's feature quantizer (§8.6), the joint (§9) and the integer
+log-softmax (§10).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from int4rt.arith import tanh_input_scaling
-from int4rt.layers import ActQuant, LstmCell, QLinear
+from int4rt.arith.logsoftmax_tables import CUTOFF_NATS, LOG2E_Q30
+from int4rt.layers import ActQuant, Joint, LstmCell, QLinear
 from int4rt_convert.quantizers import activation_format
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -175,3 +177,51 @@ def lstm_step(cell: LstmCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     h_new = requantize(tanh_c * o, torch.tensor(cell.hidden_multiplier),
                        torch.tensor(cell.hidden_shift), rounding) + cell.hidden.zero_point
     return h_new.clamp(cell.hidden.qmin, cell.hidden.qmax), c_new
+
+
+def joint_logits(joint: Joint, enc_proj: torch.Tensor, pred_proj: torch.Tensor,
+                 table: torch.Tensor, rounding: str) -> torch.Tensor:
+    """§9.2: int32 logits [N, V] of N (frame, history) pairs of int16 projections [N, J]."""
+    if joint.mode == "additive":
+        pre = enc_proj.long() + pred_proj.long()
+    else:
+        pre = requantize(enc_proj.long() * pred_proj.long(), torch.tensor(joint.combine_multiplier),
+                         torch.tensor(joint.combine_shift), rounding)
+    act = tanh16(pre.clamp(INT16_MIN, INT16_MAX), table)
+    hidden = requantize(act, torch.tensor(joint.hidden_multiplier),
+                        torch.tensor(joint.hidden_shift), rounding) + joint.hidden.zero_point
+    hidden = hidden.clamp(joint.hidden.qmin, joint.hidden.qmax)
+    out = joint.out
+    return fully_connected(hidden, torch.from_numpy(out.weight), torch.from_numpy(out.bias),
+                           joint.hidden.zero_point, torch.from_numpy(out.multiplier),
+                           torch.from_numpy(out.shift), 0, INT32_MIN, INT32_MAX, rounding)
+
+
+def project(layer: QLinear, codes: torch.Tensor, fmt: ActQuant, rounding: str) -> torch.Tensor:
+    """§9.1: a joint projection (or LSTM gate FC) to int16 with output zero point 0."""
+    return _gate_fc(codes, layer, fmt, rounding)
+
+
+def log_softmax(logits: torch.Tensor, frac_bits: int, exp2: torch.Tensor,
+                ln: torch.Tensor) -> torch.Tensor:
+    """§10: integer log-softmax of int32 logits [..., V] with scale 2^−F; int64 values."""
+    exp2, ln = exp2.long(), ln.long()
+    d = logits.long() - logits.long().amax(dim=-1, keepdim=True)
+    a = -d
+    inside = a <= CUTOFF_NATS << frac_bits
+    b = torch.bitwise_right_shift(torch.where(inside, a, torch.zeros_like(a)) * LOG2E_Q30
+                                  + (1 << (frac_bits + 13)), frac_bits + 14)
+    n, f = torch.bitwise_right_shift(b, 16), torch.bitwise_and(b, 0xFFFF)
+    u, w = torch.bitwise_right_shift(f, 8), torch.bitwise_and(f, 255)
+    r = exp2[u] - torch.bitwise_right_shift(w * (exp2[u] - exp2[u + 1]) + 128, 8)
+    half = torch.where(n > 0, torch.bitwise_left_shift(torch.ones_like(n), (n - 1).clamp(min=0)),
+                       torch.zeros_like(n))
+    terms = torch.where(inside, torch.bitwise_right_shift(r + half, n), torch.zeros_like(r))
+    s = terms.sum(dim=-1, keepdim=True)
+    k = (torch.bitwise_right_shift(s[..., None], torch.arange(31)) > 0).sum(-1) - 1
+    frac = torch.bitwise_right_shift(s, k - 16) - (1 << 16)
+    u, w = torch.bitwise_right_shift(frac, 8), torch.bitwise_and(frac, 255)
+    lnm = ln[u] + torch.bitwise_right_shift(w * (ln[u + 1] - ln[u]) + 128, 8)
+    total = torch.bitwise_right_shift((k - 20) * ln[256] + lnm + (1 << (23 - frac_bits)),
+                                      24 - frac_bits)
+    return (d - total).clamp(min=INT32_MIN)
