@@ -244,7 +244,7 @@ def _dev_round(opts: Options, model: Transducer, dev: list[Utterance],
     best = state["best_dev_wer"]
     if best is None or result["dev_wer"] < best:
         state["best_dev_wer"], state["bad_evals"] = result["dev_wer"], 0
-    else:
+    elif result["dev_wer"] < 100.0:  # no decay while the model still emits (almost) nothing
         state["bad_evals"] += 1
         if state["bad_evals"] >= opts.patience:
             state["lr_scale"] *= 0.5
