@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint install install-dev clean corpus train train-lms milestone
+.PHONY: demo test test-fast check-wheel lint install install-dev clean corpus train train-lms milestone
 
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
@@ -16,6 +16,11 @@ demo: $(VENV)/.stamp-runtime
 test: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The quick core for everyday work (under two minutes): no oracle, thorough or slow tests.
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow and not oracle and not thorough"
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
@@ -57,5 +62,18 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.stamp-runtime
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(WHEEL_DIR) .demo .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# The installed package, not the checkout: build a wheel, install it into its own venv and
+# check the golden vectors from outside the repository (what CI runs after `make test`).
+WHEEL_DIR ?= .wheel
+check-wheel: $(VENV)/.stamp-dev
+	rm -rf $(WHEEL_DIR)
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w $(WHEEL_DIR)/dist .
+	$(PYTHON) -m venv $(WHEEL_VENV_FLAGS) $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/python -m pip install --quiet $(WHEEL_PIP_FLAGS) $(WHEEL_DIR)/dist/*.whl
+	cd "$$(mktemp -d)" && $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt golden check \
+		--dir $(CURDIR)/tests/golden
+	cd "$$(mktemp -d)" && $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt convert --random 0 \
+		--config tiny -o tiny.safetensors

@@ -11,16 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.model.container import (
-    FORMAT_VERSION,
-    Model,
-    RawTensor,
-    linear_layers,
-    load_model_bytes,
-    read_container,
-    read_file,
-)
+from int4rt.model.container import load_model_bytes
+from int4rt.model.framing import RawTensor, read_container, read_file
 from int4rt.model.lm import LmModel
+from int4rt.model.validation import Model
 
 TABLE_NAMES = ("sigmoid", "exp2", "ln")
 
@@ -31,7 +25,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     model = load_model_bytes(data)
     metadata, tensors = read_container(data)
     layers = [_linear_report(model, name, layer, fmt, tensors) for name, layer, fmt
-              in linear_layers(model)]
+              in model.linear_layers()]
     embedding_name, embedding, embedding_fmt = _embedding(model)
     parameters = sum(entry["parameters"] for entry in layers) + embedding.size
     if not isinstance(model, LmModel) and model.frontend.cmvn_mean is not None:
@@ -40,7 +34,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     report: dict[str, Any] = {
         "file": str(path),
         "architecture": metadata["architecture"],
-        "format_version": FORMAT_VERSION,
+        "format_version": metadata["format_version"],
         "int4rt_version": metadata["int4rt_version"],
         "profile": model.profile,
         "rounding": model.rounding,
@@ -60,7 +54,8 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     }
     if not isinstance(model, LmModel):
         report["blank_id"] = model.blank_id
-        report["frontend"] = {"sample_rate": model.frontend.sample_rate,
+        report["frontend"] = {"kind": model.frontend.kind,
+                              "sample_rate": model.frontend.sample_rate,
                               "feature_dim": model.frontend.feature_dim,
                               "stack": model.encoder.layers[0].stack,
                               "cmvn": model.frontend.cmvn_mean is not None}
@@ -123,7 +118,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "frontend" in report:
         fe = report["frontend"]
-        lines.append(f"  frontend          {fe['feature_dim']} features at {fe['sample_rate']} Hz, "
+        lines.append(f"  frontend          {fe['kind']}, {fe['feature_dim']} features at "
+                     f"{fe['sample_rate']} Hz, "
                      f"stack {fe['stack']}, CMVN {'yes' if fe['cmvn'] else 'no'}")
     emb = report["embedding"]
     lines.append(f"  embedding         {emb['name']} {emb['shape'][0]}x{emb['shape'][1]} codes, "

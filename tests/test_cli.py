@@ -27,8 +27,11 @@ def test_selftest_reports_agreement(capsys):
     assert main(["selftest", "--count", "1000"]) == 0
     out = capsys.readouterr().out
     assert "MISMATCH" not in out
-    assert out.count("identical") == 8
-    assert "all primitives agree bit for bit" in out
+    assert out.count("identical") == 19  # 2 requantize, 2 int4, 4 activations, 4 gemv,
+    # 2 lstm, 4 joint, 1 log-softmax
+    for op in ("requantize", "int4", "activations", "gemv", "lstm", "joint", "log_softmax"):
+        assert f"  {op} §" in out
+    assert "all operators agree bit for bit" in out
 
 
 def test_bad_flag_is_one_clear_error():

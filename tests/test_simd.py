@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int4rt.kernels.simd import HAS_AVX2, dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.ops.gemv.simd import HAS_AVX2, dot_u8s8, dot_u8s8_pairs, pairs_exact
 
 
 @pytest.mark.parametrize("length", [0, 1, 31, 32, 33, 64, 240, 641, 1280])

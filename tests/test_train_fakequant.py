@@ -7,16 +7,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from int4rt.arith import fully_connected as reference_fc  # noqa: E402
-from int4rt.arith import requantize as reference_requantize  # noqa: E402
-from int4rt.arith import sigmoid16 as reference_sigmoid16  # noqa: E402
-from int4rt.arith import sigmoid_table  # noqa: E402
-from int4rt.arith import tanh16 as reference_tanh16  # noqa: E402
 from int4rt.layers import initial_state  # noqa: E402
 from int4rt.model.config import load_config  # noqa: E402
 from int4rt.model.random_model import random_model  # noqa: E402
-from int4rt.ref.log_softmax import log_softmax as reference_log_softmax  # noqa: E402
-from int4rt.ref.lstm import lstm_step as reference_step  # noqa: E402
+from int4rt.ops.activations.reference import sigmoid16 as reference_sigmoid16  # noqa: E402
+from int4rt.ops.activations.reference import tanh16 as reference_tanh16  # noqa: E402
+from int4rt.ops.activations.tables import sigmoid_table  # noqa: E402
+from int4rt.ops.gemv.reference import fully_connected as reference_fc  # noqa: E402
+from int4rt.ops.log_softmax.reference import log_softmax as reference_log_softmax  # noqa: E402
+from int4rt.ops.lstm.reference import lstm_step as reference_step  # noqa: E402
+from int4rt.ops.requantize.reference import requantize as reference_requantize  # noqa: E402
 from int4rt.trace import Trace  # noqa: E402
 from int4rt_train import fakequant as fq  # noqa: E402
 from int4rt_train.fakequant import FeatureQuantizer, quantize_codes, requantize  # noqa: E402

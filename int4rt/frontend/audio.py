@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from int4rt.errors import Int4rtError
 
@@ -75,6 +74,8 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
                          f"channel {channel}); repair or re-export the audio")
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     if rate != target:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes seconds
+
         common = math.gcd(rate, target)
         mono = resample_poly(mono, target // common, rate // common)
     if mono.shape[0] < min_samples:

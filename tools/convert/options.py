@@ -10,10 +10,10 @@ from typing import Any
 
 from int4rt.errors import Int4rtError
 from int4rt.model.config import ModelConfig, parse_config, strict_json
+from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
 
 from .build import QuantOptions
 from .errors import ConvertError
-from .quantizers import GRANULARITIES, RANGE_METHODS, WEIGHT_METHODS
 
 _OVERRIDE = re.compile(r"([A-Za-z0-9_.]+)=((?:[wa]\d+)(?:,[wa]\d+)?)")
 
@@ -48,10 +48,11 @@ class ConvertOptions:
     def check(self) -> None:
         """Raise :class:`ConvertError` naming the first option out of its domain."""
         quant = self.quant
-        for name, value, allowed in (("weight scale", quant.weight_scale, WEIGHT_METHODS),
+        for name, value, allowed in (("weight scale", quant.weight_scale, WEIGHT_SCALES),
                                      ("granularity", quant.granularity, GRANULARITIES),
-                                     ("activation range", quant.activation_range, RANGE_METHODS),
-                                     ("cell scale", quant.cell_scale, ("calibrate", "config"))):
+                                     ("activation range", quant.activation_range,
+                                      ACTIVATION_RANGES),
+                                     ("cell scale", quant.cell_scale, CELL_SCALES)):
             if value not in allowed:
                 raise ConvertError(f"unknown {name} {value!r}; expected one of "
                                    f"{', '.join(allowed)}")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from int4rt.arith import tanh_input_scaling
-from int4rt.arith.logsoftmax_tables import CUTOFF_NATS, LOG2E_Q30
 from int4rt.layers import ActQuant, Joint, LstmCell, QLinear
-from int4rt_convert.quantizers import activation_format
+from int4rt.ops.activations.reference import tanh_input_scaling
+from int4rt.ops.log_softmax.tables import CUTOFF_NATS, LOG2E_Q30
+from int4rt_convert.quantizers import format_with_zero
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -85,9 +85,9 @@ class FeatureQuantizer(torch.nn.Module):
         self.act_clip_high = torch.nn.Parameter(torch.tensor(float(high)))
 
     def format(self) -> ActQuant:
-        """The converter's format for the learned clips (``activation_format``, zero exact)."""
-        return activation_format(self.bits, False, self.act_clip_low.item(),
-                                 self.act_clip_high.item())
+        """The converter's format for the learned clips (``format_with_zero``, zero exact)."""
+        return format_with_zero(self.bits, False, self.act_clip_low.item(),
+                                self.act_clip_high.item())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Dequantized codes with the straight-through gradient of the clipped input."""
