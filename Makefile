@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean
+.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean corpus train train-lms milestone
 
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
@@ -34,6 +34,27 @@ install-rtl: $(VENV)/.stamp-dev
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
+
+# Training (docs/TRAINING.md): the corpus and runs live outside git.
+CORPUS ?= /work/corpus
+RUNS ?= /work/runs
+
+corpus: $(VENV)/.stamp-dev
+	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 40
+
+train: $(VENV)/.stamp-dev
+	mkdir -p $(RUNS)/small
+	nice -n 5 $(PY) -m int4rt_train.train --corpus $(CORPUS) --config configs/small.json \
+		--run $(RUNS)/small $(if $(wildcard models/checkpoints/small-fp32/milestone.json),--init-from models/checkpoints/small-fp32)
+
+train-lms: $(VENV)/.stamp-dev
+	nice -n 5 $(PY) -m int4rt_train.lm --text $(CORPUS)/text/bible-lm.txt \
+		--dev-text $(CORPUS)/text/bible-dev.txt --config configs/lm-small.json --run $(RUNS)/lm-bible
+	nice -n 5 $(PY) -m int4rt_train.lm --text $(CORPUS)/text/fortunes-train.txt \
+		--dev-text $(CORPUS)/text/fortunes-dev.txt --config configs/lm-small.json --run $(RUNS)/lm-source
+
+milestone: $(VENV)/.stamp-dev
+	$(PY) -m int4rt_train.milestone --run $(RUNS)/small --out models/checkpoints/small-fp32
 
 install: $(VENV)/.stamp-runtime
 install-dev: $(VENV)/.stamp-dev

@@ -1,4 +1,4 @@
-"""The converter installs as ``int4rt_convert`` from tools/convert (pyproject.toml)."""
+"""The converter and training tools install as ``int4rt_convert`` / ``int4rt_train`` (pyproject)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_every_package_is_listed_and_the_converter_is_mapped():
     missing = found - set(setuptools["packages"])
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"
     assert "int4rt_convert" in setuptools["packages"]
-    assert setuptools["package-dir"] == {"int4rt_convert": "tools/convert"}
+    assert setuptools["package-dir"] == {"int4rt_convert": "tools/convert",
+                                         "int4rt_train": "tools/train"}
     assert callable(int4rt_convert.convert)
 
 

@@ -283,7 +283,8 @@ def _kind(value: object) -> str:
         type(value), "a number" if isinstance(value, (int, float)) else "null")
 
 
-BUILTIN_CONFIGS = ("paper", "tiny", "lm-paper", "lm-tiny")  # int4rt/configs/{name}.json
+# int4rt/configs/{name}.json, identical to configs/{name}.json
+BUILTIN_CONFIGS = ("paper", "tiny", "small", "lm-paper", "lm-tiny", "lm-small")
 
 
 def builtin_config_text(name: str) -> str:

@@ -1,0 +1,110 @@
+"""Training loop: a step lowers the loss; resuming from a checkpoint reproduces the run exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from safetensors.torch import load_file  # noqa: E402
+
+from int4rt.model.config import load_config  # noqa: E402
+from int4rt_train.batches import collate  # noqa: E402
+from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
+from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
+from int4rt_train.milestone import read_milestone, write_milestone  # noqa: E402
+from int4rt_train.model import CharLm, Transducer  # noqa: E402
+from int4rt_train.rnnt_loss import rnnt_loss  # noqa: E402
+from int4rt_train.train import Options, train  # noqa: E402
+
+CONFIG = Path("configs/tiny.json")
+WORDS = ("hello", "to", "the", "last", "tea", "hot", "sea", "no", "stone", "la")
+
+
+def _corpus(root: Path, shards: int = 2, per_shard: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    dim = load_config(CONFIG).frontend.feature_dim
+    for name, count in [(f"train/train-{i:05d}", per_shard) for i in range(shards)] + [
+            ("sets/dev-fortunes/features", 3)]:
+        stem = root / name
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        texts = [" ".join(rng.choice(WORDS, rng.integers(1, 4))) for _ in range(count)]
+        feats = [rng.standard_normal((int(rng.integers(20, 60)), dim)).astype(np.float32) + 2
+                 for _ in texts]
+        write_shard(stem, [{"id": f"{stem.name}-{i}", "text": t} for i, t in enumerate(texts)],
+                    feats)
+    return root
+
+
+def test_one_step_lowers_the_loss(tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    utterances = read_shard(_corpus(tmp_path) / "train" / "train-00000")
+    features, lengths, labels, label_lengths = collate(utterances, config.vocab)
+    torch.manual_seed(0)
+    model = Transducer(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss() -> torch.Tensor:
+        log_probs, enc_lengths = model(features, lengths, labels)
+        return rnnt_loss(log_probs, labels, enc_lengths, label_lengths).sum()
+
+    before = loss()
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert after.item() < before.item() - 1e-3
+
+
+def _options(corpus: Path, run: Path, steps: int) -> Options:
+    return Options(corpus=corpus, config=CONFIG, run=run, batch_frames=150, max_batch=4,
+                   warmup_steps=2, log_every=2, dev_minutes=1e9, checkpoint_minutes=1e9,
+                   max_steps=steps)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    straight = train(_options(corpus, tmp_path / "a", 7))
+    train(_options(corpus, tmp_path / "b", 3))     # interrupted after 3 steps
+    resumed = train(_options(corpus, tmp_path / "b", 7))
+    assert straight == resumed
+    assert straight["epoch"] >= 1                  # the run crossed an epoch boundary
+    a = load_file(str(tmp_path / "a" / "ckpt-000000007.safetensors"))
+    b = load_file(str(tmp_path / "b" / "ckpt-000000007.safetensors"))
+    assert a.keys() == b.keys()
+    assert any(key.startswith("optim.") for key in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_milestone_parts_hold_every_model_tensor(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    train(_options(corpus, tmp_path / "run", 1))
+    checkpoint = tmp_path / "run" / "ckpt-000000001.safetensors"
+    parts = write_milestone(checkpoint, tmp_path / "milestone", max_bytes=70000)
+    assert len(parts) > 1 and all(p.stat().st_size < 70000 + 2000 for p in parts)
+    model = Transducer(load_config(CONFIG))
+    model.load_state_dict(read_milestone(tmp_path / "milestone"))
+    saved = load_file(str(checkpoint))
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved[f"model.{name}"]), name
+
+
+def test_char_lm_training_lowers_dev_bits_per_char(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    lines = [" ".join(rng.choice(WORDS[:4], 3)) for _ in range(64)]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "dev.txt").write_text("\n".join(lines[:8]) + "\n")
+    opts = LmOptions(text=tmp_path / "train.txt", config=Path("configs/lm-tiny.json"),
+                     run=tmp_path / "run", dev_text=tmp_path / "dev.txt", lr=1e-2, batch=16,
+                     epochs=10, log_every=1000, dev_minutes=1e9)
+    config = load_config(opts.config)
+    torch.manual_seed(opts.seed)
+    before = bits_per_char(CharLm(config), read_sentences(opts.dev_text, config.vocab))
+    state = train_lm(opts)
+    assert state["epoch"] == 10
+    assert state["dev_bpc"] < 0.6 * before
