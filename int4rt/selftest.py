@@ -67,12 +67,53 @@ def _fully_connected_cases(rng: np.random.Generator) -> list[tuple[str, Callable
     ]
 
 
+def _kernel_path_cases(rng: np.random.Generator) -> list[tuple[str, Callable]]:
+    """§7.1 on every dot-product path this CPU supports (§7.4), against the reference."""
+    from int4rt.kernels.dispatch import GEMM_PATHS
+    from int4rt.kernels.dot_tiles import flush_period
+    from int4rt.kernels.weight_layout import padded_width
+
+    cases = []
+    n_out, n_in, batch = 130, 1290, 9
+    for weight_bits, code_bits in ((4, 4), (8, 4), (8, 8)):
+        w = rng.integers(-(1 << (weight_bits - 1)), 1 << (weight_bits - 1), size=(n_out, n_in))
+        x = rng.integers(0, 1 << code_bits, size=(batch, n_in))
+        x[0], w[0] = (1 << code_bits) - 1, -(1 << (weight_bits - 1))
+        zp = int(rng.integers(0, 1 << code_bits))
+        bias = rng.integers(-(2**16), 2**16, size=n_out)
+        mult = rng.integers(2**30, 2**31, size=n_out)
+        shift = rng.integers(-14, -6, size=n_out)
+        flush = flush_period(1 << (weight_bits - 1), (1 << code_bits) - 1)
+        for path, gemm in GEMM_PATHS.items():
+
+            def run(impl, w=w, x=x, zp=zp, bias=bias, mult=mult, shift=shift, gemm=gemm,
+                    flush=flush):
+                if impl is not kernels:
+                    return arith.fully_connected(
+                        x.astype(np.uint8), w.astype(np.int8), bias, x_zero_point=zp,
+                        multiplier=mult, shift=shift, y_zero_point=0, y_min=INT32_MIN,
+                        y_max=INT32_MAX)
+                width = padded_width(n_in)
+                u = np.zeros((batch, width), np.uint8)
+                u[:, :n_in] = x
+                wp = np.zeros((n_out, width), np.int8)
+                wp[:, :n_in] = w
+                acc = np.empty((batch, n_out), np.int32)
+                gemm(u, wp, (zp * w.sum(axis=1) - bias).astype(np.int32), flush, acc)
+                return kernels.requantize(acc, mult, shift)
+
+            cases.append((f"{path} path, {weight_bits}-bit weights x {code_bits}-bit codes "
+                          f"{n_out}x{n_in}, batch {batch}", run))
+    return cases
+
+
 def run_selftest(seed: int = 0, count: int = 100_000) -> int:
     """Compare every primitive's two implementations; 0 if all agree, 1 otherwise."""
     rng = np.random.default_rng(seed)
     print("int4rt selftest: no trained model ships yet, so this demo checks the integer")
     print("arithmetic itself: NumPy reference (int4rt.arith) vs Numba kernels (int4rt.kernels).")
     cases = _requantize_cases(rng, count) + _activation_cases() + _fully_connected_cases(rng)
+    cases += _kernel_path_cases(rng)
     failures = 0
     for name, run in cases:
         run(kernels)  # compile (or load from Numba's cache) before timing

@@ -8,8 +8,9 @@ import numpy as np
 from int4rt.arith.formats import check_range
 from int4rt.arith.gemv import FullyConnectedArgs, check_weights, prepare_fully_connected
 from int4rt.errors import ArithmeticSpecError
+from int4rt.kernels.dispatch import blocked_gemm
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.kernels.weight_layout import padded_unsigned, stream_layout
 from int4rt.layers import ActQuant, QLinear
 
 
@@ -66,33 +67,11 @@ def _dot_int4_any(x, packed, acc_out):
             acc_out[b, n] = np.int32(acc)
 
 
-@nb.njit(cache=True)
-def _dot_u8s8_rows(u, w, offset_sums, pairs, acc_out):
-    """``acc[b, n] = Σ_k w[n, k]·u[b, k] − offset_sums[n]``, exact in int32 (§7.3).
-
-    The weight row is the outer loop, so each row is read once for all activation rows.
-    """
-    for n in range(w.shape[0]):
-        w_row = w[n]
-        for b in range(u.shape[0]):
-            if pairs:
-                total = dot_u8s8_pairs(u[b], w_row)
-            else:
-                total = dot_u8s8(u[b], w_row)
-            acc_out[b, n] = total - offset_sums[n]
-
-
-def unsigned_codes(x: np.ndarray, fmt: ActQuant) -> np.ndarray:
-    """``x − qmin`` as uint8 (§7.3), after checking that x holds codes of ``fmt``."""
+def check_codes(x: np.ndarray, fmt: ActQuant) -> None:
+    """Check that ``x`` holds codes of ``fmt`` (dtype and range), as §7.1 requires."""
     if x.dtype != fmt.dtype:
         raise ArithmeticSpecError(f"activations must be {fmt.dtype} codes, got dtype {x.dtype}")
     check_range("activations", x, fmt.qmin, fmt.qmax)
-    return (x.astype(np.int16) - fmt.qmin).astype(np.uint8)
-
-
-def offset_sums(layer: QLinear, fmt: ActQuant) -> np.ndarray:
-    """``(zp − qmin) · Σ_k w[n, k]`` per row: the zero point folded out of the dot (§7.3)."""
-    return (fmt.zero_point - fmt.qmin) * layer.row_sums
 
 
 def linear(x: np.ndarray, layer: QLinear, fmt: ActQuant, rounding: str, y_min: int,
@@ -100,16 +79,18 @@ def linear(x: np.ndarray, layer: QLinear, fmt: ActQuant, rounding: str, y_min: i
     """§7.1 for a validated layer on codes of format ``fmt``, output zero point 0.
 
     Same integers as :func:`fully_connected`; the dot products run on unsigned codes with
-    the zero point folded into a per-row constant (§7.3), on AVX2 pairs when exact.
+    the zero point folded into a per-row constant (§7.3), on the blocked kernel (§7.4).
     """
     args = prepare_fully_connected(
         x, layer.n_out, layer.n_in, layer.bias, fmt.zero_point, layer.multiplier,
         layer.shift, 0, y_min, y_max, rounding,
     )
-    u = unsigned_codes(np.asarray(x).reshape(-1, layer.n_in), fmt)
+    codes = np.asarray(x)
+    check_codes(codes, fmt)
+    layout = stream_layout(layer, fmt)
+    u = padded_unsigned(codes, layout)
     acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
-    pairs = pairs_exact(layer.max_abs_weight, fmt.qmax - fmt.qmin)
-    _dot_u8s8_rows(u, layer.weight, offset_sums(layer, fmt), pairs, acc)
+    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
     return _requantize(acc, args, rounding)
 
 

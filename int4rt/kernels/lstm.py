@@ -7,9 +7,10 @@ import numpy as np
 
 from int4rt.arith import tanh_input_scaling
 from int4rt.kernels.activations import sigmoid16_one, tanh16_one
+from int4rt.kernels.dispatch import blocked_gemm
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
-from int4rt.kernels.gemv import linear, offset_sums
-from int4rt.kernels.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.kernels.gemv import linear
+from int4rt.kernels.weight_layout import stream_layout
 from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state
 from int4rt.trace import Trace
 
@@ -26,32 +27,27 @@ def _sat16(v):
     return min(max(v, INT16_MIN), INT16_MAX)
 
 
-@nb.njit(cache=True)
-def _recurrent_steps(projected, w_h, offsets_h, pairs, mult_h, shift_h, h_zp, h_min, h_max,
+@nb.njit(cache=True, nogil=True)
+def _recurrent_steps(projected, w_h, offsets_h, flush, mult_h, shift_h, h_zp, h_min, h_max,
                      hid_m, hid_s, f_m, f_s, i_m, i_s, tanh_m, tanh_s, clip, table, rounding,
                      reverse, h_state, c_state, pre_out, gate_out, cell_out, hidden_out):
     """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
     ``h_state`` [B, H] (codes, int16-held) and ``c_state`` [B, H] carry the state in and out.
     The recurrent dot products run on ``h − qmin`` with the zero point folded into
-    ``offsets_h`` (§7.3). Gate outputs go to ``gate_out`` [B, T, 4, H] in order i, f, g, o.
+    ``offsets_h`` (§7.3), on the blocked kernel over ``w_h`` in the padded layout (§7.4).
+    Gate outputs go to ``gate_out`` [B, T, 4, H] in order i, f, g, o.
     """
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
-    u = np.empty((rows, hs), dtype=np.uint8)
+    u = np.zeros((rows, w_h.shape[1]), dtype=np.uint8)
     acc = np.empty((rows, 4 * hs), dtype=np.int32)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         for b in range(rows):
             for k in range(hs):
                 u[b, k] = h_state[b, k] - h_min
-        for r in range(4 * hs):  # weight row outermost: each row is read once for all rows b
-            w_row = w_h[r]
-            for b in range(rows):
-                if pairs:
-                    acc[b, r] = dot_u8s8_pairs(u[b], w_row) - offsets_h[r]
-                else:
-                    acc[b, r] = dot_u8s8(u[b], w_row) - offsets_h[r]
+        blocked_gemm(u, w_h, offsets_h, flush, acc)
         for b in range(rows):
             h_row = h_state[b]
             c_row = c_state[b]
@@ -94,9 +90,9 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     i_m, i_s = cell.input_requant
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
     rec = cell.recurrent_fc
+    layout = stream_layout(rec, cell.hidden)
     _recurrent_steps(
-        np.ascontiguousarray(projected), rec.weight, offset_sums(rec, cell.hidden),
-        pairs_exact(rec.max_abs_weight, cell.hidden.qmax - cell.hidden.qmin),
+        np.ascontiguousarray(projected), layout.weight, layout.offsets, layout.flush,
         rec.multiplier.astype(np.int64),
         rec.shift.astype(np.int64), cell.hidden.zero_point, cell.hidden.qmin, cell.hidden.qmax,
         cell.hidden_multiplier, cell.hidden_shift, f_m, f_s, i_m, i_s, tanh_m, tanh_s,
