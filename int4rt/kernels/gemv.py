@@ -14,7 +14,7 @@ from int4rt.kernels.weight_layout import padded_unsigned, stream_layout
 from int4rt.layers import ActQuant, QLinear
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _requantize_rows(acc, bias, multiplier, shift, y_zero_point, y_min, y_max, rounding, out):
     """Second pass of §7.1 over int32 accumulators; kept out of the dot loops so they vectorize."""
     for b in range(acc.shape[0]):
