@@ -5,8 +5,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from int4rt.arith.formats import check_range
 from int4rt.arith.gemv import FullyConnectedArgs, check_weights, prepare_fully_connected
+from int4rt.arith.requant import check_rounding
 from int4rt.errors import ArithmeticSpecError
 from int4rt.kernels.dispatch import blocked_gemm
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
@@ -67,31 +67,33 @@ def _dot_int4_any(x, packed, acc_out):
             acc_out[b, n] = np.int32(acc)
 
 
-def check_codes(x: np.ndarray, fmt: ActQuant) -> None:
-    """Check that ``x`` holds codes of ``fmt`` (dtype and range), as §7.1 requires."""
-    if x.dtype != fmt.dtype:
-        raise ArithmeticSpecError(f"activations must be {fmt.dtype} codes, got dtype {x.dtype}")
-    check_range("activations", x, fmt.qmin, fmt.qmax)
-
-
 def linear(x: np.ndarray, layer: QLinear, fmt: ActQuant, rounding: str, y_min: int,
            y_max: int) -> np.ndarray:
     """§7.1 for a validated layer on codes of format ``fmt``, output zero point 0.
 
     Same integers as :func:`fully_connected`; the dot products run on unsigned codes with
-    the zero point folded into a per-row constant (§7.3), on the blocked kernel (§7.4).
+    the zero point folded into a per-row constant (§7.3), on the blocked kernel (§7.4). The
+    layer was validated when it was loaded, so a call checks only what it is given: the
+    codes' dtype and range (one reduction each) and the rounding name.
     """
-    args = prepare_fully_connected(
-        x, layer.n_out, layer.n_in, layer.bias, fmt.zero_point, layer.multiplier,
-        layer.shift, 0, y_min, y_max, rounding,
-    )
     codes = np.asarray(x)
-    check_codes(codes, fmt)
+    if codes.ndim not in (1, 2) or codes.shape[-1] != layer.n_in:
+        raise ArithmeticSpecError(f"activations have shape {codes.shape}; expected "
+                                  f"({layer.n_in},) or (batch, {layer.n_in})")
+    if codes.dtype != fmt.dtype:
+        raise ArithmeticSpecError(
+            f"activations must be {fmt.dtype} codes, got dtype {codes.dtype}")
+    if codes.size and (int(codes.min()) < fmt.qmin or int(codes.max()) > fmt.qmax):
+        raise ArithmeticSpecError(f"activations: codes outside [{fmt.qmin}, {fmt.qmax}]")
+    check_rounding(rounding)
     layout = stream_layout(layer, fmt)
     u = padded_unsigned(codes, layout)
     acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
     blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-    return _requantize(acc, args, rounding)
+    out = np.empty_like(acc)
+    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
+                     rounding_code(rounding), out)
+    return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

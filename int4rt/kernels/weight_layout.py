@@ -34,6 +34,13 @@ class StreamLayout:
     """Chunks an int16 lane may accumulate exactly (``flush_period``); 0 = no int16 path."""
     n_in: int
     qmin: int
+    qmax: int
+    bias: np.ndarray
+    """int64 [N]: the layer's bias, cast once for the requantization pass."""
+    multiplier: np.ndarray
+    """int64 [N]."""
+    shift: np.ndarray
+    """int64 [N]."""
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -49,7 +56,8 @@ def stream_layout(layer: QLinear, fmt: ActQuant) -> StreamLayout:
         offsets = ((fmt.zero_point - fmt.qmin) * layer.row_sums.astype(np.int64)).astype(np.int32)
         layout = StreamLayout(weight, offsets,
                               flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin),
-                              layer.n_in, fmt.qmin)
+                              layer.n_in, fmt.qmin, fmt.qmax, layer.bias.astype(np.int64),
+                              layer.multiplier.astype(np.int64), layer.shift.astype(np.int64))
         per_layer[fmt] = layout
     return layout
 
