@@ -69,8 +69,8 @@ def _fully_connected_cases(rng: np.random.Generator) -> list[tuple[str, Callable
 
 def _kernel_path_cases(rng: np.random.Generator) -> list[tuple[str, Callable]]:
     """§7.1 on every dot-product path this CPU supports (§7.4), against the reference."""
-    from int4rt.kernels.dispatch import GEMM_PATHS
     from int4rt.kernels.dot_tiles import flush_period
+    from int4rt.kernels.gemm_blocked import GEMM_PATHS
     from int4rt.kernels.weight_layout import padded_width
 
     cases = []

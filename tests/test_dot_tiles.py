@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt.kernels.dispatch import GEMM_PATHS, supported_paths
+from int4rt.kernels.dispatch import supported_paths
 from int4rt.kernels.dot_tiles import flush_period
+from int4rt.kernels.gemm_blocked import GEMM_PATHS
 from int4rt.kernels.weight_layout import padded_width
 
 PATHS = sorted(GEMM_PATHS)

@@ -122,7 +122,7 @@ def _make_avx2_tile(rows_f: int, rows_r: int):
 def _make_portable_tile(rows_f: int, rows_r: int):
     """A plain-loop F × R tile with the AVX2 tiles' signature; exact for any codes."""
 
-    @nb.njit(cache=True, inline="always")
+    @nb.njit(inline="always")
     def tile(u, w, b0, n0, n_chunks, flush, out):
         width = n_chunks * CHUNK
         for f in range(rows_f):

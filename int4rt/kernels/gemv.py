@@ -8,8 +8,8 @@ import numpy as np
 from int4rt.arith.gemv import FullyConnectedArgs, check_weights, prepare_fully_connected
 from int4rt.arith.requant import check_rounding
 from int4rt.errors import ArithmeticSpecError
-from int4rt.kernels.dispatch import blocked_gemm
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.kernels.gemm_blocked import gemm as blocked_gemm
 from int4rt.kernels.weight_layout import padded_unsigned, stream_layout
 from int4rt.layers import ActQuant, QLinear
 

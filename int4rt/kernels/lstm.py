@@ -7,8 +7,8 @@ import numpy as np
 
 from int4rt.arith import tanh_input_scaling
 from int4rt.kernels.activations import sigmoid16_one, tanh16_one
-from int4rt.kernels.dispatch import blocked_gemm
 from int4rt.kernels.fixedpoint import requantize_one, rounding_code
+from int4rt.kernels.gemm_blocked import gemm as blocked_gemm
 from int4rt.kernels.gemv import linear
 from int4rt.kernels.weight_layout import stream_layout
 from int4rt.layers import ActQuant, LstmCell, QLinear, initial_state

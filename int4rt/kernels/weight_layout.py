@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from int4rt.kernels.dispatch import ACTIVE_PATH
 from int4rt.kernels.dot_tiles import CHUNK, flush_period
 from int4rt.layers import ActQuant, QLinear
 
@@ -31,7 +32,8 @@ class StreamLayout:
     offsets: np.ndarray
     """int32 [N]: ``(zp − qmin) · Σ_k w[n, k]``, the folded zero point of §7.3."""
     flush: int
-    """Chunks an int16 lane may accumulate exactly (``flush_period``); 0 = no int16 path."""
+    """Chunks an int16 lane may accumulate exactly (``flush_period``); 0 selects the portable
+    tiles (always so when ``INT4RT_KERNELS=portable``)."""
     n_in: int
     qmin: int
     qmax: int
@@ -54,8 +56,8 @@ def stream_layout(layer: QLinear, fmt: ActQuant) -> StreamLayout:
         weight = np.zeros((layer.n_out, padded_width(layer.n_in)), dtype=np.int8)
         weight[:, :layer.n_in] = layer.weight
         offsets = ((fmt.zero_point - fmt.qmin) * layer.row_sums.astype(np.int64)).astype(np.int32)
-        layout = StreamLayout(weight, offsets,
-                              flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin),
+        flush = flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin)
+        layout = StreamLayout(weight, offsets, flush if ACTIVE_PATH != "portable" else 0,
                               layer.n_in, fmt.qmin, fmt.qmax, layer.bias.astype(np.int64),
                               layer.multiplier.astype(np.int64), layer.shift.astype(np.int64))
         per_layer[fmt] = layout

@@ -1,0 +1,102 @@
+"""The runner's measurements (``python -m benchmarks``); the thread pools are sized first."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import numba
+import numpy as np
+import soundfile
+
+from benchmarks import decode_grid, encoder_peers, process_stats
+from benchmarks.timing import alternate
+from benchmarks.workload import build, features_for, tune_label_rate
+from int4rt.decode import DecodeOptions, decode
+from int4rt.model.container import save_model
+
+
+def _log(message: str) -> None:
+    print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {message}", flush=True)
+
+
+def encoder_tables(model, features, frames, args, folder: Path) -> dict[int, dict]:
+    """Per thread count: int4rt's encoder and the peers', alternating."""
+    onnx_files = None if args.no_peers else encoder_peers.export_onnx(model, frames, folder)
+    tables = {}
+    for threads in args.threads:
+        def int4rt_encode(threads=threads):
+            numba.set_num_threads(threads)
+            return model.encode(features)
+
+        runs = {"int4rt (Numba)": int4rt_encode}
+        if not args.no_peers:
+            runs |= encoder_peers.ort_runs(onnx_files, model, frames, threads)
+            runs |= encoder_peers.torch_runs(model, frames, threads)
+        _log(f"encoder, {threads} thread(s): {', '.join(runs)}")
+        tables[threads] = alternate(runs, args.repeats)
+    return tables
+
+
+def decode_tables(tuned, untuned, features, ext, src, args) -> dict[int, dict]:
+    """One thread: the whole grid plus the every-frame case; more threads: the headline."""
+    tables = {}
+    for threads in args.threads:
+        searches = decode_grid.SEARCHES if threads == 1 else {
+            "greedy": decode_grid.SEARCHES["greedy"],
+            decode_grid.HEADLINE[0]: decode_grid.SEARCHES[decode_grid.HEADLINE[0]]}
+        grid = decode_grid.runs(tuned, features, ext, src, searches)
+        runs = {f"{search} / {fusion}": fn for (search, fusion), fn in grid.items()}
+        if threads == 1:
+            options = DecodeOptions(method="beam", beam=8,
+                                    **decode_grid.FUSIONS["density ratio"])
+            runs["beam 8 / density ratio, every frame"] = partial(
+                decode, untuned, features, options, lm=ext, source_lm=src)
+
+        def pinned(fn, threads=threads):
+            def run():
+                numba.set_num_threads(threads)
+                return fn()
+            return run
+
+        _log(f"decode grid, {threads} thread(s): {len(runs)} runs × {args.repeats} rounds")
+        tables[threads] = alternate({k: pinned(v) for k, v in runs.items()}, args.repeats)
+    return tables
+
+
+def process_tables(tuned, ext, src, args, folder: Path) -> dict:
+    """Cold start and peak RSS of fresh ``int4rt transcribe`` processes."""
+    paths = [folder / name for name in ("rnnt.safetensors", "ext.safetensors",
+                                        "src.safetensors")]
+    for model, path in zip((tuned, ext, src), paths, strict=True):
+        save_model(model, path)
+    audio = folder / "noise.wav"
+    rate = tuned.frontend.sample_rate
+    noise = np.random.default_rng(0).standard_normal(int(args.seconds * rate)) * 0.1
+    soundfile.write(audio, noise.astype(np.float32), rate, subtype="PCM_16")
+    _log("cold start and peak RSS (fresh processes)")
+    return {"cold": process_stats.cold_start(paths[0], audio, args.repeats),
+            "fused": process_stats.fused_peak_rss(*paths, audio)}
+
+
+def run_all_tables(args: argparse.Namespace) -> dict:
+    """Every measurement of the runner, as one dictionary."""
+    _log(f"building {args.config} and two {args.lm_config} (random weights)")
+    model, ext, src = build(args.config, args.lm_config)
+    features = features_for(model, args.seconds)
+    numba.set_num_threads(1)
+    tuned, rate = tune_label_rate(model, features, args.seconds, args.label_rate)
+    _log(f"label rate tuned to {rate:.1f} labels/s")
+    frames = model.encode(features)[0].shape[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        encoder = encoder_tables(model, features, frames, args, folder)
+        decoded = decode_tables(tuned, model, features, ext, src, args)
+        process = None if args.no_process else process_tables(tuned, ext, src, args, folder)
+    return {"date": f"{datetime.date.today()}", "config": args.config,
+            "lm_config": args.lm_config, "seconds": args.seconds, "frames": frames,
+            "repeats": args.repeats, "label_rate": rate, "encoder": encoder,
+            "decode": decoded, "process": process}
