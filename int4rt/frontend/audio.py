@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from int4rt.errors import Int4rtError
 
@@ -76,6 +75,8 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     if rate != target:
         common = math.gcd(rate, target)
+        from scipy.signal import resample_poly  # ~1 s to import: only when resampling
+
         mono = resample_poly(mono, target // common, rate // common)
     if mono.shape[0] < min_samples:
         raise AudioError(
