@@ -7,6 +7,7 @@ figures are medians after a warm-up. ``--quick`` is a smoke run on the tiny conf
 
     python -m benchmarks --results docs/RESULTS.md --png docs/benchmarks.png
     python -m benchmarks --quick --no-peers
+    python -m benchmarks --tables sherpa --results docs/RESULTS.md
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+SEARCHES = ("greedy", "beam 4", "beam 8", "beam 16", "ALSD 8")
+"""The decode grid's searches (``benchmarks.decode_grid.SEARCHES``; named here so that
+parsing the command line imports neither NumPy nor Numba before the thread pools are sized)."""
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -28,9 +33,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="labels per second the tuned model emits (default 15)")
     parser.add_argument("--threads", default=None, help="thread counts (default 1,2)")
     parser.add_argument("--repeats", type=int, help="rounds per table (default 5)")
+    parser.add_argument("--searches", default=None,
+                        help="comma-separated searches of the one-thread decode grid "
+                             "(default: greedy,beam 4,beam 8,beam 16,ALSD 8; quick: greedy,beam 8)")
+    parser.add_argument("--tables", default="encoder,decode,process",
+                        help="tables to run, of encoder,decode,process,sherpa (default: all "
+                             "but sherpa, whose batch-1 LM calls make it slow)")
     parser.add_argument("--no-peers", action="store_true", help="skip torch / ONNX Runtime")
-    parser.add_argument("--no-process", action="store_true",
-                        help="skip the cold-start and RSS probes")
     parser.add_argument("--json", help="write all timings to this JSON file")
     parser.add_argument("--results", help="write the tables into this Markdown file's section")
     parser.add_argument("--png", help="write the time-vs-beam plot here (needs matplotlib)")
@@ -41,6 +50,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.seconds = args.seconds or (1.0 if quick else 10.0)
     args.repeats = args.repeats or (1 if quick else 5)
     args.threads = [int(t) for t in (args.threads or ("1" if quick else "1,2")).split(",")]
+    args.tables = [t.strip() for t in args.tables.split(",")]
+    if not set(args.tables) <= {"encoder", "decode", "process", "sherpa"}:
+        parser.error("--tables: choose from encoder, decode, process, sherpa")
+    default_searches = "greedy,beam 8" if quick else ",".join(SEARCHES)
+    args.searches = [s.strip() for s in (args.searches or default_searches).split(",")]
+    if not set(args.searches) <= set(SEARCHES):
+        parser.error(f"--searches: choose from {', '.join(SEARCHES)}")
     if min(args.threads) < 1 or args.repeats < 1 or args.seconds <= 0:
         parser.error("--threads, --repeats and --seconds must be positive")
     return args
@@ -68,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         from pathlib import Path
 
-        write_section(Path(args.results), section)
-    if args.png:
+        write_section(Path(args.results), results["section"], section)
+    if args.png and results["decode"]:
         from pathlib import Path
 
         plot(results, Path(args.png))

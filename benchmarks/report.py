@@ -7,7 +7,10 @@ import re
 import statistics
 from pathlib import Path
 
-BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+
+def markers(section: str) -> tuple[str, str]:
+    """The comment lines around one runner section of a Markdown file."""
+    return f"<!-- benchmarks:{section}:begin -->", f"<!-- benchmarks:{section}:end -->"
 
 
 def machine() -> str:
@@ -58,22 +61,26 @@ def decode_table(grid: dict[str, list[float]], seconds: float) -> list[str]:
 
 
 def markdown(results: dict, command: str) -> str:
-    """The whole section, between the markers."""
+    """The tables that ran, between the markers of the section ``results["section"]``."""
     seconds = results["seconds"]
-    lines = [BEGIN, "", "## Benchmark runner", "",
-             f"`{command}` ({results['date']}; {machine()}; medians of {results['repeats']} "
-             "alternating rounds after a warm-up, all runs of a table in one process):", "",
-             f"### Encoder, {seconds:g} s of audio ({results['frames']} encoder frames)", ""]
-    lines += encoder_table({int(k): v for k, v in results["encoder"].items()})
-    rate = results["label_rate"]
-    lines += ["", f"### Full decode, {seconds:g} s (encoder + search, one thread)", "",
-              f"Random `{results['config']}` model with its blank bias raised so greedy search "
-              f"emits {rate:.1f} labels/s; LMs: two random `{results['lm_config']}`. "
-              "\"every frame\" is the untuned model (a label on every frame).", ""]
-    lines += decode_table(results["decode"][1], seconds)
-    for threads, grid in results["decode"].items():
-        if threads != 1:
-            lines += ["", f"{threads} threads:", "", *decode_table(grid, seconds)]
+    begin, end = markers(results["section"])
+    lines = [begin, "", f"`{command}` ({results['date']}; {machine()}; medians of "
+             f"{results['repeats']} alternating rounds after a warm-up, all runs of a table in "
+             "one process):"]
+    if results["encoder"]:
+        lines += ["", f"### Encoder, {seconds:g} s of audio ({results['frames']} encoder "
+                  "frames)", ""]
+        lines += encoder_table({int(k): v for k, v in results["encoder"].items()})
+    if results["decode"]:
+        lines += ["", f"### Full decode, {seconds:g} s (encoder + search, one thread)", "",
+                  f"Random `{results['config']}` model with its blank bias raised so greedy "
+                  f"search emits {results['label_rate']:.1f} labels/s; LMs: two random "
+                  f"`{results['lm_config']}`. \"every frame\" is the untuned model (a label on "
+                  "every frame).", ""]
+        lines += decode_table(results["decode"][1], seconds)
+        for threads, grid in results["decode"].items():
+            if threads != 1:
+                lines += ["", f"{threads} threads:", "", *decode_table(grid, seconds)]
     stats = results.get("process")
     if stats:
         lines += ["", "### Process", "", "| measure | value | target |", "|---|---|---|",
@@ -81,16 +88,39 @@ def markdown(results: dict, command: str) -> str:
                   f"{stats['cold']['cold_start_s']:.2f} s | ≤ 2 s |",
                   f"| peak RSS, beam 8 + density ratio | {stats['fused']['peak_rss_mib']:.0f} MiB"
                   f" | ≤ 2 × files + 300 = {stats['fused']['rss_limit_mib']:.0f} MiB |"]
-    lines += ["", END]
+    sherpa = results.get("sherpa")
+    if sherpa:
+        times = sherpa["times"]
+        peer = times["sherpa-onnx beam 8 + RNN-LM fusion"]
+        lines += ["", f"### Full decode vs sherpa-onnx, {seconds:g} s, one thread", "",
+                  f"sherpa-onnx {_sherpa_version()} streaming LSTM transducer of the same size "
+                  f"(see `benchmarks/sherpa_peer.py`), tuned to {sherpa['label_rate']:.1f} "
+                  "labels/s; LM: 2 × 1024 LSTM, scale 0.5.", "",
+                  "| decoder | median | RTF | sherpa beam 8 + LM ÷ this |", "|---|---|---|---|"]
+        for name, values in times.items():
+            value = _med(values)
+            lines.append(f"| {name} | {value:.2f} s | {value / seconds:.3f} | "
+                         f"{_med(peer) / value:.2f}× |")
+    lines += ["", end]
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the marked section of ``path`` (or append it)."""
+def _sherpa_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sherpa-onnx")
+    except PackageNotFoundError:
+        return "?"
+
+
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replace the section ``name`` of ``path`` (or append it)."""
+    begin, end = markers(name)
     text = path.read_text() if path.exists() else "# Results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section.rstrip("\n") + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)

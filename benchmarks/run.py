@@ -45,7 +45,8 @@ def decode_tables(tuned, untuned, features, ext, src, args) -> dict[int, dict]:
     """One thread: the whole grid plus the every-frame case; more threads: the headline."""
     tables = {}
     for threads in args.threads:
-        searches = decode_grid.SEARCHES if threads == 1 else {
+        searches = {name: decode_grid.SEARCHES[name] for name in args.searches}
+        searches = searches if threads == 1 else {
             "greedy": decode_grid.SEARCHES["greedy"],
             decode_grid.HEADLINE[0]: decode_grid.SEARCHES[decode_grid.HEADLINE[0]]}
         grid = decode_grid.runs(tuned, features, ext, src, searches)
@@ -82,6 +83,33 @@ def process_tables(tuned, ext, src, args, folder: Path) -> dict:
             "fused": process_stats.fused_peak_rss(*paths, audio)}
 
 
+def sherpa_table(tuned, ext, src, features, args, folder: Path) -> dict:
+    """int4rt vs sherpa-onnx, one thread, alternating: greedy, beam 8, beam 8 with LM fusion.
+
+    sherpa-onnx decodes 16 kHz noise (its own fbank); int4rt the benchmark features of the
+    same duration. Both models are tuned to the same greedy label rate.
+    """
+    from benchmarks import sherpa_peer
+
+    samples = np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1
+    samples = samples.astype(np.float32)
+    _log("sherpa-onnx: export and label-rate tuning")
+    paths, rate = sherpa_peer.tuned_paths(folder, list(tuned.vocab), samples, args.seconds,
+                                          args.label_rate)
+    _log(f"sherpa-onnx label rate {rate:.1f} labels/s")
+    numba.set_num_threads(1)
+    grid = decode_grid.runs(tuned, features, ext, src,
+                            {"greedy": decode_grid.SEARCHES["greedy"],
+                             "beam 8": decode_grid.SEARCHES["beam 8"]})
+    runs = {"int4rt greedy": grid["greedy", "no LM"],
+            "int4rt beam 8": grid["beam 8", "no LM"],
+            "int4rt beam 8 + shallow fusion": grid["beam 8", "shallow"],
+            "int4rt beam 8 + density ratio": grid["beam 8", "density ratio"]}
+    runs |= sherpa_peer.runs(paths, samples, 1)
+    _log(f"sherpa-onnx vs int4rt: {len(runs)} runs × {args.repeats} rounds")
+    return {"label_rate": rate, "times": alternate(runs, args.repeats)}
+
+
 def run_all_tables(args: argparse.Namespace) -> dict:
     """Every measurement of the runner, as one dictionary."""
     _log(f"building {args.config} and two {args.lm_config} (random weights)")
@@ -93,10 +121,17 @@ def run_all_tables(args: argparse.Namespace) -> dict:
     frames = model.encode(features)[0].shape[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        encoder = encoder_tables(model, features, frames, args, folder)
-        decoded = decode_tables(tuned, model, features, ext, src, args)
-        process = None if args.no_process else process_tables(tuned, ext, src, args, folder)
-    return {"date": f"{datetime.date.today()}", "config": args.config,
+        tables = args.tables
+        encoder = (encoder_tables(model, features, frames, args, folder)
+                   if "encoder" in tables else None)
+        decoded = (decode_tables(tuned, model, features, ext, src, args)
+                   if "decode" in tables else None)
+        process = (process_tables(tuned, ext, src, args, folder)
+                   if "process" in tables else None)
+        sherpa = (sherpa_table(tuned, ext, src, features, args, folder)
+                  if "sherpa" in tables and not args.no_peers else None)
+    section = "sherpa" if args.tables == ["sherpa"] else "main"
+    return {"section": section, "date": f"{datetime.date.today()}", "config": args.config,
             "lm_config": args.lm_config, "seconds": args.seconds, "frames": frames,
             "repeats": args.repeats, "label_rate": rate, "encoder": encoder,
-            "decode": decoded, "process": process}
+            "decode": decoded, "process": process, "sherpa": sherpa}
