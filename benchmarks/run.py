@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -121,17 +122,21 @@ def run_all_tables(args: argparse.Namespace) -> dict:
     frames = model.encode(features)[0].shape[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tables = args.tables
-        encoder = (encoder_tables(model, features, frames, args, folder)
-                   if "encoder" in tables else None)
-        decoded = (decode_tables(tuned, model, features, ext, src, args)
-                   if "decode" in tables else None)
-        process = (process_tables(tuned, ext, src, args, folder)
-                   if "process" in tables else None)
-        sherpa = (sherpa_table(tuned, ext, src, features, args, folder)
-                  if "sherpa" in tables and not args.no_peers else None)
-    section = "sherpa" if args.tables == ["sherpa"] else "main"
-    return {"section": section, "date": f"{datetime.date.today()}", "config": args.config,
-            "lm_config": args.lm_config, "seconds": args.seconds, "frames": frames,
-            "repeats": args.repeats, "label_rate": rate, "encoder": encoder,
-            "decode": decoded, "process": process, "sherpa": sherpa}
+        section = "sherpa" if args.tables == ["sherpa"] else "main"
+        results = {"section": section, "date": f"{datetime.date.today()}",
+                   "config": args.config, "lm_config": args.lm_config,
+                   "seconds": args.seconds, "frames": frames, "repeats": args.repeats,
+                   "label_rate": rate, "encoder": None, "decode": None, "process": None,
+                   "sherpa": None}
+        tables = {
+            "encoder": lambda: encoder_tables(model, features, frames, args, folder),
+            "decode": lambda: decode_tables(tuned, model, features, ext, src, args),
+            "process": lambda: process_tables(tuned, ext, src, args, folder),
+            "sherpa": lambda: (None if args.no_peers else
+                               sherpa_table(tuned, ext, src, features, args, folder)),
+        }
+        for name in args.tables:
+            results[name] = tables[name]()
+            if args.json:  # after every table, so a long run killed later keeps what it has
+                Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return results

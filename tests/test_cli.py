@@ -9,6 +9,7 @@ import pytest
 
 from int4rt import __version__
 from int4rt.cli import main
+from int4rt.kernels.gemm_blocked import GEMM_PATHS
 
 
 def test_version(capsys):
@@ -27,7 +28,10 @@ def test_selftest_reports_agreement(capsys):
     assert main(["selftest", "--count", "1000"]) == 0
     out = capsys.readouterr().out
     assert "MISMATCH" not in out
-    assert out.count("identical") == 8
+    # 8 primitives, then §7.1 on every dot-product path of this CPU × 3 weight/code widths
+    assert out.count("identical") == 8 + 3 * len(GEMM_PATHS)
+    for path in GEMM_PATHS:
+        assert f"{path} path, 4-bit weights x 4-bit codes" in out
     assert "all primitives agree bit for bit" in out
 
 
