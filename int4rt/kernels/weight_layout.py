@@ -1,8 +1,9 @@
 """Weights laid out once, at load time, in the order the tiled kernels stream them (§7.4).
 
-The model file keeps its format (§5, FORMAT.md); this is an in-memory copy per layer: the
-int8-held codes of ``QLinear.weight`` [N, K] with every row padded with zero codes to ``Kp``,
-the next multiple of 32 bytes, so each row is a whole number of 32-byte chunks. Activations
+The model file keeps its format (§5, FORMAT.md); in memory each layer's int8-held codes
+``QLinear.weight`` [N, K] are used with every row padded with zero codes to ``Kp``, the next
+multiple of 32 bytes, so each row is a whole number of 32-byte chunks (a padded copy is made
+only when K is not already a multiple of 32). Activations
 are padded the same way with zero unsigned codes; padded products are 0, so sums are unchanged.
 """
 
@@ -53,8 +54,12 @@ def stream_layout(layer: QLinear, fmt: ActQuant) -> StreamLayout:
     per_layer = _CACHE.setdefault(layer, {})
     layout = per_layer.get(fmt)
     if layout is None:
-        weight = np.zeros((layer.n_out, padded_width(layer.n_in)), dtype=np.int8)
-        weight[:, :layer.n_in] = layer.weight
+        width = padded_width(layer.n_in)
+        if width == layer.n_in and layer.weight.flags.c_contiguous:
+            weight = layer.weight  # already in kernel order: no second copy in memory
+        else:
+            weight = np.zeros((layer.n_out, width), dtype=np.int8)
+            weight[:, :layer.n_in] = layer.weight
         offsets = ((fmt.zero_point - fmt.qmin) * layer.row_sums.astype(np.int64)).astype(np.int32)
         flush = flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin)
         layout = StreamLayout(weight, offsets, flush if ACTIVE_PATH != "portable" else 0,
