@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint install install-dev clean
+.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean
 
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
@@ -16,6 +16,21 @@ demo: $(VENV)/.stamp-runtime
 test: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The quick core for everyday work (under two minutes): no oracle, thorough or slow tests.
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow and not oracle and not thorough"
+
+# The RTL bench (hardware/): Icarus Verilog from Debian when missing, cocotb from the `rtl` extra.
+rtl-test: install-rtl
+	$(PY) -m pytest -m rtl tests/test_rtl.py
+
+install-rtl: $(VENV)/.stamp-dev
+	@command -v iverilog >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iverilog; } \
+	  || { echo "rtl-test: Icarus Verilog (iverilog, 11 or newer) is missing and could not be" \
+	       "installed here; install it (Debian/Ubuntu: apt-get install iverilog) and rerun"; exit 1; }
+	$(PY) -m pip install --quiet -e '.[rtl]'
 
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
@@ -36,5 +51,18 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.stamp-runtime
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(WHEEL_DIR) .demo .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# The installed package, not the checkout: build a wheel, install it into its own venv and
+# check the golden vectors from outside the repository (what CI runs after `make test`).
+WHEEL_DIR ?= .wheel
+check-wheel: $(VENV)/.stamp-dev
+	rm -rf $(WHEEL_DIR)
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w $(WHEEL_DIR)/dist .
+	$(PYTHON) -m venv $(WHEEL_VENV_FLAGS) $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/python -m pip install --quiet $(WHEEL_PIP_FLAGS) $(WHEEL_DIR)/dist/*.whl
+	cd "$$(mktemp -d)" && $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt golden check \
+		--dir $(CURDIR)/tests/golden
+	cd "$$(mktemp -d)" && $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt convert --random 0 \
+		--config tiny -o tiny.safetensors

@@ -15,7 +15,8 @@ import argparse
 
 import numpy as np
 
-from int4rt import arith, kernels
+from int4rt import arith
+from int4rt.ops.gemv import numba as gemv_numba
 
 
 def main() -> None:
@@ -37,10 +38,10 @@ def main() -> None:
     xf = x.astype(np.float32)
     runs = {
         "numpy float32 W @ x (peer)": lambda: wf @ xf,
-        "int4rt kernels.fully_connected, int8 weights": lambda: kernels.fully_connected(
+        "int4rt gemv_numba.fully_connected, int8 weights": lambda: gemv_numba.fully_connected(
             x, w8, bias, **kw),
-        "int4rt kernels.fully_connected_int4, packed int4": lambda: kernels.fully_connected_int4(
-            x, packed, n, bias, **kw),
+        "int4rt gemv_numba.fully_connected_int4, packed int4":
+            lambda: gemv_numba.fully_connected_int4(x, packed, n, bias, **kw),
         "int4rt arith.fully_connected (NumPy reference)": lambda: arith.fully_connected(
             x, w8, bias, **kw),
     }

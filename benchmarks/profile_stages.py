@@ -24,8 +24,8 @@ import numpy as np
 from benchmarks.decode_grid import FUSIONS
 from benchmarks.workload import build, features_for, tune_label_rate
 from int4rt.decode import DecodeOptions, decode
-from int4rt.kernels.gemm_blocked import gemm
-from int4rt.kernels.weight_layout import stream_layout
+from int4rt.ops.gemv.gemm_blocked import gemm
+from int4rt.ops.gemv.weight_layout import stream_layout
 
 KERNELS = ("_recurrent_steps", "gemm", "_requantize_rows", "_log_softmax_rows", "_hidden_rows")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""

@@ -15,7 +15,7 @@ def markers(section: str) -> tuple[str, str]:
 
 def machine() -> str:
     """CPU model name, cores and the kernel path int4rt chose."""
-    from int4rt.kernels.dispatch import ACTIVE_PATH
+    from int4rt.ops.gemv.dispatch import ACTIVE_PATH
 
     name = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")

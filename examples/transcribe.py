@@ -36,7 +36,7 @@ def main(model: str, ext_lm: str, source_lm: str, audio: str) -> None:
     result = recognizer.transcribe(audio, method="beam", beam=8, lm=ext_lm, lm_weight=0.5,
                                    source_lm=source_lm, source_lm_weight=0.3, length_reward=0.2)
     print("text:", repr(result.text))
-    print("timestamps (s):", [round(result.seconds(f), 2) for f in result.timestamps])
+    print("times_s:", [round(t, 2) for t in result.times_s])
     print("score (nats):", result.score / 2**result.frac_bits)
     for name, value in result.components.items():
         print(f"  {name:>6}: {value / 2**result.frac_bits:+.3f}")

@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 
-from int4rt import __version__, accumulators
+from int4rt import __version__, accumulator_command
 from int4rt.errors import Int4rtError
-from int4rt.golden import cli as golden_cli
+from int4rt.golden import command as golden_command
+from int4rt.golden import user_trace
+from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
+from int4rt.sweep import add_parser as add_sweep_parser
 from int4rt.transcribe import add_parser as add_transcribe_parser
 
 
@@ -47,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="float or QAT checkpoint: .pt/.pth state dict, .safetensors, .npz")
     convert.add_argument("--random", type=int, metavar="SEED",
                          help="instead of a checkpoint: random weights from this seed")
-    convert.add_argument("--config", metavar="CONFIG", help="model configuration (configs/*.json)")
+    convert.add_argument("--config", metavar="CONFIG",
+                         help="model configuration: a JSON file (configs/*.json) or a built-in "
+                              "name (paper, tiny, lm-paper, lm-tiny)")
     convert.add_argument("-o", "--output", metavar="MODEL", help="model file to write")
     convert.add_argument("--mapping", metavar="JSON",
                          help="mapping file renaming checkpoint tensors (examples/mapping_*.json)")
@@ -62,15 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="default activation bits (replaces the config's)")
     convert.add_argument("--override", action="append", default=[], metavar="LAYER=wN,aN",
                          help="per-layer bit widths, e.g. encoder.layer0=w8,a8 (repeatable)")
-    convert.add_argument("--weight-scale", choices=("max", "sawb", "mse"), default="mse",
+    convert.add_argument("--weight-scale", choices=WEIGHT_SCALES, default="mse",
                          help="weight clip: max |w|, SAWB or MSE search (default mse)")
-    convert.add_argument("--granularity", choices=("per_row", "per_gate"), default="per_row",
+    convert.add_argument("--granularity", choices=GRANULARITIES, default="per_row",
                          help="one weight scale per output row or per LSTM gate block")
-    convert.add_argument("--act-range", choices=("minmax", "percentile", "mse"), default="mse",
+    convert.add_argument("--act-range", choices=ACTIVATION_RANGES, default="mse",
                          help="activation range from calibration (default mse)")
     convert.add_argument("--percentile", type=float, default=99.99, metavar="P",
                          help="with --act-range percentile: the (100-P)th and Pth percentiles")
-    convert.add_argument("--cell-scale", choices=("calibrate", "config"), default="calibrate",
+    convert.add_argument("--cell-scale", choices=CELL_SCALES, default="calibrate",
                          help="LSTM cell scale: power of two covering the calibrated range, or "
                               "the config's cell_scale_log2")
     convert.add_argument("--cell-clip", type=float, metavar="VALUE",
@@ -87,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("model", metavar="MODEL", help="model file (.safetensors)")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
-    accumulators.add_inspect_options(inspect)
-    golden_cli.add_parser(subcommands)
+    accumulator_command.add_inspect_options(inspect)
+    golden_command.add_parser(subcommands)
+    user_trace.add_parser(subcommands)
     add_transcribe_parser(subcommands)
+    add_sweep_parser(subcommands)
     return parser
 
 
@@ -103,15 +110,9 @@ def _convert(args: argparse.Namespace) -> int:
         raise Int4rtError(f"convert: --random SEED must be >= 0, got {args.random}")
     if args.config is None or args.output is None:
         raise Int4rtError("convert: --random needs --config CONFIG and -o MODEL")
-    from int4rt.model.config import load_config
-    from int4rt.model.container import save_model
-    from int4rt.model.random_model import random_model
+    from int4rt.convert_random import convert_random
 
-    config = load_config(args.config)
-    save_model(random_model(config, args.random), args.output)
-    print(f"wrote {args.output}: random {config.architecture} model of {args.config}, "
-          f"seed {args.random}")
-    return 0
+    return convert_random(args)
 
 
 def _convert_checkpoint(args: argparse.Namespace) -> int:
@@ -149,7 +150,7 @@ def _convert_checkpoint(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     """``int4rt inspect MODEL [--json] [--accumulators ...]``."""
     if args.accumulators:
-        return accumulators.run(args)
+        return accumulator_command.run(args)
     from int4rt.inspect_model import format_report, inspect_model
 
     report = inspect_model(args.model)
@@ -174,11 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             return _inspect(args)
         if args.command == "golden":
-            return golden_cli.run(args)
+            return golden_command.run(args)
+        if args.command == "trace":
+            return user_trace.run(args, "int4rt " + " ".join(argv or sys.argv[1:]))
         if args.command == "transcribe":
             from int4rt.transcribe import run as run_transcribe
 
             return run_transcribe(args)
+        if args.command == "sweep":
+            from int4rt.sweep import run as run_sweep
+
+            return run_sweep(args)
     except Int4rtError as error:
         print(f"int4rt: error: {error}", file=sys.stderr)
         return 2

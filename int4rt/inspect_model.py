@@ -10,17 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from int4rt.layers import ActQuant, QLinear
-from int4rt.model.container import (
-    FORMAT_VERSION,
-    Model,
-    RawTensor,
-    linear_layers,
-    load_model_bytes,
-    read_container,
-    read_file,
-)
+from int4rt.layers import ActQuant, LstmCell, QLinear
+from int4rt.model.container import load_model_bytes
+from int4rt.model.framing import RawTensor, read_container, read_file
 from int4rt.model.lm import LmModel
+from int4rt.model.validation import Model
 
 TABLE_NAMES = ("sigmoid", "exp2", "ln")
 
@@ -31,7 +25,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     model = load_model_bytes(data)
     metadata, tensors = read_container(data)
     layers = [_linear_report(model, name, layer, fmt, tensors) for name, layer, fmt
-              in linear_layers(model)]
+              in model.linear_layers()]
     embedding_name, embedding, embedding_fmt = _embedding(model)
     parameters = sum(entry["parameters"] for entry in layers) + embedding.size
     if not isinstance(model, LmModel) and model.frontend.cmvn_mean is not None:
@@ -40,7 +34,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
     report: dict[str, Any] = {
         "file": str(path),
         "architecture": metadata["architecture"],
-        "format_version": FORMAT_VERSION,
+        "format_version": metadata["format_version"],
         "int4rt_version": metadata["int4rt_version"],
         "profile": model.profile,
         "rounding": model.rounding,
@@ -58,13 +52,38 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
                    for name, table in zip(TABLE_NAMES, (model.sigmoid_table, model.exp2_table,
                                                         model.ln_table), strict=True)},
     }
-    if not isinstance(model, LmModel):
-        report["blank_id"] = model.blank_id
-        report["frontend"] = {"sample_rate": model.frontend.sample_rate,
-                              "feature_dim": model.frontend.feature_dim,
-                              "stack": model.encoder.layers[0].stack,
-                              "cmvn": model.frontend.cmvn_mean is not None}
+    report["cells"] = [_cell_report(name, cell) for name, cell in model.lstm_cells()]
+    if isinstance(model, LmModel):
+        report["logit_frac_bits"] = model.logit_frac_bits
+        return report
+    report["blank_id"] = model.blank_id
+    report["frontend"] = {"kind": model.frontend.kind,
+                          "sample_rate": model.frontend.sample_rate,
+                          "feature_dim": model.frontend.feature_dim,
+                          "stack": model.encoder.layers[0].stack,
+                          "cmvn": model.frontend.cmvn_mean is not None}
+    report["encoder_layers"] = [
+        {"layer": index, "stack": layer.stack, "directions": len(layer.cells),
+         "input_size": layer.cells[0].input_size, "hidden_size": layer.cells[0].hidden_size}
+        for index, layer in enumerate(model.encoder.layers)]
+    joint = model.joint
+    report["joint"] = {
+        "mode": joint.mode, "size": joint.out.n_in,
+        "combine_multiplier": joint.combine_multiplier, "combine_shift": joint.combine_shift,
+        "hidden": _format(joint.hidden), "hidden_multiplier": joint.hidden_multiplier,
+        "hidden_shift": joint.hidden_shift, "logit_frac_bits": joint.logit_frac_bits}
     return report
+
+
+def _cell_report(name: str, cell: LstmCell) -> dict[str, Any]:
+    """Cell scale 2^p and clip (ARITHMETIC.md §8.1, §8.3), (Mo, so) and formats (§8.4)."""
+    scale = 2.0 ** cell.cell_scale_log2
+    return {"name": name, "input_size": cell.input_size, "hidden_size": cell.hidden_size,
+            "cell_scale_log2": cell.cell_scale_log2, "cell_scale": scale,
+            "cell_clip": cell.cell_clip,
+            "cell_clip_value": cell.cell_clip * scale if cell.cell_clip else None,
+            "hidden_multiplier": cell.hidden_multiplier, "hidden_shift": cell.hidden_shift,
+            "input": _format(cell.input), "hidden": _format(cell.hidden)}
 
 
 def _embedding(model: Model) -> tuple[str, Any, ActQuant]:
@@ -123,7 +142,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     if "frontend" in report:
         fe = report["frontend"]
-        lines.append(f"  frontend          {fe['feature_dim']} features at {fe['sample_rate']} Hz, "
+        lines.append(f"  frontend          {fe['kind']}, {fe['feature_dim']} features at "
+                     f"{fe['sample_rate']} Hz, "
                      f"stack {fe['stack']}, CMVN {'yes' if fe['cmvn'] else 'no'}")
     emb = report["embedding"]
     lines.append(f"  embedding         {emb['name']} {emb['shape'][0]}x{emb['shape'][1]} codes, "
@@ -139,6 +159,21 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{entry['output']}")
     lines.append(f"  (w: weight bits; one (multiplier, shift) per row; rounding "
                  f"{report['rounding']})")
+    lines.append("")
+    lines.append(f"  {'LSTM direction':<34} {'cell scale':>10} {'clip':>6}  (Mo, so)")
+    for cell in report["cells"]:
+        clip = str(cell["cell_clip"]) if cell["cell_clip"] else "none"
+        lines.append(f"  {cell['name']:<34} {'2^' + str(cell['cell_scale_log2']):>10} "
+                     f"{clip:>6}  ({cell['hidden_multiplier']}, {cell['hidden_shift']})")
+    if "encoder_layers" in report:
+        lines.append("  encoder stacking  " + ", ".join(
+            f"layer{e['layer']} x{e['stack']}" for e in report["encoder_layers"]))
+        joint = report["joint"]
+        combine = (f", (M_c, s_c) = ({joint['combine_multiplier']}, {joint['combine_shift']})"
+                   if joint["mode"] == "multiplicative" else "")
+        lines.append(f"  joint             {joint['mode']}{combine}, (M_h, s_h) = "
+                     f"({joint['hidden_multiplier']}, {joint['hidden_shift']}), hidden "
+                     f"{_describe(joint['hidden'])}, logits 2^-{joint['logit_frac_bits']}")
     return "\n".join(lines)
 
 

@@ -8,18 +8,25 @@ model loader turns those into ``FormatError`` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
-from int4rt.arith import pack_int4, quantize_multiplier
-from int4rt.arith.formats import INT32_MAX, as_int64, check_range
-from int4rt.arith.gemv import accumulator_bound
-from int4rt.arith.logsoftmax_tables import FRAC_BITS_MAX as LOGIT_FRAC_BITS_MAX
-from int4rt.arith.logsoftmax_tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN, check_rounding
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.formats import INT32_MAX, as_int64, check_range
+from int4rt.ops.gemv.reference import accumulator_bound
+from int4rt.ops.int4.reference import pack_int4
+from int4rt.ops.log_softmax.tables import FRAC_BITS_MAX as LOGIT_FRAC_BITS_MAX
+from int4rt.ops.log_softmax.tables import FRAC_BITS_MIN as LOGIT_FRAC_BITS_MIN
+from int4rt.ops.requantize.reference import (
+    SHIFT_MAX,
+    SHIFT_MIN,
+    check_rounding,
+    quantize_multiplier,
+)
+from int4rt.options import JOINT_MODES
 
 
 def _need(condition: bool, message: str) -> None:
@@ -184,6 +191,11 @@ class LstmCell:
         """(M, s) of ``i·g`` to the cell scale: quantize_multiplier(2^(-30 - cell_scale_log2))."""
         return quantize_multiplier(2.0 ** (-30 - self.cell_scale_log2))
 
+    def linear_layers(self, prefix: str) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """The gate FCs: (name, layer, format of its input codes)."""
+        yield f"{prefix}.input_fc", self.input_fc, self.input
+        yield f"{prefix}.recurrent_fc", self.recurrent_fc, self.hidden
+
     def validate(self, name: str) -> None:
         """Check the shapes agree and every parameter is inside its range."""
         self.input.validate(f"{name}.input")
@@ -278,19 +290,23 @@ class Predictor:
 
     def validate(self, name: str) -> None:
         """Check the embedding codes against the first layer's input format."""
-        fmt = self.layers[0].input
-        _need(isinstance(self.embedding, np.ndarray) and self.embedding.ndim == 2,
-              f"{name}.embedding must be a 2-D array")
-        _check_int_array(f"{name}.embedding", self.embedding, fmt.dtype, self.embedding.shape)
-        _need(self.embedding.shape[1] == self.layers[0].input_size,
-              f"{name}.embedding width {self.embedding.shape[1]} != LSTM input size "
-              f"{self.layers[0].input_size}")
-        if self.embedding.size:
-            _need(int(self.embedding.min()) >= fmt.qmin and int(self.embedding.max()) <= fmt.qmax,
-                  f"{name}.embedding: codes outside [{fmt.qmin}, {fmt.qmax}]")
+        check_embedding(f"{name}.embedding", self.embedding, self.layers[0])
 
 
-JOINT_MODES = ("additive", "multiplicative")
+def check_embedding(name: str, embedding: object, first: LstmCell) -> None:
+    """Check an embedding table: 2-D codes of ``first``'s input format, its input width."""
+    fmt = first.input
+    _need(isinstance(embedding, np.ndarray) and embedding.ndim == 2,
+          f"{name} must be a 2-D array")
+    _check_int_array(name, embedding, fmt.dtype, embedding.shape)
+    _need(embedding.shape[1] == first.input_size,
+          f"{name} width {embedding.shape[1]} != LSTM input size {first.input_size}")
+    if embedding.size:
+        _need(int(embedding.min()) >= fmt.qmin and int(embedding.max()) <= fmt.qmax,
+              f"{name}: codes outside [{fmt.qmin}, {fmt.qmax}]")
+
+
+
 
 
 @dataclass(frozen=True, eq=False)

@@ -90,7 +90,7 @@ class Recognizer:
     def transcribe(self, audio: str | Path | np.ndarray, *, sample_rate: int | None = None,
                    lm: LmSource = None, source_lm: LmSource = None, backend: str = "numba",
                    **options: object) -> DecodeResult:
-        """Decode a file or an array of samples: text, tokens, timestamps, score, n-best.
+        """Decode a file or an array of samples: text, tokens, frame indices, score, n-best.
 
         ``options`` are the fields of :class:`DecodeOptions` (method, beam, lm_weight,
         source_lm_weight, length_reward, blank_penalty, nbest, max_symbols_per_frame).

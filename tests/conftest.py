@@ -1,4 +1,5 @@
-"""Suite-wide pytest hooks: oracle counts in the summary, and no silent oracle skips in CI."""
+"""Suite-wide pytest hooks: oracle counts in the summary, and no silent oracle or RTL
+simulation skips in CI."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def report_count() -> Callable[[str], None]:
 
 
 def _is_oracle(report: pytest.CollectReport | pytest.TestReport) -> bool:
-    return "oracle" in getattr(report, "keywords", ()) or "tests/oracle/" in report.nodeid
+    """Oracle tests (tflite-micro) and RTL simulation tests (``rtl``) must run in CI."""
+    keywords = getattr(report, "keywords", ())
+    return "oracle" in keywords or "rtl" in keywords or "tests/oracle/" in report.nodeid
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -42,7 +45,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI an oracle test must run: a skip (its package missing) fails the session."""
+    """In CI an oracle or rtl test must run: a skip (its package or simulator missing) fails
+    the session."""
     if os.environ.get("CI") and _skipped_oracles and exitstatus == 0:
-        print(f"\nCI: {len(_skipped_oracles)} oracle tests were skipped; failing the run.")
+        print(f"\nCI: {len(_skipped_oracles)} oracle or rtl tests were skipped "
+              f"({', '.join(_skipped_oracles)}); failing the run.")
         session.exitstatus = 1

@@ -1,4 +1,4 @@
-"""Accumulator analysis (int4rt.accumulators, docs/VERIFICATION.md §5): static bounds from the
+"""Accumulator analysis (int4rt.accumulator_command, docs/VERIFICATION.md §5): static bounds from
 actual weights, observed ranges, and emulated narrow accumulators that wrap or saturate."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from int4rt import accumulators as acc_cli
+from int4rt import accumulator_command as acc_cli
 from int4rt.arith import fully_connected, signed_bits
-from int4rt.arith.gemv import _accumulator_hook, accumulator_hook
 from int4rt.errors import Int4rtError
-from int4rt.golden import accumulators
+from int4rt.golden import accumulator_widths as accumulators
 from int4rt.layers import ActQuant, QLinear
 from int4rt.model.config import load_config
-from int4rt.model.container import linear_layers, save_model
+from int4rt.model.container import save_model
 from int4rt.model.random_model import random_model
+from int4rt.ops.gemv.reference import _accumulator_hook, accumulator_hook
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -57,10 +57,11 @@ def test_static_bound_and_exact_reach():
     assert accumulators.range_bits(-129, 127) == 9 and accumulators.range_bits(-128, 127) == 8
 
 
+@pytest.mark.thorough
 def test_paper_report_lists_every_layer_with_bound_and_width():
     model = random_model(load_config(CONFIGS / "paper.json"), 0)
     report = accumulators.static_report(model)
-    names = [name for name, _, _ in linear_layers(model)]
+    names = [name for name, _, _ in model.linear_layers()]
     assert [entry.name for entry in report.layers] == names and len(names) == 29
     for entry in report.layers:
         assert -entry.bound <= entry.reach_min < entry.reach_max <= entry.bound

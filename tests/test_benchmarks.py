@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.thorough  # a subprocess run of the whole runner (~16 s)
+
 ROOT = Path(__file__).parents[1]
 
 

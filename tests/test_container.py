@@ -192,8 +192,8 @@ DEFECTS = [
     ("misaligned", lambda d: edit_header(d, _misalign), "is not a multiple of the I32"),
     ("trailing bytes", lambda d: d + b"\0" * 4, "4 bytes after the last tensor"),
     ("wrong format", _meta_edit(lambda m: m.update(format="onnx")), "metadata format"),
-    ("wrong format_version", _meta_edit(lambda m: m.update(format_version=2)),
-     "metadata format_version: file has version 2, this int4rt reads version 1"),
+    ("wrong format_version", _meta_edit(lambda m: m.update(format_version=3)),
+     "metadata format_version: file has version 3, this int4rt reads versions 1 and 2"),
     ("float format_version", _meta_edit(lambda m: m.update(format_version=1.0)),
      "metadata format_version"),
     ("unknown architecture", _meta_edit(lambda m: m.update(architecture="ctc")),
@@ -368,6 +368,7 @@ def test_cli_inspect_bad_file(tmp_path, capsys):
     assert "runs past the end of the file" in capsys.readouterr().err
 
 
+@pytest.mark.thorough
 def test_paper_model_compression(tmp_path, capsys):
     """The paper-size model: ≥ 7.6x smaller than fp32, everything counted (paper A)."""
     path = tmp_path / "p.safetensors"

@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 from safetensors.numpy import load, save
 
+import int4rt.ops.lstm.numba as fast_lstm
 from int4rt import FormatError
-from int4rt.kernels import lstm as fast_lstm
 from int4rt.model.config import parse_config
 from int4rt.model.container import load_model, load_model_bytes, save_model
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import random_model
 
-pytestmark = pytest.mark.filterwarnings("error")  # the loader must not even warn
+pytestmark = [pytest.mark.filterwarnings("error"),  # the loader must not even warn
+              pytest.mark.thorough]
 
 CASES = int(os.environ.get("INT4RT_FUZZ_CASES", "2000"))
 BATCH = 250

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from int4rt.arith import quantize_multiplier
+from int4rt.quantization import quantize_weight_codes
 from int4rt_convert import ConvertError
 from int4rt_convert.calibration import RangeObserver, observer_name, tokenize
 from int4rt_convert.mapping import Mapping, compile_rule, load_mapping
 from int4rt_convert.options import parse_override
 from int4rt_convert.quantizers import (
-    activation_format,
     cell_clip_code,
     cell_scale_log2,
     estimate_range,
-    quantize_weight_codes,
+    format_with_zero,
     sqnr_db,
     weight_scales,
 )
@@ -54,12 +54,12 @@ def test_mse_clip_never_worse_than_max_and_gate_blocks_share():
 
 
 def test_activation_format_covers_zero_and_range():
-    fmt = activation_format(4, False, 0.2, 1.0)  # zero added to the range
+    fmt = format_with_zero(4, False, 0.2, 1.0)  # zero added to the range
     assert fmt.zero_point == 0 and fmt.scale == np.float32(1.0 / 15)
-    fmt = activation_format(8, True, -1.0, 3.0)
+    fmt = format_with_zero(8, True, -1.0, 3.0)
     assert fmt.qmin == -128 and fmt.scale == np.float32(4.0 / 255)
     assert fmt.quantize(np.array([0.0]))[0] == fmt.zero_point
-    assert activation_format(4, False, 0.0, 0.0).scale > 0
+    assert format_with_zero(4, False, 0.0, 0.0).scale > 0
 
 
 def test_estimate_range():
@@ -147,7 +147,7 @@ def test_observer_names_and_tokenize():
 
 def test_quantize_multiplier_rule_for_gate_rows():
     """Gate rows: QM(double(s_x) · double(s_w) / 2^-12) (ARITHMETIC.md §3, §8.1)."""
-    from int4rt.model.random_model import requant_params
+    from int4rt.quantization import requant_params
 
     s_x, s_w = np.float32(1 / 15), np.float32(0.0123)
     multiplier, shift = requant_params(float(s_x), np.array([s_w]), 2.0**-12)

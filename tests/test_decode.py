@@ -40,7 +40,7 @@ def features(model, frames=16, seed=1):
 
 
 def hypothesis(result: DecodeResult):
-    return result.tokens, result.timestamps, result.score, result.components
+    return result.tokens, result.frame_indices, result.score, result.components
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +103,9 @@ def test_results_well_formed(method, fused, lms):
     for entry in result.nbest:
         assert list(entry["components"]) == list(COMPONENTS)
         assert sum(entry["components"].values()) == entry["score"]
-        assert len(entry["timestamps"]) == len(entry["tokens"])
-        assert entry["timestamps"] == sorted(entry["timestamps"])
-        assert all(0 <= frame < result.frames for frame in entry["timestamps"])
+        assert len(entry["frame_indices"]) == len(entry["tokens"])
+        assert entry["frame_indices"] == sorted(entry["frame_indices"])
+        assert all(0 <= frame < result.frames for frame in entry["frame_indices"])
         assert model.blank_id not in entry["tokens"]
         assert entry["text"] == "".join(model.vocab[token] for token in entry["tokens"])
         if not fused:
@@ -114,7 +114,8 @@ def test_results_well_formed(method, fused, lms):
     assert json.loads(json.dumps(data)) == data
     assert data["score_nats"] == result.score / 2**model.joint.logit_frac_bits
     assert result.frame_shift_seconds == pytest.approx(0.02)  # 10 ms × stacking 2
-    assert data["times"] == [result.seconds(frame) for frame in result.timestamps]
+    assert data["times_s"] == result.times_s == [0.02 * f for f in result.frame_indices]
+    assert "timestamps" not in data and "times" not in data
 
 
 def test_greedy_cap_skips_the_blank_term():
@@ -123,7 +124,7 @@ def test_greedy_cap_skips_the_blank_term():
     feats = features(model, 10)
     result = decode(model, feats, DecodeOptions(max_symbols_per_frame=2, length_reward=30.0,
                                                 blank_penalty=1.0))
-    assert result.timestamps == [frame for frame in range(5) for _ in range(2)]
+    assert result.frame_indices == [frame for frame in range(5) for _ in range(2)]
     assert result.components["blank"] == 0
     assert result.components["length"] == 10 * 30 * 2**model.joint.logit_frac_bits
 

@@ -16,10 +16,12 @@ import pytest
 
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.decode import COMPONENTS, DecodeOptions, decode
-from int4rt.kernels.lstm import lstm_sequence
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
-from int4rt.ref.log_softmax import log_softmax
+from int4rt.ops.log_softmax.reference import log_softmax
+from int4rt.ops.lstm.numba import lstm_sequence
+
+pytestmark = pytest.mark.thorough  # exhaustive searches: the full suite only
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 VOCAB5 = ["<blk>", "a", "b", "c", "d"]
@@ -185,7 +187,7 @@ def test_reported_components_equal_rescored_alignments(method):
     result = decode(model, feats, options, lm=lm, source_lm=source_lm)
     ref = Reference(model, feats, options, lm, source_lm)
     for entry in result.nbest:
-        labels, stamps = entry["tokens"], entry["timestamps"]
+        labels, stamps = entry["tokens"], entry["frame_indices"]
         if method == "beam":  # a label takes its frame
             blanks = [(t, sum(s < t for s in stamps)) for t in range(result.frames)
                       if t not in stamps]

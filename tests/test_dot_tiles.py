@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt.kernels.dispatch import supported_paths
-from int4rt.kernels.dot_tiles import flush_period
-from int4rt.kernels.gemm_blocked import GEMM_PATHS
-from int4rt.kernels.weight_layout import padded_width
+from int4rt.ops.gemv.dispatch import supported_paths
+from int4rt.ops.gemv.dot_tiles import flush_period
+from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
+from int4rt.ops.gemv.weight_layout import padded_width
 
 PATHS = sorted(GEMM_PATHS)
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt import arith, kernels
+from int4rt import arith
+from int4rt.ops.gemv import numba as gemv_numba
 
 ACT = {"int8": (np.int8, -128, 127), "uint8": (np.uint8, 0, 255), "int4": (np.int8, -8, 7),
        "uint4": (np.uint8, 0, 15)}
@@ -49,13 +50,14 @@ def layers(draw):
     )
 
 
+@pytest.mark.thorough
 @settings(max_examples=300, deadline=None)
 @given(layer=layers())
 def test_implementations_agree(layer):
     weight_bits = layer.pop("weight_bits")
     ref = arith.fully_connected(**layer)
     assert ref.dtype == np.int32 and ref.shape == (layer["x"].shape[0], layer["weights"].shape[0])
-    np.testing.assert_array_equal(kernels.fully_connected(**layer), ref)
+    np.testing.assert_array_equal(gemv_numba.fully_connected(**layer), ref)
     if weight_bits == 4:
         args = dict(layer)
         w = args.pop("weights")
@@ -63,7 +65,7 @@ def test_implementations_agree(layer):
         bias = args.pop("bias")
         packed = arith.pack_int4(w)
         np.testing.assert_array_equal(
-            kernels.fully_connected_int4(x, packed, w.shape[0], bias, **args), ref
+            gemv_numba.fully_connected_int4(x, packed, w.shape[0], bias, **args), ref
         )
     x, w = layer["x"], layer["weights"]
     for b in range(x.shape[0]):
@@ -81,9 +83,10 @@ def test_one_dimensional_input_and_scalar_requant():
     kw = dict(x_zero_point=-2, multiplier=2**30, shift=0, y_zero_point=1, y_min=-128,
               y_max=127)
     # acc = [12 - 44 - 84, -96 + 154] = [-116, 58]; ·1/2 -> [-58, 29]; +1 -> [-57, 30]
-    for impl in (arith.fully_connected, kernels.fully_connected):
+    for impl in (arith.fully_connected, gemv_numba.fully_connected):
         assert impl(x, w, None, **kw).tolist() == [-57, 30]
-    assert kernels.fully_connected_int4(x, arith.pack_int4(w), 2, None, **kw).tolist() == [-57, 30]
+    packed = arith.pack_int4(w)
+    assert gemv_numba.fully_connected_int4(x, packed, 2, None, **kw).tolist() == [-57, 30]
 
 
 def _layer():
@@ -93,7 +96,7 @@ def _layer():
     )
 
 
-@pytest.mark.parametrize("impl", [arith.fully_connected, kernels.fully_connected])
+@pytest.mark.parametrize("impl", [arith.fully_connected, gemv_numba.fully_connected])
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -127,11 +130,11 @@ def test_int4_kernel_rejects_bad_packing():
     x, bias = layer.pop("x"), layer.pop("bias")
     layer.pop("weights")
     with pytest.raises(ValueError, match="need 8 bytes, got 7"):
-        kernels.fully_connected_int4(x, np.zeros(7, np.uint8), 3, bias, **layer)
+        gemv_numba.fully_connected_int4(x, np.zeros(7, np.uint8), 3, bias, **layer)
     padded = np.zeros(8, np.uint8)
     padded[-1] = 0x10
     with pytest.raises(ValueError, match="padding nibble"):
-        kernels.fully_connected_int4(x, padded, 3, bias, **layer)
+        gemv_numba.fully_connected_int4(x, padded, 3, bias, **layer)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from int4rt.errors import Int4rtError
-from int4rt.golden import cli
+from int4rt.golden import command as cli
 from int4rt.golden.store import (
     GOLDEN_FORMAT_VERSION,
     INDEX_FILE,
@@ -167,13 +167,17 @@ def test_unexpected_file_fails(copy, capsys):
     assert "unexpected file notes.txt" in capsys.readouterr().err
 
 
-def test_check_errors(tmp_path):
+def test_check_errors(tmp_path, monkeypatch):
     with pytest.raises(Int4rtError, match="no golden data"):
         golden("check", "--dir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # outside a checkout, --dir is required
+    with pytest.raises(Int4rtError, match=r"no golden data at \./tests/golden: .*pass --dir"):
+        golden("check")
     with pytest.raises(Int4rtError, match="no golden set 'nope'"):
         golden("check", "--dir", str(GOLDEN), "--set", "nope")
 
 
+@pytest.mark.thorough
 def test_make_reproduces_committed_data(tmp_path, capsys):
     """A fresh make gives the committed bytes (manifests differ only in the command).
 
@@ -199,6 +203,7 @@ def test_make_reproduces_committed_data(tmp_path, capsys):
             assert fresh == old, relative
 
 
+@pytest.mark.thorough
 def test_make_refuses_to_overwrite_without_force(copy):
     with pytest.raises(Int4rtError, match="pass --force"):
         golden("make", "--out", str(copy))
@@ -213,6 +218,7 @@ def test_make_refuses_to_overwrite_without_force(copy):
     assert golden("check", "--dir", str(copy), "--backend", "numpy") == 0
 
 
+@pytest.mark.thorough
 def test_make_refuses_a_foreign_directory(tmp_path):
     (tmp_path / "rnnt_tiny").mkdir()
     (tmp_path / "rnnt_tiny" / "mine.txt").write_text("not golden")

@@ -138,6 +138,7 @@ def test_testbench_script_needs_no_int4rt():
                                                    "pathlib", "numpy", "__future__"}
 
 
+@pytest.mark.thorough
 def test_testbench_accepts_a_faithful_dump(exports, tmp_path):
     out = exports["lstm_w4_a4u_double"]
     dump = tmp_path / "dump"
@@ -150,6 +151,7 @@ def test_testbench_accepts_a_faithful_dump(exports, tmp_path):
     assert selected.returncode == 0, selected.stdout
 
 
+@pytest.mark.thorough
 def test_testbench_reports_a_corrupted_dump(exports, tmp_path):
     out = exports["lstm_w4_a4u_double"]
     dump = tmp_path / "dump"
@@ -170,6 +172,7 @@ def test_testbench_reports_a_corrupted_dump(exports, tmp_path):
     assert "FAIL" in proc.stdout
 
 
+@pytest.mark.thorough
 def test_testbench_rejects_bad_words(exports, tmp_path):
     out = exports["arith_requantize"]
     dump = tmp_path / "dump"

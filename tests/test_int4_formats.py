@@ -18,6 +18,7 @@ def test_worked_example():
     assert arith.unpack_int4(packed, 5).tolist() == [1, -2, 7, -8, 3]
 
 
+@pytest.mark.thorough
 @settings(max_examples=300, deadline=None)
 @given(codes=st.lists(st.integers(-8, 7), min_size=0, max_size=65))
 def test_pack_matches_naive_and_roundtrips(codes):

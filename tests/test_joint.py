@@ -7,14 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 
+import int4rt.ops.joint.numba as fast
+import int4rt.ops.joint.reference as ref
+import int4rt.ops.log_softmax.numba as fast_ls
+import int4rt.ops.log_softmax.reference as ref_ls
 from int4rt.arith import TFLM_SIGMOID_TABLE, quantize_multiplier, sigmoid_table
-from int4rt.arith.logsoftmax_tables import exp2_table, ln_table
-from int4rt.kernels import joint as fast
-from int4rt.kernels import log_softmax as fast_ls
 from int4rt.layers import ActQuant, Joint, QLinear
-from int4rt.model.random_model import activation_format, random_linear
-from int4rt.ref import joint as ref
-from int4rt.ref import log_softmax as ref_ls
+from int4rt.model.random_model import random_linear
+from int4rt.ops.log_softmax.tables import exp2_table, ln_table
+from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
 Q3_12 = 2.0**-12
@@ -44,9 +45,9 @@ class Setup:
 def random_joint(seed: int, weight_bits: int, act_bits: int, mode: str) -> Setup:
     """A §9 joint whose scales follow the converter rule (§3) and inputs over every code."""
     rng = np.random.default_rng(seed)
-    enc_format = activation_format(act_bits, True, -1.0, 0.6)
-    pred_format = activation_format(act_bits, False, -1.0, 1.0)
-    hidden = activation_format(act_bits, weight_bits == 8, -1.0, 1.0)
+    enc_format = format_covering(act_bits, True, -1.0, 0.6)
+    pred_format = format_covering(act_bits, False, -1.0, 1.0)
+    hidden = format_covering(act_bits, weight_bits == 8, -1.0, 1.0)
     if mode == "additive":
         enc_scale = pred_scale = Q3_12
         combine = (0, 0)
@@ -96,6 +97,7 @@ def table_for(rounding: str) -> np.ndarray:
     return TFLM_SIGMOID_TABLE if rounding == "double" else sigmoid_table()
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize(("weight_bits", "act_bits", "mode", "rounding"), COMBOS)
 def test_implementations_agree(weight_bits, act_bits, mode, rounding):
     for seed in range(3):

@@ -13,8 +13,9 @@ from int4rt import Int4rtError
 from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
-from int4rt.ref.log_softmax import log_softmax
-from int4rt.ref.lstm import lstm_sequence
+from int4rt.model.validation import check_model
+from int4rt.ops.log_softmax.reference import log_softmax
+from int4rt.ops.lstm.reference import lstm_sequence
 
 LM_TINY = json.loads((Path(__file__).parents[1] / "configs" / "lm-tiny.json").read_text())
 HISTORY = [0, 3, 5, 4, 10, 1, 6]
@@ -77,3 +78,24 @@ def test_bad_tokens_rejected():
     for tokens in (np.array([len(lm.vocab)]), np.array([-1]), np.array([[0]]), np.array([0.0])):
         with pytest.raises(Int4rtError, match="tokens"):
             lm.step(tokens, lm.initial_state(1))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_traced_sequence_equals_the_steps(backend):
+    from int4rt.trace import Trace
+
+    lm = tiny_lm(3)
+    trace = Trace()
+    log_probs = lm.sequence(np.array(HISTORY), backend=backend, trace=trace)
+    np.testing.assert_array_equal(log_probs, step_all(lm, HISTORY, "numpy"))
+    np.testing.assert_array_equal(trace["lm.log_probs"], log_probs)
+    names = list(trace)
+    assert names[0] == "lm.embedding" and names[-2:] == ["lm.logits", "lm.log_probs"]
+    assert {f"lm.layer{i}.hidden" for i in range(len(lm.layers))} <= set(names)
+
+
+def test_validation_names_the_lm_embedding():
+    lm = tiny_lm()
+    bad = type(lm)(**{**lm.__dict__, "embedding": lm.embedding[:, :-1]})
+    with pytest.raises(Int4rtError, match=r"lm\.embedding width"):
+        check_model(bad)

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt.arith.logsoftmax_tables import (
+import int4rt.ops.log_softmax.numba as fast
+import int4rt.ops.log_softmax.reference as ref
+from int4rt.ops.log_softmax.tables import (
     LOG2E_Q30,
     check_exp2_table,
     check_ln_table,
     exp2_table,
     ln_table,
 )
-from int4rt.kernels import log_softmax as fast
-from int4rt.ref import log_softmax as ref
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 EXP2 = exp2_table()
@@ -110,6 +110,7 @@ def cases(draw):
     return z.astype(draw(st.sampled_from([np.int32, np.int64]))), f
 
 
+@pytest.mark.thorough
 @settings(max_examples=400, deadline=None)
 @given(case=cases())
 def test_implementations_agree(case):

@@ -8,11 +8,12 @@ import naive
 import numpy as np
 import pytest
 
+import int4rt.ops.lstm.numba as fast
+import int4rt.ops.lstm.reference as ref
 from int4rt.arith import get_profile
-from int4rt.kernels import lstm as fast
 from int4rt.layers import ActQuant, stack_frames
-from int4rt.model.random_model import activation_format, random_lstm_cell
-from int4rt.ref import lstm as ref
+from int4rt.model.random_model import random_lstm_cell
+from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
 TABLE = get_profile("int4rt").table
@@ -20,7 +21,7 @@ COMBOS = list(itertools.product([4, 8], [4, 8], [False, True], ["double", "singl
 
 
 def _formats(bits: int, signed: bool) -> tuple[ActQuant, ActQuant]:
-    return (activation_format(bits, signed, -2.0, 2.0), activation_format(bits, signed, -1.0, 1.0))
+    return (format_covering(bits, signed, -2.0, 2.0), format_covering(bits, signed, -1.0, 1.0))
 
 
 def _cell(seed: int, weight_bits: int, act_bits: int, signed: bool, *, input_size: int = 13,

@@ -115,6 +115,7 @@ def _random_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
+@pytest.mark.thorough
 @pytest.mark.oracle
 def test_counts_match_jiwer(report_count):
     jiwer = pytest.importorskip("jiwer")

@@ -11,12 +11,13 @@ import pytest
 
 from int4rt import Int4rtError
 from int4rt.arith import get_profile, quantize_multiplier
-from int4rt.arith.logsoftmax_tables import exp2_table, ln_table
 from int4rt.model.config import load_config, parse_config
-from int4rt.model.container import check_model, save_model
+from int4rt.model.container import save_model
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import random_model
 from int4rt.model.rnnt import RnntModel
+from int4rt.model.validation import check_model
+from int4rt.ops.log_softmax.tables import exp2_table, ln_table
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 
@@ -109,7 +110,7 @@ def test_overrides_and_tflm_profile():
 def test_lm_structure():
     model = random_model(load_config(CONFIGS / "lm-tiny.json"), 0)
     assert isinstance(model, LmModel)
-    model.validate()
+    check_model(model)
     assert [cell.hidden_size for cell in model.layers] == [13, 13]
     assert model.embedding.shape == (11, 8) and model.out.weight.shape == (11, 13)
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt import arith, kernels
+from int4rt import arith
 from int4rt.errors import ArithmeticSpecError
+from int4rt.ops.requantize import numba as requantize_numba
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 EDGE_ACC = [INT32_MIN, INT32_MIN + 1, -(2**30), -3, -2, -1, 0, 1, 2, 3, 2**30, INT32_MAX]
@@ -25,11 +26,12 @@ shift_st = st.integers(-31, 30)
 
 def _both(acc, multiplier, shift, rounding):
     ref = arith.requantize(acc, multiplier, shift, rounding)
-    fast = kernels.requantize(acc, multiplier, shift, rounding)
+    fast = requantize_numba.requantize(acc, multiplier, shift, rounding)
     np.testing.assert_array_equal(ref, fast)
     return ref
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @settings(max_examples=400, deadline=None)
 @given(acc=acc_st, multiplier=mult_st, shift=shift_st)
@@ -38,6 +40,7 @@ def test_requantize_matches_naive(rounding, acc, multiplier, shift):
     assert int(got[0]) == naive.requantize(acc, multiplier, shift, rounding)
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @settings(max_examples=400, deadline=None)
 @given(shift=st.integers(-30, 0), odd=st.integers(-(2**20), 2**20), data=st.data())
@@ -99,6 +102,7 @@ def test_quantize_multiplier_values(real, expected):
     assert arith.quantize_multiplier(real) == expected
 
 
+@pytest.mark.thorough
 @settings(max_examples=500, deadline=None)
 @given(real=st.floats(min_value=2.0**-31, max_value=2.0**29, allow_nan=False))
 def test_quantize_multiplier_is_nearest(real):
@@ -121,7 +125,7 @@ def test_quantize_multiplier_rejects_too_large():
         arith.quantize_multiplier(2.0**30)
 
 
-@pytest.mark.parametrize("impl", [arith.requantize, kernels.requantize])
+@pytest.mark.parametrize("impl", [arith.requantize, requantize_numba.requantize])
 def test_requantize_rejects_bad_input(impl):
     with pytest.raises(ArithmeticSpecError, match="rounding mode 'nearest'"):
         impl([1], 2**30, 0, "nearest")

@@ -65,7 +65,9 @@ def test_good_and_bad_audio(files, capsys):
         line = by_name[name]
         assert "error" not in line, line
         assert line["text"] == "".join(line["tokens"])
-        assert len(line["timestamps"]) == len(line["tokens"]) == len(line["token_ids"])
+        assert len(line["frame_indices"]) == len(line["tokens"]) == len(line["token_ids"])
+        assert line["times_s"] == [round(0.02 * f, 4) for f in line["frame_indices"]]
+        assert "timestamps" not in line
         assert sum(line["components"].values()) == line["score"]
         assert line["decode_seconds"] > 0
     assert by_name["good0"]["duration"] == 0.5
@@ -75,6 +77,7 @@ def test_good_and_bad_audio(files, capsys):
     assert "NaN" in by_name["nan"]["error"] or "finite" in by_name["nan"]["error"]
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("method", ["greedy", "beam", "alsd"])
 def test_identical_across_runs_jobs_batches_and_backends(files, capsys, method):
     audios = [files["good0"], files["good1"], files["good2"]]

@@ -19,7 +19,7 @@ from int4rt.decode.scoring import COMPONENTS, Scoring
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 
-__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode"]
+__all__ = ["COMPONENTS", "DecodeOptions", "DecodeResult", "decode", "search"]
 
 
 def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
@@ -33,9 +33,22 @@ def decode(model: RnntModel, features: np.ndarray, options: DecodeOptions, *,
     label history (DECODING.md, "Label histories and batching").
     """
     options.validate()
-    scoring = Scoring.build(model, options, lm, source_lm)
+    Scoring.build(model, options, lm, source_lm)  # bad options fail before the encoder runs
     enc, _ = model.encode(features, backend=backend)
     enc_proj = model.project_encoder(enc, backend=backend)
+    return search(model, enc_proj, options, lm=lm, source_lm=source_lm, backend=backend)
+
+
+def search(model: RnntModel, enc_proj: np.ndarray, options: DecodeOptions, *,
+           lm: LmModel | None = None, source_lm: LmModel | None = None,
+           backend: str = "numba") -> DecodeResult:
+    """The search of ``decode`` over projected encoder outputs (``model.project_encoder``).
+
+    ``decode`` is ``search`` after the encoder; ``int4rt sweep`` calls it once per grid point
+    on one encoder output (DECODING.md, "`int4rt sweep`").
+    """
+    options.validate()
+    scoring = Scoring.build(model, options, lm, source_lm)
     cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
     frames = enc_proj.shape[0]
     if options.method == "greedy":

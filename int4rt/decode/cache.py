@@ -10,11 +10,11 @@ from functools import partial
 
 import numpy as np
 
-from int4rt.model.lm import LmModel, LmState
+from int4rt.model.lm import LmModel
+from int4rt.model.lstm_stack import LstmState
 from int4rt.model.parallel import run_all
-from int4rt.model.rnnt import PredictorState, RnntModel
+from int4rt.model.rnnt import RnntModel
 
-State = PredictorState | LmState
 History = tuple[int, ...]
 
 
@@ -23,9 +23,9 @@ class _Node:
     """What a label history leads to: row ``row`` of one batched evaluation."""
 
     row: int
-    pred_state: PredictorState
+    pred_state: LstmState
     pred_proj: np.ndarray  # int16 [N, J]
-    lm_states: tuple[LmState, ...]
+    lm_states: tuple[LstmState, ...]
     lm_log_probs: tuple[np.ndarray, ...]  # int32 [N, V] each
 
 
@@ -76,11 +76,11 @@ class HistoryCache:
                 for index in range(len(self._lms))]
 
     def _evaluate(self, histories: list[History], tokens: list[int],
-                  pred_state: PredictorState, lm_states: list[LmState]) -> None:
+                  pred_state: LstmState, lm_states: list[LstmState]) -> None:
         """Feed ``tokens`` to the batched states before ``histories`` (one row each)."""
         ids = np.array(tokens, dtype=np.int64)
 
-        def predictor() -> tuple[np.ndarray, PredictorState]:
+        def predictor() -> tuple[np.ndarray, LstmState]:
             out, state = self._model.predictor_step(ids, pred_state, backend=self._backend)
             return self._model.project_predictor(out, backend=self._backend), state
 
@@ -95,11 +95,10 @@ class HistoryCache:
             self._nodes[history] = _Node(row, pred_state, pred_proj, new_states, log_probs)
 
 
-def _gather(states: list[State], rows: list[int]) -> State:
+def _gather(states: list[LstmState], rows: list[int]) -> LstmState:
     """One batched state whose row b is row ``rows[b]`` of ``states[b]``."""
-    kind = type(states[0])
     layers = range(len(states[0].h))
-    return kind(tuple(np.stack([s.h[layer][r] for s, r in zip(states, rows, strict=True)])
+    return LstmState(tuple(np.stack([s.h[layer][r] for s, r in zip(states, rows, strict=True)])
                       for layer in layers),
                 tuple(np.stack([s.c[layer][r] for s, r in zip(states, rows, strict=True)])
                       for layer in layers))

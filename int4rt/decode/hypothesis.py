@@ -16,7 +16,7 @@ class Hypothesis:
     """
 
     tokens: tuple[int, ...] = ()
-    timestamps: tuple[int, ...] = ()
+    frame_indices: tuple[int, ...] = ()
     parts: Parts = (0, 0, 0, 0, 0)
 
     @property
@@ -30,5 +30,5 @@ class Hypothesis:
         """
         new_parts = tuple(int(p) for p in parts)
         if token is None:
-            return Hypothesis(self.tokens, self.timestamps, new_parts)
-        return Hypothesis((*self.tokens, token), (*self.timestamps, frame), new_parts)
+            return Hypothesis(self.tokens, self.frame_indices, new_parts)
+        return Hypothesis((*self.tokens, token), (*self.frame_indices, frame), new_parts)

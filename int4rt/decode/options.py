@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 from int4rt.errors import Int4rtError
+from int4rt.options import METHODS, Method
 
-METHODS = ("greedy", "beam", "alsd")
 BEAM_MAX = 65536
 SYMBOLS_PER_FRAME_MAX = 100
 LABEL_LENGTH_MAX = 1 << 20
@@ -29,7 +29,7 @@ class DecodeOptions:
     frames T.
     """
 
-    method: str = "greedy"
+    method: Method = "greedy"
     beam: int = 4
     max_symbols_per_frame: int = 3
     lm_weight: float = 0.0

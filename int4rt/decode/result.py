@@ -16,16 +16,16 @@ class DecodeResult:
     """The best hypothesis and the n-best list (DECODING.md, "Results").
 
     ``score`` (int, units 2^-``frac_bits``) is the sum of ``components`` (am, ext, src,
-    length, blank; DECODING.md, "Emission components"). ``timestamps[i]`` is the encoder frame
-    at which ``tokens[i]`` was emitted; frame f starts at ``seconds(f)`` =
+    length, blank; DECODING.md, "Emission components"). ``frame_indices[i]`` is the encoder
+    frame at which ``tokens[i]`` was emitted; frame f starts at ``seconds(f)`` =
     f · ``frame_shift_seconds`` (the front end's frame shift times the encoder's total
-    stacking). ``nbest[0]`` is the best hypothesis itself; each entry has text, tokens,
-    timestamps, score and components.
+    stacking), and ``times_s`` lists those start times. ``nbest[0]`` is the best hypothesis
+    itself; each entry has text, tokens, frame_indices, score and components.
     """
 
     text: str
     tokens: list[int]
-    timestamps: list[int]
+    frame_indices: list[int]
     frames: int
     score: int
     components: dict[str, int]
@@ -42,7 +42,7 @@ class DecodeResult:
             stack *= layer.stack
         entries = [_entry(model, hyp) for hyp in hyps[:nbest]]
         best = entries[0]
-        return cls(best["text"], list(best["tokens"]), list(best["timestamps"]), frames,
+        return cls(best["text"], list(best["tokens"]), list(best["frame_indices"]), frames,
                    best["score"], dict(best["components"]), model.joint.logit_frac_bits,
                    model.frontend.frame_shift_ms * stack / 1000.0, entries)
 
@@ -50,11 +50,16 @@ class DecodeResult:
         """Start time in seconds of encoder frame ``frame``."""
         return frame * self.frame_shift_seconds
 
+    @property
+    def times_s(self) -> list[float]:
+        """Start time in seconds of the frame of each token."""
+        return [self.seconds(frame) for frame in self.frame_indices]
+
     def to_json(self) -> dict:
         """Plain JSON types; scores also in nats, ``score / 2^frac_bits``."""
         return {
             **self._json_entry({"text": self.text, "tokens": self.tokens,
-                                "timestamps": self.timestamps, "score": self.score,
+                                "frame_indices": self.frame_indices, "score": self.score,
                                 "components": self.components}),
             "frames": self.frames,
             "frame_shift_seconds": self.frame_shift_seconds,
@@ -67,8 +72,8 @@ class DecodeResult:
         return {
             "text": entry["text"],
             "tokens": list(entry["tokens"]),
-            "timestamps": list(entry["timestamps"]),
-            "times": [self.seconds(frame) for frame in entry["timestamps"]],
+            "frame_indices": list(entry["frame_indices"]),
+            "times_s": [self.seconds(frame) for frame in entry["frame_indices"]],
             "score": entry["score"],
             "score_nats": entry["score"] / unit,
             "components": dict(entry["components"]),
@@ -80,7 +85,7 @@ def _entry(model: RnntModel, hyp: Hypothesis) -> dict:
     return {
         "text": "".join(model.vocab[token] for token in hyp.tokens),
         "tokens": list(hyp.tokens),
-        "timestamps": list(hyp.timestamps),
+        "frame_indices": list(hyp.frame_indices),
         "score": hyp.score,
         "components": dict(zip(COMPONENTS, hyp.parts, strict=True)),
     }

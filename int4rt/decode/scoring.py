@@ -10,11 +10,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from int4rt.arith import rounding_divide_by_pot
 from int4rt.decode.options import DecodeOptions
 from int4rt.errors import Int4rtError
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
+from int4rt.ops.requantize.reference import rounding_divide_by_pot
 
 COMPONENTS = ("am", "ext", "src", "length", "blank")
 AM, EXT, SRC, LENGTH, BLANK = range(len(COMPONENTS))

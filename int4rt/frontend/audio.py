@@ -74,8 +74,9 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
                          f"channel {channel}); repair or re-export the audio")
     mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
     if rate != target:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes seconds
+
         common = math.gcd(rate, target)
-        from scipy.signal import resample_poly  # ~1 s to import: only when resampling
 
         mono = resample_poly(mono, target // common, rate // common)
     if mono.shape[0] < min_samples:

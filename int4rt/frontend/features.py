@@ -145,9 +145,16 @@ def compute_features(audio: np.ndarray, frontend: Frontend) -> np.ndarray:
     """Features float32 [T, n_mels · (1 + deltas)]: [log-Mel, Δ, ΔΔ, …] (DECODING.md, Front end).
 
     ``audio`` is mono float samples at ``frontend.sample_rate`` (``load_audio``'s output).
+    A ``kaldi-fbank`` front end takes its log-Mel block from ``kaldi_fbank``.
     Order k ≥ 1 is the delta of order k − 1; ``frontend.deltas`` orders are appended.
     """
-    blocks = [log_mel(audio, frontend)]
+    if frontend.kaldi_fbank is not None:
+        from int4rt.frontend.kaldi_fbank import kaldi_fbank
+
+        blocks = [kaldi_fbank(_check_audio(audio, 1, frontend.sample_rate),
+                              frontend).astype(np.float64)]
+    else:
+        blocks = [log_mel(audio, frontend)]
     for _ in range(frontend.deltas):
         blocks.append(deltas(blocks[-1]))
     return np.concatenate(blocks, axis=1).astype(np.float32)

@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from int4rt import arith, kernels
-from int4rt.arith.activations import interpolate, table_input
+from int4rt import arith
 from int4rt.golden.store import Computed, GoldenSet, Tensor
+from int4rt.ops.activations.reference import interpolate, table_input
+from int4rt.ops.registry import get_backend
 
 SEED = 20_250_601
 PROFILES = ("int4rt", "tflm")
@@ -41,8 +42,8 @@ def build_activations() -> GoldenSet:
 
 def replay_activations(gset: GoldenSet, backend: str) -> list[Computed]:
     """Recompute ``arith_activations`` with one backend."""
-    impl = arith if backend == "numpy" else kernels
-    via = "int4rt.arith" if backend == "numpy" else "int4rt.kernels"
+    impl = get_backend(backend).activations
+    via = impl.__name__
     return [Computed(f"{fn}.{p}", getattr(impl, fn)(gset["x"], gset[f"tables.{p}"]),
                      f"{via}.{fn}") for fn in ("sigmoid16", "tanh16") for p in PROFILES]
 
@@ -124,7 +125,7 @@ def replay_activations_worked(gset: GoldenSet, backend: str) -> list[Computed]:
     computed = []
     if backend == "numpy":
         v = _by_scaling(mult, shift, lambda rows, m, s: table_input(x[rows], m, s), x.size)
-        computed.append(Computed("v", v, "int4rt.arith.activations.table_input"))
+        computed.append(Computed("v", v, "int4rt.ops.activations.reference.table_input"))
         for function in FUNCTIONS:
             for p in PROFILES:
                 steps = activation_steps(function, v, gset[f"tables.{p}"])
@@ -132,7 +133,7 @@ def replay_activations_worked(gset: GoldenSet, backend: str) -> list[Computed]:
                 computed += [Computed(f"{function}.{n}", steps[n], "interpolate") for n in names]
                 computed += [Computed(f"{function}.{p}.{n}", steps[n], "interpolate")
                              for n in ("r", "r_signed")]
-    impl = arith if backend == "numpy" else kernels
+    impl = get_backend(backend).activations
     for function in FUNCTIONS:
         for p in PROFILES:
             fn = getattr(impl, f"{function}16")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +19,10 @@ import numpy as np
 from int4rt.decode import COMPONENTS, DecodeOptions, DecodeResult, decode
 from int4rt.golden.model_sets import model_file_bytes, tiny_config
 from int4rt.golden.store import Computed, GoldenSet, Tensor
-from int4rt.model.config import parse_config
+from int4rt.model.config import builtin_config_text, parse_config
 from int4rt.model.container import load_model_bytes
 from int4rt.model.random_model import random_model
 
-LM_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "lm-tiny.json"
 MODEL_FILES = {"model": "model.safetensors", "lm": "lm.safetensors",
                "source_lm": "source_lm.safetensors"}
 RESULT_FILE = "result.json"
@@ -42,7 +40,7 @@ SETS: tuple[tuple[str, str, DecodeOptions, bool], ...] = (
 
 
 def _lm_bytes(seed: int, hidden: int, frac_bits: int) -> bytes:
-    config = json.loads(LM_CONFIG.read_text(encoding="utf-8"))
+    config = json.loads(builtin_config_text("lm-tiny"))
     config["lm"].update(hidden_size=hidden, logit_frac_bits=frac_bits)
     return model_file_bytes(random_model(parse_config(config), seed))
 
@@ -55,7 +53,7 @@ def result_tensors(result: DecodeResult) -> list[Tensor]:
     nbest = result.nbest
     return [
         Tensor("tokens", "output", ints(result.tokens), ("label",), "best hypothesis"),
-        Tensor("timestamps", "output", ints(result.timestamps), ("label",),
+        Tensor("timestamps", "output", ints(result.frame_indices), ("label",),
                "encoder frame of each label"),
         Tensor("score", "output", ints([result.score]), ("one",),
                f"units of 2^-{result.frac_bits}"),
@@ -64,14 +62,27 @@ def result_tensors(result: DecodeResult) -> list[Tensor]:
         Tensor("nbest.lengths", "output", ints([len(e["tokens"]) for e in nbest]), ("rank",)),
         Tensor("nbest.tokens", "output", ints([t for e in nbest for t in e["tokens"]]),
                ("label",), "hypotheses back to back, best first; split by nbest.lengths"),
-        Tensor("nbest.timestamps", "output", ints([t for e in nbest for t in e["timestamps"]]),
-               ("label",)),
+        Tensor("nbest.timestamps", "output",
+               ints([t for e in nbest for t in e["frame_indices"]]), ("label",)),
         Tensor("nbest.scores", "output", ints([e["score"] for e in nbest]), ("rank",)),
         Tensor("nbest.components", "output",
                np.array([[e["components"][c] for c in COMPONENTS] for e in nbest],
                         dtype=np.int64).reshape(len(nbest), len(COMPONENTS)),
                ("rank", "component")),
     ]
+
+
+def result_json_v1(result: DecodeResult) -> dict:
+    """``result.to_json()`` under the field names of golden format version 1, which predate
+    the unit-named fields: ``timestamps`` (encoder frames) and ``times`` (seconds).
+    """
+    def v1(entry: dict) -> dict:
+        renamed = {"frame_indices": "timestamps", "times_s": "times"}
+        return {renamed.get(key, key): value for key, value in entry.items()}
+
+    fields = v1(result.to_json())
+    fields["nbest"] = [v1(entry) for entry in fields["nbest"]]
+    return fields
 
 
 def _search(gset: GoldenSet, backend: str) -> DecodeResult:
@@ -107,8 +118,8 @@ def build_decode_sets() -> list[GoldenSet]:
                          files)
         result = _search(gset, "numpy")
         gset.tensors += result_tensors(result)
-        gset.files[RESULT_FILE] = (json.dumps(result.to_json(), indent=1, ensure_ascii=False)
-                                   + "\n").encode("utf-8")
+        gset.files[RESULT_FILE] = (json.dumps(result_json_v1(result), indent=1,
+                                              ensure_ascii=False) + "\n").encode("utf-8")
         sets.append(gset)
     return sets
 

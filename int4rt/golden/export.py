@@ -23,7 +23,7 @@ from typing import Any
 
 from int4rt.errors import Int4rtError
 from int4rt.golden.hexfile import encoding_of, write_hex
-from int4rt.golden.params import model_cells, model_tensors
+from int4rt.golden.layer_tensors import model_cells, model_tensors
 from int4rt.golden.store import (
     GOLDEN_FORMAT_VERSION,
     MANIFEST_FILE,
@@ -32,7 +32,8 @@ from int4rt.golden.store import (
     read_index,
     read_set,
 )
-from int4rt.model.container import load_model_bytes, read_container
+from int4rt.model.container import load_model_bytes
+from int4rt.model.framing import read_container
 
 ROLE_DIRS = {"table": "tables", "param": "params", "input": "inputs",
              "intermediate": "intermediates", "output": "outputs"}

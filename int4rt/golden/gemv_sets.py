@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt import arith, kernels
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
+from int4rt import arith
 from int4rt.golden.store import Computed, GoldenSet, Tensor
+from int4rt.ops.formats import INT32_MAX, INT32_MIN
+from int4rt.ops.gemv import numba as gemv_numba
 
 SEED = 20_250_601
 ROUNDINGS = arith.ROUNDING_MODES
@@ -52,11 +53,12 @@ def replay_pack_int4(gset: GoldenSet, backend: str) -> list[Computed]:
                          Computed(f"{case}.codes", arith.unpack_int4(packed, n * k).reshape(n, k),
                                   "arith.unpack_int4")]
         else:  # identity activations with factor 1.0 read every weight code back: y[b, n] = w[n, b]
-            y = kernels.fully_connected_int4(
+            y = gemv_numba.fully_connected_int4(
                 np.eye(k, dtype=np.int8), packed, n, None, x_zero_point=0, multiplier=1 << 30,
                 shift=1, y_zero_point=0, y_min=-8, y_max=7)
             computed.append(Computed(f"{case}.codes", y.T,
-                                     "kernels.fully_connected_int4 (identity activations)"))
+                                     "int4rt.ops.gemv.numba.fully_connected_int4 "
+                                     "(identity activations)"))
     return computed
 
 
@@ -202,11 +204,11 @@ def replay_fully_connected(gset: GoldenSet, backend: str) -> list[Computed]:
                              "arith.fully_connected")]
                 continue
             computed.append(Computed(f"{case}.{rounding}.y",
-                                     kernels.fully_connected(x, w, bias, **kw),
-                                     "kernels.fully_connected"))
+                                     gemv_numba.fully_connected(x, w, bias, **kw),
+                                     "int4rt.ops.gemv.numba.fully_connected"))
             if p["weight_bits"] == 4:
                 computed.append(Computed(
-                    f"{case}.{rounding}.y", kernels.fully_connected_int4(
+                    f"{case}.{rounding}.y", gemv_numba.fully_connected_int4(
                         x, gset[f"{case}.weight_packed"], w.shape[0], bias, **kw),
-                    "kernels.fully_connected_int4 (packed weights)"))
+                    "int4rt.ops.gemv.numba.fully_connected_int4 (packed weights)"))
     return computed

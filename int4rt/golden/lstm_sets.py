@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from int4rt.arith import ROUNDING_MODES, get_profile, quantize_multiplier
-from int4rt.golden.params import cell_from_set, cell_scalars, cell_tensors
+from int4rt.golden.layer_tensors import cell_from_set, cell_scalars, cell_tensors
 from int4rt.golden.store import Computed, GoldenSet, Tensor
 from int4rt.golden.traces import trace_tensors
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.backend import get_backend
-from int4rt.model.random_model import activation_format, random_lstm_cell, requant_params
+from int4rt.model.random_model import random_lstm_cell
+from int4rt.ops.registry import get_backend
+from int4rt.quantization import format_covering, requant_params
 from int4rt.trace import Trace
 
 SEED = 20_250_602
@@ -70,9 +71,9 @@ def build_lstm_sets() -> list[GoldenSet]:
         rng = np.random.default_rng(SEED + index)
         signed = rounding == "single"
         p, clip = (-12, 3000) if signed else (-11, 0)
-        x_fmt = activation_format(ab, signed, -3.0, 5.0)
+        x_fmt = format_covering(ab, signed, -3.0, 5.0)
         cell = random_lstm_cell(rng, INPUTS, x_fmt, HIDDEN, wb,
-                                activation_format(ab, signed, -1.0, 1.0), p, clip)
+                                format_covering(ab, signed, -1.0, 1.0), p, clip)
         kind = "signed" if signed else "unsigned"
         name = f"lstm_w{wb}_a{ab}{kind[0]}_{rounding}"
         sets.append(_lstm_set(

@@ -18,7 +18,7 @@ import numpy as np
 
 from int4rt.golden.store import Computed, GoldenSet, Tensor
 from int4rt.golden.traces import trace_tensors
-from int4rt.model.config import parse_config
+from int4rt.model.config import builtin_config_text, parse_config
 from int4rt.model.container import load_model_bytes, save_model
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import random_model
@@ -26,7 +26,6 @@ from int4rt.model.rnnt import RnntModel
 from int4rt.trace import Trace
 
 MODEL_FILE = "model.safetensors"
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny.json"
 SEED = 0
 FRAMES = 14
 LABELS = (3, 5, 4, 10)
@@ -46,7 +45,7 @@ VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 
 def tiny_config(changes: dict[str, Any]) -> dict[str, Any]:
     """configs/tiny.json with the sections in ``changes`` updated key by key."""
-    config = json.loads(CONFIG.read_text(encoding="utf-8"))
+    config = json.loads(builtin_config_text("tiny"))
     for section, values in changes.items():
         config[section].update(values)
     return config

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt import arith, kernels
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
-from int4rt.arith.requant import rounding_divide_by_pot, srdhm, wrap_int32
+from int4rt import arith
 from int4rt.golden.store import Computed, GoldenSet, Tensor
-from int4rt.kernels import fixedpoint
+from int4rt.ops.formats import INT32_MAX, INT32_MIN
+from int4rt.ops.requantize import numba as requantize_numba
+from int4rt.ops.requantize import scalar
+from int4rt.ops.requantize.reference import rounding_divide_by_pot, srdhm, wrap_int32
 
 SEED = 20_250_601
 
@@ -75,18 +76,18 @@ def replay_requantize(gset: GoldenSet, backend: str) -> list[Computed]:
     acc, mult, shift = (gset[n].astype(np.int64) for n in ("acc", "multiplier", "shift"))
     if backend == "numpy":
         x, h, y = _double_steps(acc, mult, shift)
-        via = "int4rt.arith.requant (wrap_int32, srdhm, rounding_divide_by_pot)"
+        via = "int4rt.ops.requantize.reference (wrap_int32, srdhm, rounding_divide_by_pot)"
         return [Computed("double.x", x, via), Computed("double.h", h, via),
                 Computed("double.y", y, via),
                 Computed("double.y", arith.requantize(acc, mult, shift, "double"),
                          "int4rt.arith.requantize"),
                 Computed("single.y", arith.requantize(acc, mult, shift, "single"),
                          "int4rt.arith.requantize")]
-    x = np.array([fixedpoint.wrap_int32(a << max(s, 0)) for a, s in
+    x = np.array([scalar.wrap_int32(a << max(s, 0)) for a, s in
                   zip(acc.tolist(), shift.tolist(), strict=True)], dtype=np.int64)
-    h = np.array([fixedpoint.srdhm(a, m) for a, m in zip(x.tolist(), mult.tolist(), strict=True)],
+    h = np.array([scalar.srdhm(a, m) for a, m in zip(x.tolist(), mult.tolist(), strict=True)],
                  dtype=np.int64)
-    via = "int4rt.kernels.fixedpoint (wrap_int32, srdhm)"
+    via = "int4rt.ops.requantize.scalar (wrap_int32, srdhm)"
     return [Computed("double.x", x, via), Computed("double.h", h, via)] + [
-        Computed(f"{mode}.y", kernels.requantize(acc, mult, shift, mode),
-                 "int4rt.kernels.requantize") for mode in arith.ROUNDING_MODES]
+        Computed(f"{mode}.y", requantize_numba.requantize(acc, mult, shift, mode),
+                 "int4rt.ops.requantize.numba.requantize") for mode in arith.ROUNDING_MODES]

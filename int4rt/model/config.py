@@ -2,7 +2,9 @@
 
 A configuration says what to build (``int4rt convert``); the model file then records every
 resulting integer parameter (docs/FORMAT.md §6 describes the configuration schema). Any bad
-key, type or size raises one :class:`Int4rtError` naming the key.
+key, type or size raises one :class:`Int4rtError` naming the key. The shipped configurations
+are package data (``int4rt/configs/``, identical to the checkout's ``configs/``), so
+``--config tiny`` works from an installed wheel.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
 from int4rt.arith import get_profile
 from int4rt.errors import Int4rtError
-from int4rt.layers import JOINT_MODES, LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.layers import LOGIT_FRAC_BITS_MAX, LOGIT_FRAC_BITS_MIN
+from int4rt.model.frontend_kinds import KaldiFbankOptions, read_frontend_kind
+from int4rt.options import JOINT_MODES, KALDI_FBANK, LOG_MEL, PROFILES, FrontendKind
 
 MAX_SIZE = 16384  # largest hidden/embedding/joint width a configuration may ask for
 MAX_LAYERS = 64
@@ -67,6 +72,12 @@ class FrontendConfig:
     frame_shift_ms: float
     deltas: int
     cmvn: bool
+    kaldi_fbank: KaldiFbankOptions | None = None  # None: the log-mel front end
+
+    @property
+    def kind(self) -> FrontendKind:
+        """``log-mel`` or ``kaldi-fbank``."""
+        return LOG_MEL if self.kaldi_fbank is None else KALDI_FBANK
 
     @property
     def feature_dim(self) -> int:
@@ -272,8 +283,21 @@ def _kind(value: object) -> str:
         type(value), "a number" if isinstance(value, (int, float)) else "null")
 
 
+BUILTIN_CONFIGS = ("paper", "tiny", "lm-paper", "lm-tiny")  # int4rt/configs/{name}.json
+
+
+def builtin_config_text(name: str) -> str:
+    """The JSON text of the shipped configuration ``name`` (one of :data:`BUILTIN_CONFIGS`)."""
+    if name not in BUILTIN_CONFIGS:
+        raise Int4rtError(f"unknown built-in config {name!r}; expected one of "
+                          f"{', '.join(BUILTIN_CONFIGS)}")
+    return (resources.files("int4rt") / "configs" / f"{name}.json").read_text(encoding="utf-8")
+
+
 def load_config(path: str | Path) -> ModelConfig:
-    """Read and check a configuration file (FORMAT.md §6)."""
+    """Read and check a configuration file, or a built-in one by name (FORMAT.md §6)."""
+    if str(path) in BUILTIN_CONFIGS and not Path(path).exists():
+        return parse_config(strict_json(builtin_config_text(str(path)), f"config {path!r}"))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -322,14 +346,15 @@ def read_vocab(top: JsonObject) -> tuple[str, ...]:
 
 
 def _quantization(section: JsonObject) -> QuantConfig:
-    profile_name = section.choice("profile", ("int4rt", "tflm"))
+    profile_name = section.choice("profile", PROFILES)
     profile = get_profile(profile_name)
     rounding = section.choice("rounding", profile.roundings)
     weight_bits = _bits(section, "weight_bits", profile.weight_bits, profile_name)
     activation_bits = _bits(section, "activation_bits", profile.activation_bits, profile_name)
     signed = section.bool("activation_signed")
-    if profile_name == "tflm" and not signed:
-        section.fail("activation_signed", "the 'tflm' profile needs signed (int8) activations")
+    if profile.signed_activations_only and not signed:
+        section.fail("activation_signed",
+                     f"the {profile_name!r} profile needs signed (int8) activations")
     overrides_section = section.object("overrides")
     overrides = {}
     for layer in overrides_section.keys():
@@ -365,13 +390,15 @@ def _bits(section: JsonObject, key: str, allowed: tuple[int, ...], profile: str,
 def _rnnt(top: JsonObject, vocab: tuple[str, ...], quant: QuantConfig) -> RnntConfig:
     blank_id = top.int("blank_id", 0, len(vocab) - 1)
     fe = top.object("frontend")
+    sample_rate, n_mels = fe.int("sample_rate", 1000, 192000), fe.int("n_mels", 1, 512)
     frontend = FrontendConfig(
-        sample_rate=fe.int("sample_rate", 1000, 192000),
-        n_mels=fe.int("n_mels", 1, 512),
+        sample_rate=sample_rate,
+        n_mels=n_mels,
         frame_length_ms=fe.number("frame_length_ms"),
         frame_shift_ms=fe.number("frame_shift_ms"),
         deltas=fe.int("deltas", 0, 2),
         cmvn=fe.bool("cmvn"),
+        kaldi_fbank=read_frontend_kind(fe, sample_rate, n_mels, defaults=True),
     )
     fe.done()
     enc = top.object("encoder")

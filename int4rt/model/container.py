@@ -1,37 +1,24 @@
 """Model files: ``save_model`` and ``load_model`` for RNN-T and LM models (docs/FORMAT.md).
 
-A model file is a safetensors file (FORMAT.md §1) whose ``__metadata__`` holds one JSON
-document describing every layer's quantization (FORMAT.md §2); its tensors (FORMAT.md §3)
-hold weight codes (int4 packed two per byte, ARITHMETIC.md §5), per-row integer
-requantization parameters, embedding codes, the arithmetic tables and CMVN statistics. Files
-are written with ``safetensors.numpy`` so other tools can read them, and read back by the
-strict parser below, which checks every byte before trusting it (FORMAT.md §4): any problem
-raises one ``FormatError`` naming the field. Nothing is ever unpickled.
+A model file is a safetensors file (``int4rt.model.framing``, FORMAT.md §1) whose metadata
+holds one JSON document describing every layer's quantization (FORMAT.md §2); its tensors
+(FORMAT.md §3) hold weight codes (int4 packed two per byte, ARITHMETIC.md §5), per-row
+integer requantization parameters, embedding codes, the arithmetic tables and CMVN
+statistics. This module maps models to that document and back, strictly; every model read
+or written is checked by ``int4rt.model.validation`` (FORMAT.md §4). Nothing is unpickled.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import math
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import save_file
 
 from int4rt import __version__
-from int4rt.arith import check_sigmoid_table, get_profile, unpack_int4
-from int4rt.arith.formats import INT32_MAX
-from int4rt.arith.logsoftmax_tables import check_exp2_table, check_ln_table, exp2_table, ln_table
-from int4rt.arith.requant import SHIFT_MAX, SHIFT_MIN
-from int4rt.errors import ArithmeticSpecError, FormatError, Int4rtError
+from int4rt.errors import ArithmeticSpecError, FormatError
 from int4rt.layers import (
-    JOINT_MODES,
     LOGIT_FRAC_BITS_MAX,
     LOGIT_FRAC_BITS_MIN,
     ActQuant,
@@ -42,128 +29,36 @@ from int4rt.layers import (
     Predictor,
     QLinear,
 )
-from int4rt.model.config import MAX_STACK, JsonObject, read_vocab, strict_json
-from int4rt.model.lm import LmModel, check_lstm_stack
+from int4rt.model.config import MAX_STACK, JsonObject, read_vocab
+from int4rt.model.framing import (
+    NUMPY_DTYPES,
+    RawTensor,
+    dims,
+    is_count,
+    read_container,
+    read_file,
+    short,
+    write_container,
+)
+from int4rt.model.frontend_kinds import frontend_kind_json, read_frontend_kind
+from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.model.validation import Model, check_model
+from int4rt.ops.formats import INT32_MAX
+from int4rt.ops.int4.reference import unpack_int4
+from int4rt.ops.profiles import get_profile
+from int4rt.ops.requantize.reference import SHIFT_MAX, SHIFT_MIN
+from int4rt.options import JOINT_MODES, PROFILES
+from int4rt.trace_names import DIRECTIONS
 
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
-METADATA_KEY = "int4rt"
-HEADER_LIMIT = 100_000_000  # bytes of JSON header accepted (safetensors' limit; FORMAT.md §1)
+KALDI_FBANK_VERSION = 2  # the first version with frontend.kind (FORMAT.md §2.6, §7)
+READ_VERSIONS = (FORMAT_VERSION, KALDI_FBANK_VERSION)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_DIM = INT32_MAX  # largest logical dimension of a weight matrix (FORMAT.md §2.4)
-DIRECTIONS = ("fwd", "bwd")
 
-# safetensors dtype names and their element sizes (FORMAT.md §1)
-DTYPE_SIZES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
-    "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8,
-}
-NUMPY_DTYPES = {  # the dtypes int4rt reads (FORMAT.md §3), little-endian on disk
-    "U8": np.dtype("<u1"), "I8": np.dtype("<i1"), "U16": np.dtype("<u2"),
-    "I32": np.dtype("<i4"), "F32": np.dtype("<f4"),
-}
-
-Model = RnntModel | LmModel
 _profile = functools.cache(get_profile)  # get_profile rebuilds the int4rt table on each call
-
-
-# --- FORMAT.md §1: the safetensors framing -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawTensor:
-    """One tensor of a checked safetensors file: dtype name, shape and its bytes."""
-
-    dtype: str
-    shape: tuple[int, ...]
-    data: memoryview
-
-
-def read_container(data: bytes) -> tuple[dict[str, Any], dict[str, RawTensor]]:
-    """The ``int4rt`` metadata object and the raw tensors of a model file's bytes.
-
-    Checks the framing only (FORMAT.md §1): header length, JSON (FORMAT.md §2.1), the tensor
-    table (dtype names, shapes, offsets that tile the data area, alignment); the model itself
-    is checked later.
-    """
-    view = memoryview(data).cast("B")
-    size = len(view)
-    if size < 8:
-        raise FormatError(f"file is {size} bytes, too short for the 8-byte header length")
-    length = int.from_bytes(view[:8], "little")
-    if length > HEADER_LIMIT:
-        raise FormatError(f"header length {length} exceeds the limit of {HEADER_LIMIT} bytes")
-    if 8 + length > size:
-        raise FormatError(f"header length {length} runs past the end of the file "
-                          f"({size} bytes)")
-    if length == 0 or length % 8:
-        raise FormatError(f"header length {length} is not a positive multiple of 8")
-    try:
-        text = bytes(view[8:8 + length]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError("header is not UTF-8 text") from None
-    if not text.startswith("{") or not text.rstrip(" ").endswith("}"):
-        raise FormatError("header must be a JSON object padded with trailing spaces only")
-    header = strict_json(text, "header", FormatError)
-    if not isinstance(header, dict):
-        raise FormatError("header must be a JSON object")
-    metadata = header.pop("__metadata__", None)
-    if not isinstance(metadata, dict) or list(metadata) != [METADATA_KEY] \
-            or not isinstance(metadata[METADATA_KEY], str):
-        raise FormatError(f"header __metadata__ must hold exactly one entry {METADATA_KEY!r} "
-                          "whose value is a JSON string")
-    buffer = view[8 + length:]
-    tensors = {name: _tensor_entry(name, entry, buffer) for name, entry in header.items()}
-    _check_tiling(tensors, len(buffer))
-    meta = strict_json(metadata[METADATA_KEY], "metadata", FormatError)
-    if not isinstance(meta, dict):
-        raise FormatError("metadata must be a JSON object")
-    return meta, {name: tensor for name, (tensor, _) in tensors.items()}
-
-
-def _tensor_entry(name: str, entry: object,
-                  buffer: memoryview) -> tuple[RawTensor, tuple[int, int]]:
-    where = f"header entry {name!r}"
-    if not name:
-        raise FormatError("header has a tensor with an empty name")
-    if not isinstance(entry, dict) or sorted(entry) != ["data_offsets", "dtype", "shape"]:
-        raise FormatError(f"{where}: expected exactly the keys dtype, shape, data_offsets")
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
-        raise FormatError(f"{where}: unknown dtype {_short(dtype)}")
-    if not isinstance(shape, list) or len(shape) > 8 or not all(_is_count(d) for d in shape):
-        raise FormatError(f"{where}: shape must be a list of at most 8 non-negative integers")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_is_count, offsets)) \
-            or not offsets[0] <= offsets[1] <= len(buffer):
-        raise FormatError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end "
-                          f"<= {len(buffer)} (the data size)")
-    begin, end = offsets
-    itemsize = DTYPE_SIZES[dtype]
-    if end - begin != math.prod(shape) * itemsize:
-        raise FormatError(f"{where}: shape {_dims(shape)} of {dtype} needs "
-                          f"{math.prod(shape) * itemsize} bytes, data_offsets span {end - begin}")
-    if begin % itemsize:
-        raise FormatError(f"{where}: data offset {begin} is not a multiple of the {dtype} "
-                          f"element size {itemsize}")
-    return RawTensor(dtype, tuple(shape), buffer[begin:end]), (begin, end)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _check_tiling(tensors: dict[str, tuple[RawTensor, tuple[int, int]]], size: int) -> None:
-    """The tensors' byte ranges tile the data area: no gap, no overlap (FORMAT.md §1)."""
-    cursor = 0
-    for name, (_, (begin, end)) in sorted(tensors.items(), key=lambda item: item[1][1]):
-        if begin != cursor:
-            problem = "overlaps the tensor before it" if begin < cursor else "leaves a gap"
-            raise FormatError(f"tensor {name!r} starts at data byte {begin}, expected {cursor}: "
-                              f"it {problem}")
-        cursor = end
-    if cursor != size:
-        raise FormatError(f"{size - cursor} bytes after the last tensor belong to no tensor")
 
 
 # --- writing (FORMAT.md §2, §3) -------------------------------------------------------------
@@ -173,23 +68,15 @@ def save_model(model: Model, path: str | Path) -> None:
     """Check ``model`` (FORMAT.md §4) and write it to ``path`` as a model file."""
     check_model(model)
     metadata, tensors = _serialize(model)
-    target = Path(path)
-    if target.is_dir() or not target.parent.is_dir():
-        raise Int4rtError(f"cannot write model file {str(target)!r}: "
-                          + ("it is a directory" if target.is_dir() else
-                             f"no directory {str(target.parent)!r}"))
-    try:
-        save_file(tensors, os.fspath(path),
-                  metadata={METADATA_KEY: json.dumps(metadata, separators=(",", ":"))})
-    except (OSError, SafetensorError) as error:
-        raise Int4rtError(f"cannot write model file {os.fspath(path)!r}: {error}") from None
+    write_container(path, metadata, tensors)
 
 
 def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     tensors: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if isinstance(model, LmModel)
+        or model.frontend.kaldi_fbank is None else KALDI_FBANK_VERSION,
         "architecture": "lm" if isinstance(model, LmModel) else "rnnt",
         "int4rt_version": __version__,
         "profile": model.profile,
@@ -210,7 +97,8 @@ def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta["frontend"] = {"sample_rate": int(fe.sample_rate), "n_mels": int(fe.n_mels),
                             "frame_length_ms": float(fe.frame_length_ms),
                             "frame_shift_ms": float(fe.frame_shift_ms), "deltas": int(fe.deltas),
-                            "cmvn": fe.cmvn_mean is not None}
+                            "cmvn": fe.cmvn_mean is not None,
+                            **frontend_kind_json(fe.kaldi_fbank)}
         if fe.cmvn_mean is not None:
             tensors["frontend.cmvn_mean"] = fe.cmvn_mean
             tensors["frontend.cmvn_std"] = fe.cmvn_std
@@ -289,19 +177,6 @@ def load_model(path: str | Path) -> Model:
     return load_model_bytes(read_file(path))
 
 
-def read_file(path: str | Path) -> bytes:
-    """The bytes of the file at ``path``; a ``FormatError`` saying why it cannot be read."""
-    try:
-        with open(os.fspath(path), "rb") as handle:
-            return handle.read()
-    except TypeError:
-        raise FormatError(f"model path must be a string or path, got {type(path).__name__}") \
-            from None
-    except OSError as error:
-        raise FormatError(f"cannot read model file {os.fsdecode(path)!r}: "
-                          f"{error.strerror or error}") from None
-
-
 def load_model_bytes(data: bytes) -> Model:
     """Check a model file's bytes (FORMAT.md §4) and return the model they hold."""
     metadata, tensors = read_container(data)
@@ -317,6 +192,7 @@ class _Reader:
 
     def __init__(self, tensors: dict[str, RawTensor]) -> None:
         self._tensors = tensors
+        self.version = FORMAT_VERSION
         self._taken: set[str] = set()
 
     def take(self, name: str, dtype: str, shape: tuple[int, ...],
@@ -328,8 +204,8 @@ class _Reader:
         if raw.dtype != dtype:
             raise FormatError(f"tensor {name!r} has dtype {raw.dtype}, expected {dtype}")
         if raw.shape != shape:
-            raise FormatError(f"tensor {name!r} has shape {_dims(raw.shape)}, "
-                              f"{expected} {_dims(shape)}")
+            raise FormatError(f"tensor {name!r} has shape {dims(raw.shape)}, "
+                              f"{expected} {dims(shape)}")
         array = np.frombuffer(raw.data, dtype=NUMPY_DTYPES[dtype]).reshape(shape)
         return array.astype(array.dtype.newbyteorder("="))
 
@@ -341,12 +217,14 @@ class _Reader:
     def model(self, top: JsonObject) -> Model:
         top.choice("format", (FORMAT_NAME,))
         version = top.raw("format_version")
-        if type(version) is not int or version != FORMAT_VERSION:
-            raise FormatError(f"metadata format_version: file has version {_short(version)}, "
-                              f"this int4rt reads version {FORMAT_VERSION}")
+        if type(version) is not int or version not in READ_VERSIONS:
+            raise FormatError(f"metadata format_version: file has version {short(version)}, "
+                              f"this int4rt reads versions "
+                              f"{' and '.join(map(str, READ_VERSIONS))}")
+        self.version = version
         architecture = top.choice("architecture", ("rnnt", "lm"))
         top.string("int4rt_version")
-        profile = top.choice("profile", ("int4rt", "tflm"))
+        profile = top.choice("profile", PROFILES)
         rounding = top.choice("rounding", _profile(profile).roundings)
         vocab = read_vocab(top)
         if architecture == "lm":
@@ -379,8 +257,12 @@ class _Reader:
         dims = (n_mels * (1 + deltas),)
         cmvn = ((self.take("frontend.cmvn_mean", "F32", dims),
                  self.take("frontend.cmvn_std", "F32", dims)) if fe.bool("cmvn") else (None, None))
+        if fe.has("kind") and self.version < KALDI_FBANK_VERSION:
+            fe.fail("kind", f"needs format_version {KALDI_FBANK_VERSION}, the file has "
+                            f"{self.version}")
+        kaldi_fbank = read_frontend_kind(fe, rate, n_mels, defaults=False)
         fe.done()
-        return Frontend(rate, n_mels, frame_length, frame_shift, deltas, *cmvn)
+        return Frontend(rate, n_mels, frame_length, frame_shift, deltas, *cmvn, kaldi_fbank)
 
     def encoder(self, enc: JsonObject) -> Encoder:
         layers = []
@@ -421,7 +303,7 @@ class _Reader:
         meta.choice("granularity", ("per_row",))
         shape = meta.raw("shape")
         if not isinstance(shape, list) or len(shape) != 2 or not all(
-                _is_count(d) and 1 <= d <= MAX_DIM for d in shape):
+                is_count(d) and 1 <= d <= MAX_DIM for d in shape):
             meta.fail("shape", f"expected [rows, columns], each in [1, {MAX_DIM}]")
         has_bias = meta.bool("bias")
         meta.done()
@@ -486,155 +368,3 @@ def _format(parent: JsonObject, key: str) -> ActQuant:
         meta.fail("scale", f"{scale!r} is not a float32 value")
     meta.done()
     return ActQuant(bits, signed, zero_point, scale)
-
-
-# --- model checks (FORMAT.md §4) ------------------------------------------------------------
-
-
-def check_model(model: object) -> None:
-    """Raise ``FormatError`` unless ``model`` is a consistent RNN-T or LM (FORMAT.md §4)."""
-    if not isinstance(model, (RnntModel, LmModel)):
-        raise FormatError(f"expected an RnntModel or LmModel, got {type(model).__name__}")
-    _check_vocab(model.vocab)
-    try:
-        if isinstance(model, LmModel):
-            model.validate("lm")
-        else:
-            _check_rnnt(model)
-        _check_profile(model)
-    except ArithmeticSpecError as error:
-        raise FormatError(str(error)) from None
-
-
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        raise FormatError(message)
-
-
-def linear_layers(model: Model) -> Iterator[tuple[str, QLinear, ActQuant]]:
-    """Every fully connected layer of ``model``: (name, layer, format of its input codes)."""
-    def cell_layers(prefix: str, cell: LstmCell) -> Iterator[tuple[str, QLinear, ActQuant]]:
-        yield f"{prefix}.input_fc", cell.input_fc, cell.input
-        yield f"{prefix}.recurrent_fc", cell.recurrent_fc, cell.hidden
-
-    if isinstance(model, LmModel):
-        for index, cell in enumerate(model.layers):
-            yield from cell_layers(f"lm.layer{index}", cell)
-        yield "lm.out", model.out, model.output
-        return
-    for index, layer in enumerate(model.encoder.layers):
-        for direction, cell in zip(DIRECTIONS, layer.cells, strict=False):
-            yield from cell_layers(f"encoder.layer{index}.{direction}", cell)
-    for index, cell in enumerate(model.predictor.layers):
-        yield from cell_layers(f"predictor.layer{index}", cell)
-    yield "joint.enc_proj", model.joint.enc_proj, model.encoder.output
-    yield "joint.pred_proj", model.joint.pred_proj, model.predictor.output
-    yield "joint.out", model.joint.out, model.joint.hidden
-
-
-def _check_profile(model: Model) -> None:
-    """Bit widths, rounding and tables the profile allows (ARITHMETIC.md §6.2, §8; §4)."""
-    profile = _profile(model.profile)
-    _need(model.rounding in profile.roundings,
-          f"rounding {model.rounding!r} not allowed by profile {model.profile!r}")
-    for name, layer, fmt in linear_layers(model):
-        _need(layer.weight_bits in profile.weight_bits,
-              f"{name}: {layer.weight_bits}-bit weights not allowed by profile "
-              f"{model.profile!r}")
-        _need(fmt.bits in profile.activation_bits and (fmt.signed or model.profile != "tflm"),
-              f"{name}: {'' if fmt.signed else 'un'}signed {fmt.bits}-bit input activations "
-              f"not allowed by profile {model.profile!r}")
-    for name, table, check, want in zip(
-            ("tables.sigmoid", "tables.exp2", "tables.ln"),
-            (model.sigmoid_table, model.exp2_table, model.ln_table),
-            (check_sigmoid_table, check_exp2_table, check_ln_table),
-            profile_tables(model.profile), strict=True):
-        try:
-            check(table)
-        except ArithmeticSpecError as error:
-            raise FormatError(f"{name}: {error}") from None
-        differ = np.flatnonzero(table != want)
-        _need(not differ.size, f"{name}: entry {differ[0] if differ.size else 0} differs from "
-                               f"the table of profile {model.profile!r}")
-
-
-def _check_vocab(vocab: object) -> None:
-    _need(isinstance(vocab, tuple) and len(vocab) >= 2
-          and all(isinstance(token, str) and token for token in vocab)
-          and len(set(vocab)) == len(vocab),
-          "vocab must be a tuple of at least 2 distinct non-empty strings")
-
-
-@functools.cache
-def profile_tables(profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sigmoid, EXP2 and LN tables a ``profile`` model stores (read-only; FORMAT.md §3.5)."""
-    tables = (_profile(profile).table.copy(), exp2_table(), ln_table())
-    for table in tables:
-        table.setflags(write=False)
-    return tables
-
-
-def _check_rnnt(model: RnntModel) -> None:
-    _need(0 <= model.blank_id < len(model.vocab),
-          f"blank_id {model.blank_id} outside the vocabulary [0, {len(model.vocab)})")
-    _check_frontend(model.frontend)
-    encoder = model.encoder
-    _need(len(encoder.layers) > 0, "encoder: needs at least one layer")
-    width, fmt, source = model.frontend.feature_dim, encoder.input, "encoder.input"
-    for index, layer in enumerate(encoder.layers):
-        name = f"encoder.layer{index}"
-        _need(len(layer.cells) in (1, 2), f"{name}: needs 1 or 2 directions")
-        _need(1 <= layer.stack <= MAX_STACK, f"{name}.stack {layer.stack} outside "
-                                             f"[1, {MAX_STACK}]")
-        for direction, cell in zip(DIRECTIONS, layer.cells, strict=False):
-            cell.validate(f"{name}.{direction}")
-            _need(cell.input == fmt, f"{name}.{direction}.input: format differs from {source}")
-            _need(cell.hidden == layer.hidden and cell.hidden_size == layer.cells[0].hidden_size,
-                  f"{name}.{direction}: hidden format and size must match the fwd direction")
-            _need(cell.input_size == width * layer.stack,
-                  f"{name}.{direction}.input_fc: {cell.input_size} inputs, expected "
-                  f"{width} x stack {layer.stack} = {width * layer.stack}")
-        width, fmt, source = layer.output_size, layer.hidden, f"{name}.hidden"
-    predictor = model.predictor
-    check_lstm_stack("predictor", predictor.layers)
-    predictor.validate("predictor")
-    _need(predictor.embedding.shape[0] == len(model.vocab),
-          f"predictor.embedding: {predictor.embedding.shape[0]} rows, vocabulary has "
-          f"{len(model.vocab)} entries")
-    _check_joint(model)
-
-
-def _check_frontend(fe: Frontend) -> None:
-    _need(fe.feature_dim > 0, "frontend: feature dimension must be positive")
-    if fe.cmvn_mean is None and fe.cmvn_std is None:
-        return
-    for name, stat in (("cmvn_mean", fe.cmvn_mean), ("cmvn_std", fe.cmvn_std)):
-        _need(isinstance(stat, np.ndarray) and stat.dtype == np.float32
-              and stat.shape == (fe.feature_dim,),
-              f"frontend.{name} must be float32 [{fe.feature_dim}]")
-        _need(bool(np.all(np.isfinite(stat))), f"frontend.{name}: non-finite entry")
-    _need(bool(np.all(fe.cmvn_std > 0)), "frontend.cmvn_std: entries must be positive")
-
-
-def _check_joint(model: RnntModel) -> None:
-    """The joint's parameters (``Joint.validate``) and how it connects (ARITHMETIC.md §9)."""
-    joint = model.joint
-    joint.validate("joint", model.encoder.output, model.predictor.output)
-    for name, proj, width in (
-            ("enc_proj", joint.enc_proj, model.encoder.layers[-1].output_size),
-            ("pred_proj", joint.pred_proj, model.predictor.layers[-1].hidden_size)):
-        _need(proj.n_in == width, f"joint.{name}: {proj.n_in} inputs, expected {width}")
-    if joint.mode == "additive":
-        _need((joint.combine_multiplier, joint.combine_shift) == (0, 0),
-              "joint.combine: must be (0, 0) for an additive joint")
-    _need(joint.out.n_out == len(model.vocab),
-          f"joint.out: {joint.out.n_out} rows, vocabulary has {len(model.vocab)} entries")
-
-
-def _dims(shape: tuple[int, ...] | list[int]) -> str:
-    return "[" + ", ".join(map(str, shape)) + "]"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.arith.formats import INT32_MAX, INT32_MIN
-from int4rt.errors import ArithmeticSpecError, Int4rtError
-from int4rt.layers import (
-    LOGIT_FRAC_BITS_MAX,
-    LOGIT_FRAC_BITS_MIN,
-    ActQuant,
-    LstmCell,
-    Predictor,
-    QLinear,
-    initial_state,
-)
-from int4rt.model.backend import get_backend
+from int4rt import trace_names as names
+from int4rt.layers import ActQuant, LstmCell, QLinear
+from int4rt.model.lstm_stack import LstmStack, LstmState, embed
+from int4rt.ops.registry import get_backend
+from int4rt.trace import Trace
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,13 +45,17 @@ class LmModel:
         """Format of the last layer's hidden codes, the output layer's input."""
         return self.layers[-1].hidden
 
-    def initial_state(self, batch: int) -> LmState:
-        """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""
-        states = [initial_state(cell, batch) for cell in self.layers]
-        return LmState(tuple(h for h, _ in states), tuple(c for _, c in states))
+    @property
+    def stack(self) -> LstmStack:
+        """The LSTM layers with this model's arithmetic (§8.5)."""
+        return LstmStack(self.layers, self.sigmoid_table, self.rounding)
 
-    def step(self, tokens: np.ndarray, state: LmState, *,
-             backend: str = "numba") -> tuple[np.ndarray, LmState]:
+    def initial_state(self, batch: int) -> LstmState:
+        """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        return self.stack.initial_state(batch)
+
+    def step(self, tokens: np.ndarray, state: LstmState, *,
+             backend: str = "numba") -> tuple[np.ndarray, LstmState]:
         """Feed ``tokens`` [B] and return (log-probabilities int32 [B, V] of the next token, state).
 
         Embedding codes → every LSTM layer one step (§8.2–§8.4) → ``out`` to int32 logits
@@ -65,75 +63,39 @@ class LmModel:
         ``2^-logit_frac_bits`` (§10). Rows are independent: a row's result does not depend on
         the other rows of the batch.
         """
+        x, state = self.stack.step(embed(self.embedding, tokens), state, backend=backend)
+        return self._log_probs(x, backend, None), state
+
+    def sequence(self, tokens: np.ndarray, *, backend: str = "numba",
+                 trace: Trace | None = None) -> np.ndarray:
+        """Log-probabilities int32 [T, V] after each of ``tokens`` [T], from the initial state.
+
+        The same integers as T calls of :meth:`step`; with ``trace``, records
+        ``lm.embedding``, ``lm.layer{l}.*`` (§8.7), ``lm.logits`` and ``lm.log_probs``.
+        """
+        x = embed(self.embedding, tokens)
+        if trace is not None:
+            trace.record(names.embedding(names.LM), x)
+        x = self.stack.sequence(x, backend=backend, trace=trace, prefix=names.LM)
+        return self._log_probs(x, backend, trace)
+
+    def _log_probs(self, x: np.ndarray, backend: str, trace: Trace | None) -> np.ndarray:
         ops = get_backend(backend)
-        tokens = np.asarray(tokens)
-        vocab = len(self.vocab)
-        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
-                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
-            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
-        x = self.embedding[tokens]
-        hs, cs = [], []
-        for cell, h, c in zip(self.layers, state.h, state.c, strict=True):
-            x, c_new = ops.lstm.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
-            hs.append(x)
-            cs.append(c_new)
-        logits = _output_logits(backend, x, self.out, self.output, self.rounding)
+        logits = ops.gemv.linear(x, self.out, self.output, self.rounding, np.int32)
         log_probs = ops.log_softmax.log_softmax(logits, self.logit_frac_bits, self.exp2_table,
                                                 self.ln_table)
-        return log_probs, LmState(tuple(hs), tuple(cs))
+        if trace is not None:
+            trace.record(names.LM_LOGITS, logits)
+            trace.record(names.LM_LOG_PROBS, log_probs)
+        return log_probs
 
-    def validate(self, name: str = "lm") -> None:
-        """Check shapes, the chain of formats and every layer (ARITHMETIC.md §7, §8)."""
-        check_lstm_stack(name, self.layers)
-        Predictor(self.embedding, self.layers).validate(name)  # embedding dtype, width, codes
-        _need(self.embedding.shape[0] == len(self.vocab),
-              f"{name}.embedding: {self.embedding.shape[0]} rows, vocabulary has "
-              f"{len(self.vocab)} entries")
-        _need(self.out.n_in == self.layers[-1].hidden_size and self.out.n_out == len(self.vocab),
-              f"{name}.out: shape ({self.out.n_out}, {self.out.n_in}), expected "
-              f"({len(self.vocab)}, {self.layers[-1].hidden_size})")
-        self.out.validate(f"{name}.out", self.output.bits)
-        _need(LOGIT_FRAC_BITS_MIN <= self.logit_frac_bits <= LOGIT_FRAC_BITS_MAX,
-              f"{name}.logit_frac_bits {self.logit_frac_bits} outside "
-              f"[{LOGIT_FRAC_BITS_MIN}, {LOGIT_FRAC_BITS_MAX}]")
+    def lstm_cells(self) -> Iterator[tuple[str, LstmCell]]:
+        """Every LSTM layer: (layer name, cell)."""
+        for index, cell in enumerate(self.layers):
+            yield names.stack_layer(names.LM, index), cell
 
-
-@dataclass(frozen=True, eq=False)
-class LmState:
-    """Per-history LM state: h codes and c (int16) per layer, batched over rows [B, H]."""
-
-    h: tuple[np.ndarray, ...]
-    c: tuple[np.ndarray, ...]
-
-
-def _output_logits(backend: str, x: np.ndarray, layer: QLinear, fmt: ActQuant,
-                   rounding: str) -> np.ndarray:
-    """The output layer §7.1 to int32 logits on ``backend``'s GEMV."""
-    if backend == "numba":
-        from int4rt.kernels.gemv import linear
-
-        return linear(x, layer, fmt, rounding, INT32_MIN, INT32_MAX)
-    from int4rt.arith import fully_connected
-
-    return fully_connected(x, layer.weight, layer.bias, x_zero_point=fmt.zero_point,
-                           multiplier=layer.multiplier, shift=layer.shift, y_zero_point=0,
-                           y_min=INT32_MIN, y_max=INT32_MAX, rounding=rounding)
-
-
-def check_lstm_stack(name: str, cells: tuple[LstmCell, ...]) -> None:
-    """Validate unidirectional cells ``{name}.layer{l}``, each fed by the previous one."""
-    _need(len(cells) > 0, f"{name}: needs at least one LSTM layer")
-    for index, cell in enumerate(cells):
-        cell.validate(f"{name}.layer{index}")
-        if index:
-            prev = cells[index - 1]
-            _need(cell.input == prev.hidden,
-                  f"{name}.layer{index}.input: format differs from {name}.layer{index - 1}.hidden")
-            _need(cell.input_size == prev.hidden_size,
-                  f"{name}.layer{index}: input size {cell.input_size} != hidden size "
-                  f"{prev.hidden_size} of {name}.layer{index - 1}")
-
-
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        raise ArithmeticSpecError(message)
+    def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """Every fully connected layer: (name, layer, format of its input codes)."""
+        for prefix, cell in self.lstm_cells():
+            yield from cell.linear_layers(prefix)
+        yield names.name(names.LM, "out"), self.out, self.output

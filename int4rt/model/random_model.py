@@ -11,36 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.arith import quantize_multiplier
 from int4rt.layers import ActQuant, Encoder, EncoderLayer, Joint, LstmCell, Predictor, QLinear
 from int4rt.model.config import LmConfig, ModelConfig, QuantConfig, RnntConfig
-from int4rt.model.container import profile_tables
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import Frontend, RnntModel
-
-GATE_PRE_SCALE = 2.0**-12  # Q3.12 (ARITHMETIC.md §8.2)
-
-
-def _f32(value: float) -> float:
-    return float(np.float32(value))
-
-
-def requant_params(scale_in: float, weight_scales: np.ndarray,
-                   scale_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row (multiplier, shift) of ``s_in · s_w[r] / s_out`` from float32 scales (§3)."""
-    pairs = [quantize_multiplier(_f32(scale_in) * _f32(s) / _f32(scale_out))
-             for s in weight_scales]
-    return (np.array([m for m, _ in pairs], dtype=np.int32),
-            np.array([s for _, s in pairs], dtype=np.int32))
-
-
-def quantize_rows(weights: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-row codes in [-(2^(b-1) - 1), 2^(b-1) - 1] and their float32 scales."""
-    qmax = (1 << (bits - 1)) - 1
-    peak = np.abs(weights).max(axis=1)
-    scales = np.where(peak > 0, peak / qmax, 1.0).astype(np.float32)
-    codes = np.clip(np.floor(weights / scales[:, None] + 0.5), -qmax, qmax)
-    return codes.astype(np.int8), scales
+from int4rt.model.validation import profile_tables
+from int4rt.ops.requantize.reference import quantize_multiplier
+from int4rt.quantization import (
+    GATE_PRE_SCALE,
+    HIDDEN_RANGE,
+    f32,
+    format_covering,
+    hidden_requant,
+    joint_hidden_requant,
+    max_scales,
+    quantize_weight_codes,
+    requant_params,
+)
 
 
 def random_linear(rng: np.random.Generator, n_out: int, n_in: int, weight_bits: int,
@@ -48,25 +35,17 @@ def random_linear(rng: np.random.Generator, n_out: int, n_in: int, weight_bits: 
                   spread: float = 1.0) -> QLinear:
     """A random §7.1 layer from ``x_format`` to outputs of scale ``out_scale``."""
     limit = spread * np.sqrt(3.0 / max(n_in, 1))
-    codes, scales = quantize_rows(rng.uniform(-limit, limit, size=(n_out, n_in)), weight_bits)
+    weights = rng.uniform(-limit, limit, size=(n_out, n_in))
+    scales = max_scales(weights, weight_bits)
+    codes = quantize_weight_codes(weights, scales, weight_bits)
     multiplier, shift = requant_params(x_format.scale, scales, out_scale)
     if bias:
-        acc_scale = _f32(x_format.scale) * scales.astype(np.float64)
+        acc_scale = f32(x_format.scale) * scales.astype(np.float64)
         bias_codes = np.floor(rng.uniform(-0.5, 0.5, size=n_out) / acc_scale + 0.5)
         bias_codes = np.clip(bias_codes, -(2**24), 2**24).astype(np.int32)
     else:
         bias_codes = np.zeros(n_out, dtype=np.int32)
     return QLinear(codes, weight_bits, bias_codes, multiplier, shift)
-
-
-def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQuant:
-    """The asymmetric (or, signed with ``low == -high``, symmetric) format covering [low, high]."""
-    levels = (1 << bits) - 1 if not signed or low != -high else (1 << (bits - 1)) - 1
-    scale = _f32((high - low) / levels) if levels == (1 << bits) - 1 else _f32(high / levels)
-    qmin = -(1 << (bits - 1)) if signed else 0
-    zero_point = 0 if signed and low == -high else int(np.clip(
-        qmin - np.floor(low / scale + 0.5), qmin, qmin + (1 << bits) - 1))
-    return ActQuant(bits, signed, zero_point, scale)
 
 
 def random_lstm_cell(rng: np.random.Generator, input_size: int, input_format: ActQuant,
@@ -78,13 +57,12 @@ def random_lstm_cell(rng: np.random.Generator, input_size: int, input_format: Ac
                              spread=1.5)
     recurrent_fc = random_linear(rng, gates, hidden_size, weight_bits, hidden_format,
                                  GATE_PRE_SCALE, bias=False, spread=1.5)
-    hidden_m, hidden_s = quantize_multiplier(2.0**-30 / _f32(hidden_format.scale))
+    hidden_m, hidden_s = hidden_requant(hidden_format)
     return LstmCell(input_fc, recurrent_fc, input_format, hidden_format, cell_scale_log2,
                     cell_clip, hidden_m, hidden_s)
 
 
-FEATURE_RANGE = 4.0  # CMVN-normalized features are quantized over [-4, 4]
-HIDDEN_RANGE = 1.0  # h = o·tanh(c) and the joint's tanh lie in (-1, 1)
+FEATURE_RANGE = (-4.0, 4.0)  # CMVN-normalized features are quantized over [-4, 4]
 JOINT_PRODUCT_SCALE = 2.0**-10  # multiplicative joint: scale of each int16 projection
 
 
@@ -93,9 +71,8 @@ def _tables(profile: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sigmoid.copy(), exp2.copy(), ln.copy()
 
 
-def _format(quant: QuantConfig, layer: str, extent: float) -> ActQuant:
-    return activation_format(quant.activation_bits_for(layer), quant.activation_signed,
-                             -extent, extent)
+def _format(quant: QuantConfig, layer: str, bounds: tuple[float, float]) -> ActQuant:
+    return format_covering(quant.activation_bits_for(layer), quant.activation_signed, *bounds)
 
 
 def _codes(rng: np.random.Generator, fmt: ActQuant, shape: tuple[int, int]) -> np.ndarray:
@@ -133,7 +110,7 @@ def random_model(config: ModelConfig, seed: int) -> RnntModel | LmModel:
     frontend = Frontend(fe.sample_rate, fe.n_mels, fe.frame_length_ms, fe.frame_shift_ms,
                         fe.deltas, *((np.zeros(fe.feature_dim, np.float32),
                                       np.ones(fe.feature_dim, np.float32)) if fe.cmvn
-                                     else (None, None)))
+                                     else (None, None)), fe.kaldi_fbank)
     encoder = _random_encoder(rng, config)
     pred = config.predictor
     pred_layers = _lstm_stack(rng, quant, "predictor", pred.num_layers, pred.embedding_size,
@@ -177,7 +154,7 @@ def _random_joint(rng: np.random.Generator, config: RnntConfig, encoder: Encoder
     combine = ((0, 0) if jc.mode == "additive"
                else quantize_multiplier(proj_scale * proj_scale / GATE_PRE_SCALE))
     hidden = _format(quant, "joint", HIDDEN_RANGE)
-    hidden_m, hidden_s = quantize_multiplier(2.0**-15 / _f32(hidden.scale))
+    hidden_m, hidden_s = joint_hidden_requant(hidden)
     out = random_linear(rng, len(config.vocab), jc.size, quant.weight_bits_for("joint.out"),
                         hidden, 2.0**-jc.logit_frac_bits)
     return Joint(enc_proj, pred_proj, jc.mode, *combine, hidden, hidden_m, hidden_s, out,

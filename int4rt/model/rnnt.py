@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
+from int4rt import trace_names as names
 from int4rt.errors import Int4rtError
 from int4rt.layers import (
     ActQuant,
     Encoder,
     Joint,
+    LstmCell,
     Predictor,
-    initial_state,
+    QLinear,
     stack_frames,
 )
-from int4rt.model.backend import get_backend
+from int4rt.model.frontend_kinds import KaldiFbankOptions
+from int4rt.model.lstm_stack import LstmStack, LstmState, embed
 from int4rt.model.parallel import run_all
+from int4rt.ops.registry import get_backend
+from int4rt.options import KALDI_FBANK, LOG_MEL, FrontendKind
 from int4rt.trace import Trace
 
 
@@ -32,6 +38,12 @@ class Frontend:
     deltas: int = 2
     cmvn_mean: np.ndarray | None = field(default=None, compare=False)
     cmvn_std: np.ndarray | None = field(default=None, compare=False)
+    kaldi_fbank: KaldiFbankOptions | None = None  # None: the log-mel front end
+
+    @property
+    def kind(self) -> FrontendKind:
+        """``log-mel`` or ``kaldi-fbank`` (FORMAT.md §2.6)."""
+        return LOG_MEL if self.kaldi_fbank is None else KALDI_FBANK
 
     @property
     def feature_dim(self) -> int:
@@ -76,16 +88,15 @@ class RnntModel:
         ops = get_backend(backend).lstm
         x = self.quantize_features(features)
         if trace is not None:
-            trace.record("encoder.input", x)
+            trace.record(names.ENCODER_INPUT, x)
         for index, layer in enumerate(self.encoder.layers):
-            prefix = f"encoder.layer{index}"
             x = stack_frames(x, layer.stack, layer.cells[0].input.zero_point)
             if trace is not None and layer.stack > 1:
-                trace.record(f"{prefix}.stacked", x)
+                trace.record(names.stacked(index), x)
             tasks = [
                 partial(ops.lstm_sequence, cell, x, self.sigmoid_table, self.rounding,
                         reverse=direction == 1, trace=trace,
-                        prefix=f"{prefix}.{'bwd' if direction else 'fwd'}")
+                        prefix=names.encoder_cell(index, direction))
                 for direction, cell in enumerate(layer.cells)
             ]
             # Traces record in call order, so a traced run stays on one thread.
@@ -94,27 +105,36 @@ class RnntModel:
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
 
-    def predictor_initial_state(self, batch: int) -> PredictorState:
-        """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
-        states = [initial_state(cell, batch) for cell in self.predictor.layers]
-        return PredictorState(tuple(h for h, _ in states), tuple(c for _, c in states))
+    def lstm_cells(self) -> Iterator[tuple[str, LstmCell]]:
+        """Every LSTM direction, encoder then predictor: (layer name, cell)."""
+        for index, layer in enumerate(self.encoder.layers):
+            for direction, cell in enumerate(layer.cells):
+                yield names.encoder_cell(index, direction), cell
+        for index, cell in enumerate(self.predictor.layers):
+            yield names.stack_layer(names.PREDICTOR, index), cell
 
-    def predictor_step(self, tokens: np.ndarray, state: PredictorState, *,
-                       backend: str = "numba") -> tuple[np.ndarray, PredictorState]:
+    def linear_layers(self) -> Iterator[tuple[str, QLinear, ActQuant]]:
+        """Every fully connected layer: (name, layer, format of its input codes)."""
+        for prefix, cell in self.lstm_cells():
+            yield from cell.linear_layers(prefix)
+        yield names.JOINT_ENC_PROJ, self.joint.enc_proj, self.encoder.output
+        yield names.JOINT_PRED_PROJ, self.joint.pred_proj, self.predictor.output
+        yield names.name(names.JOINT, "out"), self.joint.out, self.joint.hidden
+
+    @property
+    def predictor_stack(self) -> LstmStack:
+        """The predictor's LSTM layers with this model's arithmetic (§8.5, §8.6)."""
+        return LstmStack(self.predictor.layers, self.sigmoid_table, self.rounding)
+
+    def predictor_initial_state(self, batch: int) -> LstmState:
+        """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
+        return self.predictor_stack.initial_state(batch)
+
+    def predictor_step(self, tokens: np.ndarray, state: LstmState, *,
+                       backend: str = "numba") -> tuple[np.ndarray, LstmState]:
         """Embed ``tokens`` [B] and advance every layer one step: (output codes [B, H], state)."""
-        ops = get_backend(backend).lstm
-        tokens = np.asarray(tokens)
-        vocab = self.predictor.embedding.shape[0]
-        if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer) or (
-                tokens.size and (tokens.min() < 0 or tokens.max() >= vocab)):
-            raise Int4rtError(f"tokens must be a 1-D array of ids in [0, {vocab})")
-        x = self.predictor.embedding[tokens]
-        hs, cs = [], []
-        for cell, h, c in zip(self.predictor.layers, state.h, state.c, strict=True):
-            x, c_new = ops.lstm_step(cell, x, h, c, self.sigmoid_table, self.rounding)
-            hs.append(x)
-            cs.append(c_new)
-        return x, PredictorState(tuple(hs), tuple(cs))
+        return self.predictor_stack.step(embed(self.predictor.embedding, tokens), state,
+                                         backend=backend)
 
     def project_encoder(self, enc_codes: np.ndarray, *, backend: str = "numba") -> np.ndarray:
         """Joint encoder projection int16 [T, J], computed once per utterance (§9.1)."""
@@ -135,43 +155,38 @@ class RnntModel:
         log_probs = ops.log_softmax.log_softmax(logits, self.joint.logit_frac_bits,
                                                 self.exp2_table, self.ln_table)
         if trace is not None:
-            trace.record("joint.log_probs", log_probs)
+            trace.record(names.JOINT_LOG_PROBS, log_probs)
         return log_probs
 
     def lattice(self, features: np.ndarray, labels: list[int] | np.ndarray, *,
                 backend: str = "numba", trace: Trace | None = None) -> np.ndarray:
         """Log-probabilities int32 [T', U + 1, V] of every (frame, label prefix) pair.
 
-        The label history starts with blank (§8.6); ``labels`` are U non-blank ids. With a
-        trace, every intermediate from feature codes to log-probabilities is recorded.
+        The label history starts with blank (§8.6); ``labels`` are U non-blank ids (a blank
+        among them is an error). With a trace, every intermediate from feature codes to
+        log-probabilities is recorded.
         """
-        ops = get_backend(backend)
         enc, _ = self.encode(features, backend=backend, trace=trace)
         history = np.concatenate([[self.blank_id], np.asarray(labels, dtype=np.int64)])
         vocab = self.predictor.embedding.shape[0]
         if history.min() < 0 or history.max() >= vocab:
             raise Int4rtError(f"labels must be ids in [0, {vocab})")
+        if np.any(history[1:] == self.blank_id):
+            raise Int4rtError(f"labels must be non-blank ids: the blank id {self.blank_id} "
+                              "starts every history by itself (ARITHMETIC.md §8.6)")
         x = self.predictor.embedding[history]
         if trace is not None:
-            trace.record("predictor.embedding", x)
-        for index, cell in enumerate(self.predictor.layers):
-            x = ops.lstm.lstm_sequence(cell, x, self.sigmoid_table, self.rounding, trace=trace,
-                                       prefix=f"predictor.layer{index}")[0]
+            trace.record(names.embedding(names.PREDICTOR), x)
+        x = self.predictor_stack.sequence(x, backend=backend, trace=trace,
+                                          prefix=names.PREDICTOR)
         enc_proj = self.project_encoder(enc, backend=backend)
         pred_proj = self.project_predictor(x, backend=backend)
         if trace is not None:
-            trace.record("joint.enc_proj", enc_proj)
-            trace.record("joint.pred_proj", pred_proj)
+            trace.record(names.JOINT_ENC_PROJ, enc_proj)
+            trace.record(names.JOINT_PRED_PROJ, pred_proj)
         frames, prefixes = enc_proj.shape[0], pred_proj.shape[0]
         pairs_e = np.repeat(enc_proj, prefixes, axis=0)
         pairs_p = np.tile(pred_proj, (frames, 1))
         log_probs = self.joint_log_probs(pairs_e, pairs_p, backend=backend, trace=trace)
         return log_probs.reshape(frames, prefixes, -1)
 
-
-@dataclass(frozen=True, eq=False)
-class PredictorState:
-    """Per-hypothesis predictor state: h codes and c per layer, batched over rows [B, H]."""
-
-    h: tuple[np.ndarray, ...]
-    c: tuple[np.ndarray, ...]

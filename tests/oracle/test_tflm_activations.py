@@ -1,7 +1,7 @@
 """int4rt's int16 sigmoid and tanh are bit-exact with tflite-micro's LOGISTIC and TANH.
 
 Every one of the 65536 int16 inputs is run through one-operator .tflite models for several
-input scales, and compared with ``int4rt.arith`` and ``int4rt.kernels`` using
+input scales, and compared with ``int4rt.arith`` and ``int4rt.ops.activations.numba`` using
 ``TFLM_SIGMOID_TABLE``. A separate test reads the table entries back out of the interpreter,
 so the carried table is checked against tflite-micro rather than against itself.
 """
@@ -16,8 +16,9 @@ import pytest
 pytest.importorskip("tflite_micro")
 pytest.importorskip("ai_edge_litert")
 
-from int4rt import arith, kernels
+from int4rt import arith
 from int4rt.arith import TFLM_SIGMOID_TABLE
+from int4rt.ops.activations import numba as activations_numba
 
 from .tflite_builder import BuiltinOperator, build_unary_int16, run
 
@@ -88,9 +89,9 @@ def test_int16_activation_matches_tflm_exhaustively(
     expected = run(build_unary_int16(OPS[op], input_scale), [ALL_INT16])[0]
     assert expected.dtype == np.int16
     if op == "LOGISTIC":
-        impls = {"arith.sigmoid16": arith.sigmoid16, "kernels.sigmoid16": kernels.sigmoid16}
+        impls = {"arith.sigmoid16": arith.sigmoid16, "numba.sigmoid16": activations_numba.sigmoid16}
     else:
-        impls = {"arith.tanh16": arith.tanh16, "kernels.tanh16": kernels.tanh16}
+        impls = {"arith.tanh16": arith.tanh16, "numba.tanh16": activations_numba.tanh16}
     for name, fn in impls.items():
         got = np.asarray(fn(ALL_INT16, TFLM_SIGMOID_TABLE, multiplier, shift))
         bad = np.flatnonzero(got.astype(np.int64) != expected.astype(np.int64))

@@ -2,8 +2,8 @@
 
 Hundreds of one-operator .tflite models are authored in pure Python (``tflite_builder``)
 and run on the tflite-micro interpreter; every output is compared with
-``int4rt.arith.fully_connected`` (NumPy reference), ``int4rt.kernels.fully_connected`` and,
-for int4 weights, ``int4rt.kernels.fully_connected_int4``.
+``int4rt.arith.fully_connected`` (NumPy reference), ``int4rt.ops.gemv.numba.fully_connected`` and,
+for int4 weights, ``int4rt.ops.gemv.numba.fully_connected_int4``.
 
 Many models get an effective scale ``s_x * s_w / s_y`` that is exactly ``2^-k``, so a
 large share of outputs are exact ties before rounding (``acc * 2^-k`` ends in ``.5``) or
@@ -22,7 +22,8 @@ import pytest
 pytest.importorskip("tflite_micro")
 pytest.importorskip("ai_edge_litert")
 
-from int4rt import arith, kernels
+from int4rt import arith
+from int4rt.ops.gemv import numba as gemv_numba
 
 from .tflite_builder import ActivationFunctionType, build_fully_connected, pack_int4, run
 
@@ -224,12 +225,12 @@ def check_case(case: FcCase, tally: Tally) -> None:
     x_in = case.x[0] if case.vector_input else case.x
     results = {
         "arith.fully_connected": arith.fully_connected(x_in, case.weights, **kwargs),
-        "kernels.fully_connected": kernels.fully_connected(x_in, case.weights, **kwargs),
+        "gemv_numba.fully_connected": gemv_numba.fully_connected(x_in, case.weights, **kwargs),
     }
     if case.int4:
         packed = arith.pack_int4(case.weights)
         assert packed.tobytes() == pack_int4(case.weights), "int4 packing differs from TFLite's"
-        results["kernels.fully_connected_int4"] = kernels.fully_connected_int4(
+        results["gemv_numba.fully_connected_int4"] = gemv_numba.fully_connected_int4(
             x_in, packed, n_out, **kwargs
         )
     for name, got in results.items():

@@ -7,8 +7,8 @@ scales, biases, cell scales 2^-11 … 2^-15 and optional cell clips. Each model 
 sequences on the tflite-micro interpreter: one after a reset, one continuing from the
 state that left (no reset; compared with int4rt over the concatenation), and one after
 another reset. The output sequence and the final hidden and cell states (the operator's
-variable tensors) are compared with ``int4rt.ref.lstm.lstm_sequence`` and
-``int4rt.kernels.lstm.lstm_sequence``; the states catch table errors the outputs miss.
+variable tensors) are compared with ``int4rt.ops.lstm.reference.lstm_sequence`` and
+``int4rt.ops.lstm.numba.lstm_sequence``; the states catch table errors the outputs miss.
 
 TFLite quantization maps to int4rt as follows. Gate FC (M, s) = quantize_multiplier of
 ``double(s_x) * double(s_w_gate) / 2^-12`` (the wheel forms the product in double from the
@@ -34,10 +34,10 @@ import pytest
 pytest.importorskip("tflite_micro")
 pytest.importorskip("ai_edge_litert")
 
+import int4rt.ops.lstm.numba as kernel_lstm
+import int4rt.ops.lstm.reference as ref_lstm
 from int4rt.arith import TFLM_SIGMOID_TABLE, quantize_multiplier, sigmoid_table
-from int4rt.kernels import lstm as kernel_lstm
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.ref import lstm as ref_lstm
 
 from .tflite_builder import build_unidirectional_sequence_lstm
 

@@ -19,32 +19,32 @@ from int4rt.arith import INT32_MAX, accumulator_bound, quantize_multiplier
 from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, Encoder, EncoderLayer, Joint, LstmCell, Predictor, QLinear
 from int4rt.model.config import LmConfig, ModelConfig, RnntConfig
-from int4rt.model.container import profile_tables
 from int4rt.model.lm import LmModel
-from int4rt.model.random_model import requant_params
 from int4rt.model.rnnt import Frontend, RnntModel
+from int4rt.model.validation import profile_tables
+from int4rt.quantization import (
+    GATE_PRE_SCALE,
+    HIDDEN_RANGE,
+    f32,
+    hidden_requant,
+    joint_hidden_requant,
+    quantize_weight_codes,
+    requant_params,
+)
 
 from .calibration import Calibration
 from .errors import ConvertError
 from .float_model import FloatLm, FloatRnnt, Linear, Lstm
 from .layout import Tensors
 from .quantizers import (
-    activation_format,
     cell_clip_code,
     cell_scale_log2,
     estimate_range,
-    quantize_weight_codes,
+    format_with_zero,
     weight_scales,
 )
 
-GATE_PRE_SCALE = 2.0**-12  # Q3.12 (§8.2)
 INT16_MAX = 32767
-HIDDEN_RANGE = (-1.0, 1.0)  # o·tanh(c) and the joint's tanh
-
-
-def f32(value: float) -> float:
-    """``value`` rounded to float32, as a Python float."""
-    return float(np.float32(value))
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Builder:
         else:
             raise ConvertError(f"{name}: no calibration data (--calib) and no QAT clip values "
                                f"({name}.act_clip_low/high) to choose its range from")
-        fmt = activation_format(bits, signed, low, high)
+        fmt = format_with_zero(bits, signed, low, high)
         self.info.formats[name] = FormatInfo(fmt, float(low), float(high), source)
         return fmt
 
@@ -203,7 +203,7 @@ class Builder:
         clip_code = self.quant.cell_clip if clip is None else cell_clip_code(prefix, clip,
                                                                              scale_log2)
         self.info.cells[prefix] = CellInfo(observer.max_abs if observer else None, clip, source)
-        hidden_m, hidden_s = quantize_multiplier(2.0**-30 / f32(h_format.scale))
+        hidden_m, hidden_s = hidden_requant(h_format)
         return LstmCell(input_fc, recurrent_fc, x_format, h_format, scale_log2, clip_code,
                         hidden_m, hidden_s)
 
@@ -257,7 +257,7 @@ class Builder:
         cmvn = (None, None) if model.cmvn is None else tuple(
             np.asarray(stat, dtype=np.float32) for stat in model.cmvn)
         frontend = Frontend(fe.sample_rate, fe.n_mels, fe.frame_length_ms, fe.frame_shift_ms,
-                            fe.deltas, *cmvn)
+                            fe.deltas, *cmvn, fe.kaldi_fbank)
         return RnntModel(config.vocab, config.blank_id, frontend, Encoder(features, tuple(layers)),
                          Predictor(embedding_format.quantize(model.embedding), predictor), joint,
                          self.quant.profile, self.quant.rounding, *self.tables())
@@ -278,7 +278,7 @@ class Builder:
         pred_proj = self.linear("joint.pred_proj", model.joint_pred, bits, pred_format,
                                 pred_scale, 1)
         hidden = self.activation("joint", HIDDEN_RANGE)
-        hidden_m, hidden_s = quantize_multiplier(2.0**-15 / f32(hidden.scale))
+        hidden_m, hidden_s = joint_hidden_requant(hidden)
         frac_bits = config.joint.logit_frac_bits
         out = self.linear("joint.out", model.joint_out, self.quant.weight_bits_for("joint.out"),
                           hidden, 2.0**-frac_bits, 1)

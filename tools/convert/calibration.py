@@ -12,13 +12,13 @@ uniform subsample of each tensor whose format the converter chooses.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from int4rt import trace_names as names
 from int4rt.errors import Int4rtError
 from int4rt.model.config import FrontendConfig, LmConfig, ModelConfig
 
@@ -28,9 +28,7 @@ from .float_model import FloatLm, FloatRnnt
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 SAMPLE_CAPACITY = 65536  # values kept per observed tensor (uniform subsample)
 JOINT_PAIRS = 4096  # (frame, history) pairs of an utterance the joint is calibrated on, at most
-_HIDDEN = re.compile(r"((?:encoder|predictor|lm)\.layer\d+)(?:\.fwd|\.bwd)?\.hidden")
-_KEPT = re.compile(r"(?:encoder|predictor|lm)\.layer\d+(?:\.fwd|\.bwd)?\.cell"
-                   r"|encoder\.input|joint\.enc_proj|joint\.pred_proj")
+_KEPT = (names.ENCODER_INPUT, names.JOINT_ENC_PROJ, names.JOINT_PRED_PROJ)
 
 
 def observer_name(trace_name: str) -> str | None:
@@ -38,12 +36,14 @@ def observer_name(trace_name: str) -> str | None:
     together) under the layer name, the joint's tanh under ``joint``, cell states, the
     encoder input and the joint projections under their own names; None for the rest.
     """
-    hidden = _HIDDEN.fullmatch(trace_name)
-    if hidden:
-        return hidden.group(1)
-    if trace_name == "joint.tanh":
-        return "joint"
-    return trace_name if _KEPT.fullmatch(trace_name) else None
+    lstm = names.parse_lstm_record(trace_name)
+    if lstm is not None and lstm.record == "hidden":
+        return lstm.layer
+    if (lstm is not None and lstm.record == "cell") or trace_name in _KEPT:
+        return trace_name
+    if trace_name == names.name(names.JOINT, "tanh"):
+        return names.JOINT
+    return None
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,8 @@ def _audio_features(path: Path, frontend: FrontendConfig) -> np.ndarray:
     from int4rt.model.rnnt import Frontend
 
     settings = Frontend(frontend.sample_rate, frontend.n_mels, frontend.frame_length_ms,
-                        frontend.frame_shift_ms, frontend.deltas)
+                        frontend.frame_shift_ms, frontend.deltas,
+                        kaldi_fbank=frontend.kaldi_fbank)
     try:
         features = compute_features(load_audio(path, frontend.sample_rate), settings)
     except Int4rtError as error:

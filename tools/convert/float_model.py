@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
+from int4rt import trace_names as names
 from int4rt.model.config import LmConfig, ModelConfig, RnntConfig
 
 from .layout import Tensors, lstm_names
@@ -117,8 +118,8 @@ def run_stack(cells: tuple[Lstm, ...], x: np.ndarray, prefix: str, record: Recor
     for index, cell in enumerate(cells):
         x, c = cell.run(x)
         if record is not None:
-            record(f"{prefix}.layer{index}.hidden", x)
-            record(f"{prefix}.layer{index}.cell", c)
+            record(names.name(names.stack_layer(prefix, index), "hidden"), x)
+            record(names.name(names.stack_layer(prefix, index), "cell"), c)
     return x
 
 
@@ -155,16 +156,16 @@ class FloatRnnt:
         """Encoder output [T', E] of float features [T, F]."""
         x = self.normalize(features)
         if record is not None:
-            record("encoder.input", x)
+            record(names.ENCODER_INPUT, x)
         for index, (cells, stack) in enumerate(self.encoder):
             x = stack_frames(x, stack)
             outputs = []
-            for direction, cell in zip(("fwd", "bwd"), cells, strict=False):
-                h, c = cell.run(x, reverse=direction == "bwd")
+            for direction, cell in enumerate(cells):
+                h, c = cell.run(x, reverse=direction == 1)
                 outputs.append(h)
                 if record is not None:
-                    record(f"encoder.layer{index}.{direction}.hidden", h)
-                    record(f"encoder.layer{index}.{direction}.cell", c)
+                    record(names.name(names.encoder_cell(index, direction), "hidden"), h)
+                    record(names.name(names.encoder_cell(index, direction), "cell"), c)
             x = np.concatenate(outputs, axis=1)
         return x
 
@@ -172,8 +173,8 @@ class FloatRnnt:
         """Predictor outputs [U+1, H] for the history blank, labels[0], ..., labels[U−1]."""
         x = self.embedding[[self.blank_id, *labels]]
         if record is not None:
-            record("predictor.embedding", x)
-        return run_stack(self.predictor, x, "predictor", record)
+            record(names.embedding(names.PREDICTOR), x)
+        return run_stack(self.predictor, x, names.PREDICTOR, record)
 
     def joint(self, enc: np.ndarray, pred: np.ndarray, record: Record = None,
               pairs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -183,8 +184,8 @@ class FloatRnnt:
         """
         e, p = self.joint_enc(enc), self.joint_pred(pred)
         if record is not None:
-            record("joint.enc_proj", e)
-            record("joint.pred_proj", p)
+            record(names.JOINT_ENC_PROJ, e)
+            record(names.JOINT_PRED_PROJ, p)
         frames, histories = pairs if pairs is not None else (
             np.repeat(np.arange(len(e)), len(p)), np.tile(np.arange(len(p)), len(e)))
         pre = e[frames] + p[histories] if self.mode == "additive" else e[frames] * p[histories]
@@ -192,9 +193,9 @@ class FloatRnnt:
         logits = self.joint_out(hidden)
         log_probs = log_softmax(logits)
         if record is not None:
-            for name, value in (("pre", pre), ("tanh", hidden), ("logits", logits),
-                                ("log_probs", log_probs)):
-                record(f"joint.{name}", value)
+            for key, value in (("pre", pre), ("tanh", hidden), ("logits", logits),
+                               ("log_probs", log_probs)):
+                record(names.name(names.JOINT, key), value)
         return log_probs if pairs is not None else log_probs.reshape(len(e), len(p), -1)
 
     def greedy_labels(self, enc: np.ndarray, max_symbols: int = 3) -> list[int]:
@@ -234,21 +235,21 @@ class FloatLm:
         """Next-token log-probabilities [U+1, V] after the boundary (id 0) and ``ids``."""
         x = self.embedding[[0, *ids]]
         if record is not None:
-            record("lm.embedding", x)
-        logits = self.out(run_stack(self.layers, x, "lm", record))
+            record(names.embedding(names.LM), x)
+        logits = self.out(run_stack(self.layers, x, names.LM, record))
         log_probs = log_softmax(logits)
         if record is not None:
-            record("lm.logits", logits)
-            record("lm.log_probs", log_probs)
+            record(names.LM_LOGITS, logits)
+            record(names.LM_LOG_PROBS, log_probs)
         return log_probs
 
 
 def _lstm(tensors: Tensors, prefix: str, layer: int, reverse: bool, clip: float) -> Lstm:
-    names = lstm_names(prefix, layer, reverse)
-    biases = [tensors.get(names[part]) for part in ("bias_ih", "bias_hh")]
+    parts = lstm_names(prefix, layer, reverse)
+    biases = [tensors.get(parts[part]) for part in ("bias_ih", "bias_hh")]
     present = [b for b in biases if b is not None]
     bias = np.sum(present, axis=0) if present else None
-    return Lstm(tensors[names["weight_ih"]], tensors[names["weight_hh"]], bias, clip)
+    return Lstm(tensors[parts["weight_ih"]], tensors[parts["weight_hh"]], bias, clip)
 
 
 def _linear(tensors: Tensors, prefix: str) -> Linear:

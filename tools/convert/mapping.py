@@ -53,6 +53,7 @@ class Mapping:
 
     rules: tuple[Rule, ...] = ()
     ignore: tuple[str, ...] = ()
+    description: str = ""
 
     def rename(self, tensors: dict[str, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]:
         """Reference name → (checkpoint name, tensor) of every tensor not ignored."""
@@ -96,8 +97,7 @@ def load_mapping(path: str | Path) -> Mapping:
     top = JsonObject("", strict_json(text, f"mapping file {str(path)!r}", ConvertError),
                      ConvertError, "mapping")
     top.int("int4rt_mapping", MAPPING_VERSION, MAPPING_VERSION)
-    if top.has("description"):
-        top.string("description")
+    description = top.string("description") if top.has("description") else ""
     rules = []
     if top.has("rename"):
         for entry in top.objects("rename"):
@@ -108,4 +108,4 @@ def load_mapping(path: str | Path) -> Mapping:
     if not isinstance(ignore, list) or not all(isinstance(p, str) and p for p in ignore):
         top.fail("ignore", "expected a list of non-empty strings (fnmatch patterns)")
     top.done()
-    return Mapping(tuple(rules), tuple(ignore))
+    return Mapping(tuple(rules), tuple(ignore), description)

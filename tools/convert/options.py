@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from int4rt.errors import Int4rtError
-from int4rt.model.config import ModelConfig, parse_config, strict_json
+from int4rt.model.config import (
+    BUILTIN_CONFIGS,
+    ModelConfig,
+    builtin_config_text,
+    parse_config,
+    strict_json,
+)
+from int4rt.options import ACTIVATION_RANGES, CELL_SCALES, GRANULARITIES, WEIGHT_SCALES
 
 from .build import QuantOptions
 from .errors import ConvertError
-from .quantizers import GRANULARITIES, RANGE_METHODS, WEIGHT_METHODS
 
 _OVERRIDE = re.compile(r"([A-Za-z0-9_.]+)=((?:[wa]\d+)(?:,[wa]\d+)?)")
 
@@ -48,10 +54,11 @@ class ConvertOptions:
     def check(self) -> None:
         """Raise :class:`ConvertError` naming the first option out of its domain."""
         quant = self.quant
-        for name, value, allowed in (("weight scale", quant.weight_scale, WEIGHT_METHODS),
+        for name, value, allowed in (("weight scale", quant.weight_scale, WEIGHT_SCALES),
                                      ("granularity", quant.granularity, GRANULARITIES),
-                                     ("activation range", quant.activation_range, RANGE_METHODS),
-                                     ("cell scale", quant.cell_scale, ("calibrate", "config"))):
+                                     ("activation range", quant.activation_range,
+                                      ACTIVATION_RANGES),
+                                     ("cell scale", quant.cell_scale, CELL_SCALES)):
             if value not in allowed:
                 raise ConvertError(f"unknown {name} {value!r}; expected one of "
                                    f"{', '.join(allowed)}")
@@ -90,11 +97,15 @@ def parse_override(text: str) -> tuple[str, dict[str, int]]:
 
 def load_adjusted_config(options: ConvertOptions) -> ModelConfig:
     """The configuration file with the options' bit widths and overrides applied, checked."""
-    try:
-        text = Path(options.config).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ConvertError(f"cannot read config {str(options.config)!r}: {reason}") from None
+    name = str(options.config)
+    if name in BUILTIN_CONFIGS and not Path(name).exists():  # as load_config: a shipped one
+        text = builtin_config_text(name)
+    else:
+        try:
+            text = Path(options.config).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConvertError(f"cannot read config {name!r}: {reason}") from None
     data: Any = copy.deepcopy(strict_json(text, f"config {str(options.config)!r}"))
     quant = data.get("quantization") if isinstance(data, dict) else None
     if isinstance(quant, dict):

@@ -30,6 +30,7 @@ from .calibration import Utterance, calibrate, cmvn_statistics, read_calibration
 from .checkpoint import read_checkpoint
 from .errors import ConvertError
 from .float_model import FloatLm, float_model
+from .frontend_check import warn_frontend_mismatch
 from .layout import Tensors, lstm_layers
 from .mapping import Mapping, load_mapping
 from .options import ConvertOptions, load_adjusted_config
@@ -134,6 +135,7 @@ def convert(options: ConvertOptions) -> ConvertResult:
     targets = _check_paths(options)
     config = load_adjusted_config(options)
     mapping = load_mapping(options.mapping) if options.mapping else Mapping()
+    warn_frontend_mismatch(mapping, config)
     tensors = Tensors(mapping.rename(read_checkpoint(options.checkpoint)), config)
     utterances = (read_calibration_set(options.calibration, config, options.calibration_limit)
                   if options.calibration else [])

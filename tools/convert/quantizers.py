@@ -14,13 +14,10 @@ import math
 import numpy as np
 
 from int4rt.layers import ActQuant
-from int4rt.model.random_model import activation_format as _format_covering
+from int4rt.quantization import format_covering, weight_qmax
 
 from .errors import ConvertError
 
-WEIGHT_METHODS = ("max", "sawb", "mse")
-GRANULARITIES = ("per_row", "per_gate")
-RANGE_METHODS = ("minmax", "percentile", "mse")
 # SAWB clip = c1·sqrt(mean(w²)) + c2·mean(|w|) for symmetric codes with 2^b − 1 levels
 # (IBM fms-model-optimizer; shared/reference/paper.md)
 SAWB_COEFFICIENTS = {4: (12.035, -12.03), 8: (31.76, -35.04)}
@@ -29,18 +26,6 @@ MSE_RANGE_RATIOS = np.linspace(1.0, 0.25, 16)  # candidate range ends, fractions
 MIN_RANGE = 1e-6  # narrowest activation range accepted (a constant tensor gets this)
 CELL_MAX = 32767
 CELL_SCALE_LOG2_MIN, CELL_SCALE_LOG2_MAX = -20, 0
-
-
-def weight_qmax(bits: int) -> int:
-    """Largest weight code magnitude: 7 for 4 bits, 127 for 8 (symmetric, 2^b − 1 levels)."""
-    return (1 << (bits - 1)) - 1
-
-
-def quantize_weight_codes(weight: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
-    """``clamp(floor(w / s + 1/2), −qmax, qmax)`` per row, as int8."""
-    qmax = weight_qmax(bits)
-    scaled = weight / scales.astype(np.float64)[:, None]
-    return np.clip(np.floor(scaled + 0.5), -qmax, qmax).astype(np.int8)
 
 
 def _group_clips(groups: np.ndarray, bits: int, method: str) -> np.ndarray:
@@ -97,7 +82,7 @@ def sqnr_db(reference: np.ndarray, approximation: np.ndarray) -> float | None:
     return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
-def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQuant:
+def format_with_zero(bits: int, signed: bool, low: float, high: float) -> ActQuant:
     """The format whose codes cover [low, high] extended to include 0 (ARITHMETIC.md §2).
 
     Zero must be representable exactly: it is the initial hidden state (§8.4) and the frame
@@ -106,7 +91,7 @@ def activation_format(bits: int, signed: bool, low: float, high: float) -> ActQu
     low, high = min(float(low), 0.0), max(float(high), 0.0)
     if high - low < MIN_RANGE:
         high = low + MIN_RANGE
-    return _format_covering(bits, signed, low, high)
+    return format_covering(bits, signed, low, high)
 
 
 def _dequantized(fmt: ActQuant, values: np.ndarray) -> np.ndarray:
@@ -130,7 +115,7 @@ def estimate_range(samples: np.ndarray, low: float, high: float, bits: int, sign
     for r_low in MSE_RANGE_RATIOS:
         for r_high in MSE_RANGE_RATIOS:
             candidate = (low * r_low, high * r_high)
-            fmt = activation_format(bits, signed, *candidate)
+            fmt = format_with_zero(bits, signed, *candidate)
             error = float(np.mean((_dequantized(fmt, samples) - samples) ** 2))
             if error < best_error:
                 best, best_error = candidate, error

@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 
 from int4rt import __version__
-from int4rt.arith import INT32_MAX, INT32_MIN, fully_connected
-from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.model.backend import get_backend
-from int4rt.model.container import linear_layers
+from int4rt import trace_names as names
+from int4rt.layers import ActQuant, LstmCell
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
 from int4rt.trace import Trace
@@ -75,56 +73,33 @@ def _codes(fmt: ActQuant, codes: np.ndarray) -> np.ndarray:
 
 
 def _cell_dequantizers(prefix: str, cell: LstmCell) -> dict[str, Any]:
-    return {f"{prefix}.hidden": lambda q: _codes(cell.hidden, q),
-            f"{prefix}.cell": lambda q: q * 2.0**cell.cell_scale_log2}
+    return {names.name(prefix, "hidden"): lambda q: _codes(cell.hidden, q),
+            names.name(prefix, "cell"): lambda q: q * 2.0**cell.cell_scale_log2}
 
 
 def _dequantizers(model: Model, info: BuildInfo) -> dict[str, Any]:
     """Trace name → function from its integers to float values (ARITHMETIC.md §8.7, §9)."""
     out: dict[str, Any] = {}
+    for prefix, cell in model.lstm_cells():
+        out.update(_cell_dequantizers(prefix, cell))
     if isinstance(model, LmModel):
-        out["lm.embedding"] = lambda q: _codes(model.input, q)
-        for index, cell in enumerate(model.layers):
-            out.update(_cell_dequantizers(f"lm.layer{index}", cell))
+        out[names.embedding(names.LM)] = lambda q: _codes(model.input, q)
         frac = 2.0**-model.logit_frac_bits
-        out["lm.logits"] = out["lm.log_probs"] = lambda q: q * frac
+        out[names.LM_LOGITS] = out[names.LM_LOG_PROBS] = lambda q: q * frac
         return out
-    out["encoder.input"] = lambda q: _codes(model.encoder.input, q)
-    for index, layer in enumerate(model.encoder.layers):
-        for direction, cell in zip(("fwd", "bwd"), layer.cells, strict=False):
-            out.update(_cell_dequantizers(f"encoder.layer{index}.{direction}", cell))
-    out["predictor.embedding"] = lambda q: _codes(model.predictor.layers[0].input, q)
-    for index, cell in enumerate(model.predictor.layers):
-        out.update(_cell_dequantizers(f"predictor.layer{index}", cell))
+    out[names.ENCODER_INPUT] = lambda q: _codes(model.encoder.input, q)
+    out[names.embedding(names.PREDICTOR)] = lambda q: _codes(model.predictor.layers[0].input, q)
     joint = model.joint
-    for name in ("enc_proj", "pred_proj"):
-        scale = info.projection_scales.get(f"joint.{name}", (2.0**-12, ""))[0]
-        out[f"joint.{name}"] = lambda q, s=scale: q * s
-    out["joint.pre"] = lambda q: q * 2.0**-12
-    out["joint.tanh"] = lambda q: q * 2.0**-15
-    out["joint.hidden"] = lambda q: _codes(joint.hidden, q)
+    for projection in (names.JOINT_ENC_PROJ, names.JOINT_PRED_PROJ):
+        scale = info.projection_scales.get(projection, (2.0**-12, ""))[0]
+        out[projection] = lambda q, s=scale: q * s
+    pre, tanh, hidden, logits = (names.name(names.JOINT, key) for key in names.JOINT_RECORDS)
+    out[pre] = lambda q: q * 2.0**-12
+    out[tanh] = lambda q: q * 2.0**-15
+    out[hidden] = lambda q: _codes(joint.hidden, q)
     frac = 2.0**-joint.logit_frac_bits
-    out["joint.logits"] = out["joint.log_probs"] = lambda q: q * frac
+    out[logits] = out[names.JOINT_LOG_PROBS] = lambda q: q * frac
     return out
-
-
-def lm_trace(model: LmModel, ids: list[int], trace: Trace) -> None:
-    """Run the integer LM over the boundary and ``ids`` (ARITHMETIC.md §7, §8, §10), tracing
-    ``lm.embedding``, ``lm.layer{l}.*``, ``lm.logits`` and ``lm.log_probs``.
-    """
-    ops = get_backend("numba")
-    x = model.embedding[[0, *ids]]
-    trace.record("lm.embedding", x)
-    for index, cell in enumerate(model.layers):
-        x = ops.lstm.lstm_sequence(cell, x, model.sigmoid_table, model.rounding, trace=trace,
-                                   prefix=f"lm.layer{index}")[0]
-    out: QLinear = model.out
-    logits = fully_connected(x, out.weight, out.bias, x_zero_point=model.output.zero_point,
-                             multiplier=out.multiplier, shift=out.shift, y_zero_point=0,
-                             y_min=INT32_MIN, y_max=INT32_MAX, rounding=model.rounding)
-    trace.record("lm.logits", logits)
-    trace.record("lm.log_probs", ops.log_softmax.log_softmax(
-        logits, model.logit_frac_bits, model.exp2_table, model.ln_table))
 
 
 def evaluate(model: Model, float_model: FloatRnnt | FloatLm, info: BuildInfo,
@@ -138,18 +113,19 @@ def evaluate(model: Model, float_model: FloatRnnt | FloatLm, info: BuildInfo,
         if isinstance(model, LmModel):
             assert isinstance(float_model, FloatLm)
             float_model.log_probs(ids, floats.__setitem__)
-            lm_trace(model, ids, trace)
+            model.sequence(np.array([0, *ids]), trace=trace)
         else:
             assert isinstance(float_model, FloatRnnt)
             enc = float_model.encode(utt.features, floats.__setitem__)
             float_model.joint(enc, float_model.predict(ids, floats.__setitem__),
                               floats.__setitem__)
             model.lattice(utt.features, ids, trace=trace)
-            floats["joint.hidden"] = floats["joint.tanh"]
-            last = f"encoder.layer{len(model.encoder.layers) - 1}"
-            names = [f"{last}.{d}.hidden" for d in ("fwd", "bwd") if f"{last}.{d}.hidden" in trace]
-            result.add("encoder.output", np.concatenate([floats[n] for n in names], axis=1),
-                       np.concatenate([dequantize[n](trace[n]) for n in names], axis=1))
+            floats[names.name(names.JOINT, "hidden")] = floats[names.name(names.JOINT, "tanh")]
+            last = len(model.encoder.layers) - 1
+            hidden = [names.name(names.encoder_cell(last, d), "hidden")
+                      for d in range(len(model.encoder.layers[-1].cells))]
+            result.add(names.ENCODER_OUTPUT, np.concatenate([floats[n] for n in hidden], axis=1),
+                       np.concatenate([dequantize[n](trace[n]) for n in hidden], axis=1))
         for name, values in trace.items():
             if name in dequantize and name in floats:
                 result.add(name, floats[name], dequantize[name](values))
@@ -166,19 +142,11 @@ def _format(fmt: ActQuant) -> dict[str, Any]:
             "scale": fmt.scale}
 
 
-def _cells(model: Model) -> list[tuple[str, LstmCell]]:
-    if isinstance(model, LmModel):
-        return [(f"lm.layer{i}", cell) for i, cell in enumerate(model.layers)]
-    cells = [(f"encoder.layer{i}.{d}", cell) for i, layer in enumerate(model.encoder.layers)
-             for d, cell in zip(("fwd", "bwd"), layer.cells, strict=False)]
-    return cells + [(f"predictor.layer{i}", cell) for i, cell in enumerate(model.predictor.layers)]
-
-
 def build_report(model: Model, info: BuildInfo, evaluation: Evaluation | None,
                  context: dict[str, Any]) -> dict[str, Any]:
     """The report as a JSON-ready dict; ``context`` carries inputs, options, sizes, calibration."""
     layers = []
-    for name, layer, fmt in linear_layers(model):
+    for name, layer, fmt in model.linear_layers():
         linear = info.linears[name]
         dequantized = layer.weight.astype(np.float64) * linear.scales.astype(np.float64)[:, None]
         layers.append({
@@ -190,7 +158,7 @@ def build_report(model: Model, info: BuildInfo, evaluation: Evaluation | None,
             "multiplier": layer.multiplier.tolist(), "shift": layer.shift.tolist(),
         })
     cells = []
-    for name, cell in _cells(model):
+    for name, cell in model.lstm_cells():
         facts = info.cells[name]
         cells.append({
             "name": name, "cell_scale_log2": cell.cell_scale_log2, "cell_clip": cell.cell_clip,
@@ -222,11 +190,11 @@ def build_report(model: Model, info: BuildInfo, evaluation: Evaluation | None,
         name: _number(acc.sqnr_db) for name, acc in evaluation.tensors.items()}
     report["activations"] = [{"name": name, "sqnr_db": value}
                              for name, value in activations.items()]
-    final = "lm.log_probs" if isinstance(model, LmModel) else "joint.log_probs"
+    final = names.LM_LOG_PROBS if isinstance(model, LmModel) else names.JOINT_LOG_PROBS
     summary: dict[str, Any] = {
         "evaluated_utterances": 0 if evaluation is None else evaluation.utterances}
     if not isinstance(model, LmModel):
-        summary["encoder_output_sqnr_db"] = activations.get("encoder.output")
+        summary["encoder_output_sqnr_db"] = activations.get(names.ENCODER_OUTPUT)
     summary["log_probs_sqnr_db"] = activations.get(final)
     summary["min_weight_sqnr_db"] = min((entry["weight_sqnr_db"] for entry in layers
                                          if entry["weight_sqnr_db"] is not None), default=None)

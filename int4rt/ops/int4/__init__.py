@@ -1,0 +1,1 @@
+"""ARITHMETIC.md §5, int4 packing two codes per byte: ``reference`` (NumPy), ``numba`` (kernel)."""

@@ -1,0 +1,1 @@
+"""ARITHMETIC.md §8, the integer LSTM: ``reference`` (NumPy), ``numba`` (kernel)."""

@@ -1,1 +1,0 @@
-"""NumPy reference operators built from ``int4rt.arith`` (docs/ARITHMETIC.md §8 onwards)."""
