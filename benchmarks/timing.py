@@ -1,8 +1,9 @@
-"""Shared helpers of the benchmark scripts: one thread, medians."""
+"""Shared helpers of the benchmarks: thread pools, medians, alternating measurements."""
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,21 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    times.sort()
-    middle = len(times) // 2
-    return times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+    return statistics.median(times)
+
+
+def alternate(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of each run over ``repeats`` rounds, the runs taken in turn within a round.
+
+    Each run is called once first (warm-up: compilation, caches). Alternating spreads the
+    noise of a shared machine over all runs instead of biasing whichever ran in a bad moment.
+    """
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times

@@ -19,6 +19,9 @@ from int4rt.layers import ActQuant, Joint, LstmCell
 from int4rt.model.random_model import random_linear, random_lstm_cell
 from int4rt.ops.activations.tables import sigmoid_table
 from int4rt.ops.formats import INT32_MAX, INT32_MIN
+from int4rt.ops.gemv.dot_tiles import flush_period
+from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
+from int4rt.ops.gemv.weight_layout import padded_width
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
 from int4rt.ops.profiles import get_profile
 from int4rt.ops.registry import OPS, get_backend
@@ -93,6 +96,48 @@ def _gemv_cases(rng: np.random.Generator, count: int) -> list[Case]:
     cases += [Case("linear", f"linear {n_out}x{n_in} int4 layer to {np.dtype(d)}, batch {batch}",
                    lambda impl, d=d, r=r: impl.linear(x4, layer, fmt, r, d))
               for d, r in ((np.int16, "double"), (np.int32, "single"))]
+    return cases + _gemm_path_cases(rng)
+
+
+def _gemm_path_cases(rng: np.random.Generator) -> list[Case]:
+    """§7.1 on every dot-product path this CPU supports (§7.4), against the reference.
+
+    The kernel side runs one path of the blocked GEMM on padded rows (the layout of
+    ``int4rt.ops.gemv.weight_layout``), then the kernel requantization.
+    """
+    kernel_gemv, kernel_requantize = get_backend("numba").gemv, get_backend("numba").requantize
+    n_out, n_in, batch = 130, 1290, 9
+    width = padded_width(n_in)
+    cases = []
+    for weight_bits, code_bits in ((4, 4), (8, 4), (8, 8)):
+        w = rng.integers(-(1 << (weight_bits - 1)), 1 << (weight_bits - 1), size=(n_out, n_in))
+        x = rng.integers(0, 1 << code_bits, size=(batch, n_in))
+        x[0], w[0] = (1 << code_bits) - 1, -(1 << (weight_bits - 1))
+        zp = int(rng.integers(0, 1 << code_bits))
+        bias = rng.integers(-(2**16), 2**16, size=n_out)
+        mult = rng.integers(2**30, 2**31, size=n_out)
+        shift = rng.integers(-14, -6, size=n_out)
+        flush = flush_period(1 << (weight_bits - 1), (1 << code_bits) - 1)
+        for path, gemm in GEMM_PATHS.items():
+
+            def run(impl, w=w, x=x, zp=zp, bias=bias, mult=mult, shift=shift, gemm=gemm,
+                    flush=flush):
+                if impl is not kernel_gemv:
+                    return impl.fully_connected(
+                        x.astype(np.uint8), w.astype(np.int8), bias, x_zero_point=zp,
+                        multiplier=mult, shift=shift, y_zero_point=0, y_min=INT32_MIN,
+                        y_max=INT32_MAX)
+                u = np.zeros((batch, width), np.uint8)
+                u[:, :n_in] = x
+                wp = np.zeros((n_out, width), np.int8)
+                wp[:, :n_in] = w
+                acc = np.empty((batch, n_out), np.int32)
+                gemm(u, wp, (zp * w.sum(axis=1) - bias).astype(np.int32), flush, acc)
+                return kernel_requantize.requantize(acc, mult, shift).astype(np.int32)
+
+            cases.append(Case("fully_connected",
+                              f"{path} path, {weight_bits}-bit weights x {code_bits}-bit codes "
+                              f"{n_out}x{n_in}, batch {batch}", run))
     return cases
 
 

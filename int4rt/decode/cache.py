@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from int4rt.decode.labels import NO_LABELS, Labels
 from int4rt.model.lm import LmModel
 from int4rt.model.lstm_stack import LstmState
+from int4rt.model.parallel import run_all
 from int4rt.model.rnnt import RnntModel
 
 History = Labels
@@ -78,10 +80,16 @@ class HistoryCache:
                   pred_state: LstmState, lm_states: list[LstmState]) -> None:
         """Feed ``tokens`` to the batched states before ``histories`` (one row each)."""
         ids = np.array(tokens, dtype=np.int64)
-        pred_out, pred_state = self._model.predictor_step(ids, pred_state, backend=self._backend)
-        pred_proj = self._model.project_predictor(pred_out, backend=self._backend)
-        steps = [lm.step(ids, state, backend=self._backend)
-                 for lm, state in zip(self._lms, lm_states, strict=True)]
+
+        def predictor() -> tuple[np.ndarray, LstmState]:
+            out, state = self._model.predictor_step(ids, pred_state, backend=self._backend)
+            return self._model.project_predictor(out, backend=self._backend), state
+
+        # The predictor and each LM are independent: on threads when Numba allows several.
+        results = run_all([predictor] + [
+            partial(lm.step, ids, state, backend=self._backend)
+            for lm, state in zip(self._lms, lm_states, strict=True)])
+        (pred_proj, pred_state), steps = results[0], results[1:]
         new_states = tuple(state for _, state in steps)
         log_probs = tuple(rows for rows, _ in steps)
         for row, history in enumerate(histories):

@@ -83,6 +83,7 @@ def load_audio(source: str | os.PathLike[str] | np.ndarray, sample_rate: int, *,
         from scipy.signal import resample_poly  # imported here: scipy.signal takes seconds
 
         common = math.gcd(rate, target)
+
         mono = resample_poly(mono, target // common, rate // common)
     if mono.shape[0] < min_samples:
         raise AudioError(

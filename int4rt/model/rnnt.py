@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from int4rt.layers import (
 )
 from int4rt.model.frontend_kinds import KaldiFbankOptions
 from int4rt.model.lstm_stack import LstmStack, LstmState, embed
+from int4rt.model.parallel import run_all
 from int4rt.ops.registry import get_backend
 from int4rt.options import KALDI_FBANK, LOG_MEL, FrontendKind
 from int4rt.trace import Trace
@@ -96,12 +98,15 @@ class RnntModel:
             x = stack_frames(x, layer.stack, layer.cells[0].input.zero_point)
             if trace is not None and layer.stack > 1:
                 trace.record(names.stacked(index), x)
-            outputs = [
-                ops.lstm_sequence(cell, x, self.sigmoid_table, self.rounding,
-                                  reverse=direction == 1, trace=trace,
-                                  prefix=names.encoder_cell(index, direction))[0]
+            tasks = [
+                partial(ops.lstm_sequence, cell, x, self.sigmoid_table, self.rounding,
+                        reverse=direction == 1, trace=trace,
+                        prefix=names.encoder_cell(index, direction))
                 for direction, cell in enumerate(layer.cells)
             ]
+            # Traces record in call order, so a traced run stays on one thread.
+            results = run_all(tasks) if trace is None else [task() for task in tasks]
+            outputs = [result[0] for result in results]
             x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
         return x, self.encoder.output
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.formats import check_range
+from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
 from int4rt.ops.gemv.reference import (
     FullyConnectedArgs,
     check_packed_weights,
@@ -15,11 +15,12 @@ from int4rt.ops.gemv.reference import (
     output_range,
     prepare_fully_connected,
 )
-from int4rt.ops.gemv.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.ops.gemv.weight_layout import padded_unsigned, stream_layout
+from int4rt.ops.requantize.reference import check_rounding
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _requantize_rows(acc, bias, multiplier, shift, y_zero_point, y_min, y_max, rounding, out):
     """Second pass of §7.1 over int32 accumulators; kept out of the dot loops so they vectorize."""
     for b in range(acc.shape[0]):
@@ -72,30 +73,6 @@ def _dot_int4_any(x, packed, acc_out):
             acc_out[b, n] = np.int32(acc)
 
 
-@nb.njit(cache=True)
-def _dot_u8s8_rows(u, w, offset_sums, pairs, acc_out):
-    """``acc[b, n] = Σ_k w[n, k]·u[b, k] − offset_sums[n]``, exact in int32 (§7.3).
-
-    The weight row is the outer loop, so each row is read once for all activation rows.
-    """
-    for n in range(w.shape[0]):
-        w_row = w[n]
-        for b in range(u.shape[0]):
-            if pairs:
-                total = dot_u8s8_pairs(u[b], w_row)
-            else:
-                total = dot_u8s8(u[b], w_row)
-            acc_out[b, n] = total - offset_sums[n]
-
-
-def unsigned_codes(x: np.ndarray, fmt: ActQuant) -> np.ndarray:
-    """``x − qmin`` as uint8 (§7.3), after checking that x holds codes of ``fmt``."""
-    if x.dtype != fmt.dtype:
-        raise ArithmeticSpecError(f"activations must be {fmt.dtype} codes, got dtype {x.dtype}")
-    check_range("activations", x, fmt.qmin, fmt.qmax)
-    return (x.astype(np.int16) - fmt.qmin).astype(np.uint8)
-
-
 def offset_sums(layer: QLinear, fmt: ActQuant) -> np.ndarray:
     """``(zp − qmin) · Σ_k w[n, k]`` per row: the zero point folded out of the dot (§7.3)."""
     return (fmt.zero_point - fmt.qmin) * layer.row_sums
@@ -106,18 +83,30 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
     The dot products run on unsigned codes with the zero point folded into a per-row
-    constant (§7.3), on AVX2 pairs when exact.
+    constant (§7.3), on the blocked kernel (§7.4). The layer was validated when it was
+    loaded, so a call checks only what it is given: the codes' shape, dtype and range (one
+    reduction each), the rounding name and the output dtype.
     """
     y_min, y_max = output_range(out_dtype)
-    args = prepare_fully_connected(
-        x, layer.n_out, layer.n_in, layer.bias, x_format.zero_point, layer.multiplier,
-        layer.shift, 0, y_min, y_max, rounding,
-    )
-    u = unsigned_codes(np.asarray(x).reshape(-1, layer.n_in), x_format)
+    codes = np.asarray(x)
+    if codes.ndim not in (1, 2) or codes.shape[-1] != layer.n_in:
+        raise ArithmeticSpecError(f"activations have shape {codes.shape}; expected "
+                                  f"({layer.n_in},) or (batch, {layer.n_in})")
+    if codes.dtype != x_format.dtype:
+        raise ArithmeticSpecError(
+            f"activations must be {x_format.dtype} codes, got dtype {codes.dtype}")
+    if codes.size and (int(codes.min()) < x_format.qmin or int(codes.max()) > x_format.qmax):
+        raise ArithmeticSpecError(
+            f"activations: codes outside [{x_format.qmin}, {x_format.qmax}]")
+    check_rounding(rounding)
+    layout = stream_layout(layer, x_format)
+    u = padded_unsigned(codes, layout)
     acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
-    pairs = pairs_exact(layer.max_abs_weight, x_format.qmax - x_format.qmin)
-    _dot_u8s8_rows(u, layer.weight, offset_sums(layer, x_format), pairs, acc)
-    return _requantize(acc, args, rounding).astype(out_dtype)
+    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+    out = np.empty(acc.shape, dtype=out_dtype)
+    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
+                     rounding_code(rounding), out)
+    return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

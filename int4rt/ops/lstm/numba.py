@@ -10,8 +10,9 @@ import numpy as np
 from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
-from int4rt.ops.gemv.numba import linear, offset_sums
-from int4rt.ops.gemv.simd import dot_u8s8, dot_u8s8_pairs, pairs_exact
+from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
+from int4rt.ops.gemv.numba import linear
+from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 from int4rt.trace_names import GATES, LSTM_RECORDS, name
@@ -27,9 +28,9 @@ def _sat16(v):
 class RecurrentParams(NamedTuple):
     """The integers of one LSTM direction's recurrence (§8.2–§8.4), passed to Numba by name."""
 
-    weight: np.ndarray  # int8 [4H, H] recurrent weights
-    offsets: np.ndarray  # [4H] the hidden zero point folded out of the dot products (§7.3)
-    pairs: bool  # AVX2 pair sums are exact for these weights and codes (§7.3)
+    weight: np.ndarray  # int8 [4H, Hp] recurrent weights, rows padded to 32 bytes (§7.4)
+    offsets: np.ndarray  # int32 [4H] the hidden zero point folded out of the dots (§7.3)
+    flush: int  # chunks an int16 lane may accumulate exactly; 0 = portable tiles (§7.4)
     multiplier: np.ndarray  # int64 [4H] recurrent FC requantization (§8.2)
     shift: np.ndarray  # int64 [4H]
     h_zero_point: int  # hidden format (§8.4)
@@ -50,13 +51,13 @@ class RecurrentParams(NamedTuple):
 def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``."""
     rec = cell.recurrent_fc
+    layout = stream_layout(rec, cell.hidden)
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
     return RecurrentParams(
-        weight=rec.weight, offsets=offset_sums(rec, cell.hidden),
-        pairs=pairs_exact(rec.max_abs_weight, cell.hidden.qmax - cell.hidden.qmin),
-        multiplier=rec.multiplier.astype(np.int64), shift=rec.shift.astype(np.int64),
+        weight=layout.weight, offsets=layout.offsets, flush=layout.flush,
+        multiplier=layout.multiplier, shift=layout.shift,
         h_zero_point=int(cell.hidden.zero_point), h_min=int(cell.hidden.qmin),
         h_max=int(cell.hidden.qmax), hidden_multiplier=int(cell.hidden_multiplier),
         hidden_shift=int(cell.hidden_shift), forget_multiplier=int(f_m), forget_shift=int(f_s),
@@ -65,34 +66,29 @@ def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _recurrent_steps(projected, p, table, reverse, h_state, c_state, pre_out, gate_out,
                      cell_out, hidden_out):
     """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
     ``p`` is a :class:`RecurrentParams`. ``h_state`` [B, H] (codes, int16-held) and
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
-    ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3). Gate outputs go to
-    ``gate_out`` [B, T, 4, H] in order i, f, g, o.
+    ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
+    over ``p.weight`` in the padded layout (§7.4). Gate outputs go to ``gate_out``
+    [B, T, 4, H] in order i, f, g, o.
     """
-    w_h, offsets_h, pairs = p.weight, p.offsets, p.pairs
+    w_h, offsets_h, flush = p.weight, p.offsets, p.flush
     rounding, h_min, clip = p.rounding, p.h_min, p.cell_clip
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
-    u = np.empty((rows, hs), dtype=np.uint8)
+    u = np.zeros((rows, w_h.shape[1]), dtype=np.uint8)
     acc = np.empty((rows, 4 * hs), dtype=np.int32)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         for b in range(rows):
             for k in range(hs):
                 u[b, k] = h_state[b, k] - h_min
-        for r in range(4 * hs):  # weight row outermost: each row is read once for all rows b
-            w_row = w_h[r]
-            for b in range(rows):
-                if pairs:
-                    acc[b, r] = dot_u8s8_pairs(u[b], w_row) - offsets_h[r]
-                else:
-                    acc[b, r] = dot_u8s8(u[b], w_row) - offsets_h[r]
+        blocked_gemm(u, w_h, offsets_h, flush, acc)
         for b in range(rows):
             h_row = h_state[b]
             c_row = c_state[b]

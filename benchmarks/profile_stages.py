@@ -1,0 +1,114 @@
+"""Where the time goes: a per-stage profile of the encoder and of beam 8 with density ratio.
+
+``python -m benchmarks.profile_stages [--seconds 10]`` (one thread; random paper model tuned to
+15 labels/s, two random ``lm-paper`` LMs). Stages are read from cProfile's per-function times
+of one run (Numba kernels are opaque to it, so each kernel is one stage); the recurrent GEMV
+inside the LSTM recurrence is timed on its own, with the same shapes, and subtracted to give
+the gate arithmetic. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_name] = "1"
+
+import argparse
+import cProfile
+import pstats
+import time
+
+import numpy as np
+
+from benchmarks.decode_grid import FUSIONS
+from benchmarks.workload import build, features_for, tune_label_rate
+from int4rt.decode import DecodeOptions, decode
+from int4rt.ops.gemv.gemm_blocked import gemm
+from int4rt.ops.gemv.weight_layout import stream_layout
+
+KERNELS = ("_recurrent_steps", "gemm", "_requantize_rows", "_log_softmax_rows", "_hidden_rows")
+"""The Numba kernels whose own time cProfile reports (each is one stage)."""
+
+
+def _profile(fn) -> tuple[float, dict[str, float]]:
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(fn)
+    total = time.perf_counter() - start
+    stats = pstats.Stats(profiler).stats
+    own: dict[str, float] = {}
+    for (_, _, name), (_, _, tottime, _, _) in stats.items():
+        if name in KERNELS:
+            own[name] = own.get(name, 0.0) + tottime
+    return total, own
+
+
+def _recurrent_gemv_seconds(cells, steps_per_cell: list[int], rows: int) -> float:
+    """Time of the recurrent GEMVs alone: each cell's 4H × H product, ``steps`` times."""
+    total = 0.0
+    for cell, steps in zip(cells, steps_per_cell, strict=True):
+        layout = stream_layout(cell.recurrent_fc, cell.hidden)
+        u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
+        acc = np.empty((rows, layout.weight.shape[0]), np.int32)
+        gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+        start = time.perf_counter()
+        for _ in range(steps):
+            gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+        total += time.perf_counter() - start
+    return total
+
+
+def _table(title: str, total: float, rows: list[tuple[str, float]]) -> str:
+    lines = [f"### {title}", "", "| stage | seconds | share |", "|---|---|---|"]
+    rest = total - sum(seconds for _, seconds in rows)
+    for name, seconds in [*rows, ("everything else (Python: search, caches, glue)", rest)]:
+        lines.append(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
+    lines.append(f"| **total** | {total:.3f} | 100% |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Profile the encoder and the headline decode; print both tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    model, ext, src = build("paper.json", "lm-paper.json")
+    features = features_for(model, args.seconds)
+    tuned, rate = tune_label_rate(model, features, args.seconds, 15.0)
+    model.encode(features)
+    total, own = _profile(lambda: model.encode(features))
+    cells = [cell for layer in model.encoder.layers for cell in layer.cells]
+    frames = model.encode(features)[0].shape[0]
+    gemv = _recurrent_gemv_seconds(cells, [frames] * len(cells), 1)
+    rec = own.get("_recurrent_steps", 0.0)
+    print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
+        ("input projections: blocked GEMM (4 × 2 tiles)", own.get("gemm", 0.0)),
+        ("input projections: requantization pass", own.get("_requantize_rows", 0.0)),
+        ("recurrence: GEMV 1 × 4 tiles (timed alone)", min(gemv, rec)),
+        ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
+    ]))
+    options = DecodeOptions(method="beam", beam=8, **FUSIONS["density ratio"])
+    decode(tuned, features, options, lm=ext, source_lm=src)
+    total, own = _profile(lambda: decode(tuned, features, options, lm=ext, source_lm=src))
+    enc_total, enc_own = _profile(lambda: tuned.encode(features))
+
+    def search_part(name: str) -> float:
+        return max(own.get(name, 0.0) - enc_own.get(name, 0.0), 0.0)
+
+    print()
+    print(_table(f"Beam 8 + density ratio, {args.seconds:g} s, {rate:.1f} labels/s, one thread",
+                 total, [
+                     ("encoder (whole, profiled alone)", enc_total),
+                     ("search: LSTM steps of predictor and LMs (GEMV + gates)",
+                      search_part("_recurrent_steps")),
+                     ("search: blocked GEMM (step input projections, LM outputs, joint)",
+                      search_part("gemm")),
+                     ("search: requantization passes", search_part("_requantize_rows")),
+                     ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
+                     ("search: joint combine + tanh", search_part("_hidden_rows")),
+                 ]))
+
+
+if __name__ == "__main__":
+    main()
