@@ -47,14 +47,20 @@ def encoder_cell(index: int, direction: int) -> str:
     return f"{stack_layer(ENCODER, index)}.{DIRECTIONS[direction]}"
 
 
+def lstm_cell(stack: str, index: int, direction: int) -> str:
+    """Cell ``direction`` of layer ``index`` of an LSTM stack: the encoder names its directions
+    (``encoder_cell``), the predictor's and LMs' one-cell layers are the layer itself."""
+    return encoder_cell(index, direction) if stack == ENCODER else stack_layer(stack, index)
+
+
 def embedding(stack: str) -> str:
     """The embedding codes that feed the predictor or an LM."""
     return f"{stack}.embedding"
 
 
-def stacked(index: int) -> str:
-    """Encoder layer ``index``'s input after frame stacking (§8.5)."""
-    return f"{stack_layer(ENCODER, index)}.stacked"
+def stacked(index: int, stack: str = ENCODER) -> str:
+    """Layer ``index``'s input after frame stacking (§8.5); only encoder layers stack frames."""
+    return f"{stack_layer(stack, index)}.stacked"
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,25 @@ def test_bad_backend_and_tokens():
         model.encode(features(model), backend="cuda")
     with pytest.raises(Int4rtError, match=r"ids in \[0, 11\)"):
         model.predictor_step(np.array([11]), model.predictor_initial_state(1))
+
+
+def test_encoder_stack_is_each_direction_by_hand():
+    """The encoder's ``LstmStack`` against a by-hand twin: frames stacked by reshape, the
+    backward cell as the forward recurrence over the time-reversed input, outputs side by side
+    (§8.5); and ``step``, for one-cell layers only, refuses it."""
+    from int4rt.ops.lstm.reference import lstm_sequence
+
+    model = tiny_model()
+    codes = model.quantize_features(features(model, frames=14))
+    x = codes
+    for layer in model.encoder.layers:
+        x = x.reshape(x.shape[0] // layer.stack, -1)  # 14 frames: 14 / 2 needs no padding
+        fwd, bwd = layer.cells
+        ahead = lstm_sequence(fwd, x, model.sigmoid_table, model.rounding)[0]
+        back = lstm_sequence(bwd, x[::-1], model.sigmoid_table, model.rounding)[0][::-1]
+        x = np.concatenate([ahead, back], axis=1)
+    for backend in ("numpy", "numba"):
+        got = model.encoder_stack.sequence(codes, backend=backend, prefix="encoder")
+        np.testing.assert_array_equal(got, x)
+    with pytest.raises(Int4rtError, match="one forward cell per layer"):
+        model.encoder_stack.initial_state(1)

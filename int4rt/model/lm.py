@@ -48,7 +48,7 @@ class LmModel:
     @property
     def stack(self) -> LstmStack:
         """The LSTM layers with this model's arithmetic (§8.5)."""
-        return LstmStack(self.layers, self.sigmoid_table, self.rounding)
+        return LstmStack.of_cells(self.layers, self.sigmoid_table, self.rounding)
 
     def initial_state(self, batch: int) -> LstmState:
         """State before any input: h = each layer's hidden zero point, c = 0 (§8.4)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 
@@ -17,11 +16,9 @@ from int4rt.layers import (
     LstmCell,
     Predictor,
     QLinear,
-    stack_frames,
 )
 from int4rt.model.frontend_kinds import KaldiFbankOptions
 from int4rt.model.lstm_stack import LstmStack, LstmState, embed
-from int4rt.model.parallel import run_all
 from int4rt.ops.registry import get_backend
 from int4rt.options import KALDI_FBANK, LOG_MEL, FrontendKind
 from int4rt.trace import Trace
@@ -90,24 +87,9 @@ class RnntModel:
     def encode_codes(self, codes: np.ndarray, *, backend: str = "numba",
                      trace: Trace | None = None) -> tuple[np.ndarray, ActQuant]:
         """``encode`` from the encoder's input codes [T, F] (``quantize_features``' output)."""
-        ops = get_backend(backend).lstm
-        x = codes
         if trace is not None:
-            trace.record(names.ENCODER_INPUT, x)
-        for index, layer in enumerate(self.encoder.layers):
-            x = stack_frames(x, layer.stack, layer.cells[0].input.zero_point)
-            if trace is not None and layer.stack > 1:
-                trace.record(names.stacked(index), x)
-            tasks = [
-                partial(ops.lstm_sequence, cell, x, self.sigmoid_table, self.rounding,
-                        reverse=direction == 1, trace=trace,
-                        prefix=names.encoder_cell(index, direction))
-                for direction, cell in enumerate(layer.cells)
-            ]
-            # Traces record in call order, so a traced run stays on one thread.
-            results = run_all(tasks) if trace is None else [task() for task in tasks]
-            outputs = [result[0] for result in results]
-            x = np.concatenate(outputs, axis=1) if len(outputs) > 1 else outputs[0]
+            trace.record(names.ENCODER_INPUT, codes)
+        x = self.encoder_stack.sequence(codes, backend=backend, trace=trace, prefix=names.ENCODER)
         return x, self.encoder.output
 
     def lstm_cells(self) -> Iterator[tuple[str, LstmCell]]:
@@ -127,9 +109,14 @@ class RnntModel:
         yield names.name(names.JOINT, "out"), self.joint.out, self.joint.hidden
 
     @property
+    def encoder_stack(self) -> LstmStack:
+        """The encoder's (Bi-)LSTM layers with this model's arithmetic (§8.5)."""
+        return LstmStack.of_encoder(self.encoder, self.sigmoid_table, self.rounding)
+
+    @property
     def predictor_stack(self) -> LstmStack:
         """The predictor's LSTM layers with this model's arithmetic (§8.5, §8.6)."""
-        return LstmStack(self.predictor.layers, self.sigmoid_table, self.rounding)
+        return LstmStack.of_cells(self.predictor.layers, self.sigmoid_table, self.rounding)
 
     def predictor_initial_state(self, batch: int) -> LstmState:
         """State before any label: h = each layer's hidden zero point, c = 0 (§8.4)."""
