@@ -13,7 +13,7 @@ demo: $(VENV)/.stamp-runtime
 	@echo "Transcribing 1 s of noise with random tiny models (beam 8, density-ratio fusion):"
 	$(VENV)/bin/python examples/transcribe.py
 
-test: $(VENV)/.stamp-dev
+test: install-rtl
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
