@@ -37,13 +37,19 @@ LSTM_GATES = 4  # i, f, g, o blocks of an LSTM weight (ARITHMETIC.md §8.1)
 SCALE_INIT = ("sawb", "mse")
 
 
+def initial_scales(weight: torch.Tensor, blocks: int, bits: int, method: str) -> torch.Tensor:
+    """One float32 scale per gate block of ``weight`` by the converter's SAWB or MSE clip
+    (``weight_scales``, per gate; SAWB: α = c1·√E[w²] + c2·E|w|, max|w| when α ≤ 0)."""
+    values = weight.detach().numpy()
+    rows = values.shape[0]
+    scales = weight_scales(values, bits, method, "per_gate", blocks)[::rows // blocks]
+    return torch.from_numpy(scales.copy())
+
+
 def add_weight_scale(owner: nn.Module, name: str, blocks: int, bits: int, method: str) -> None:
-    """Register ``<name>_scale`` [blocks] on ``owner``: one scale per gate block of weight
-    ``name``, initialized by the converter's SAWB or MSE clip (``weight_scales``, per gate)."""
-    weight = getattr(owner, name).detach().numpy()
-    rows = weight.shape[0]
-    scales = weight_scales(weight, bits, method, "per_gate", blocks)[::rows // blocks]
-    owner.register_parameter(f"{name}_scale", nn.Parameter(torch.from_numpy(scales.copy())))
+    """Register ``<name>_scale`` [blocks] on ``owner``: weight ``name``'s block scales."""
+    owner.register_parameter(f"{name}_scale", nn.Parameter(
+        initial_scales(getattr(owner, name), blocks, bits, method)))
 
 
 def block_scales(scale: torch.Tensor) -> np.ndarray:

@@ -21,6 +21,7 @@ from torch import nn
 
 from int4rt import trace_names as names
 from int4rt.arith import quantize_multiplier
+from int4rt.decode import DecodeOptions, decode
 from int4rt.layers import ActQuant, Encoder, EncoderLayer, Joint, Predictor
 from int4rt.model.config import LmConfig, ModelConfig, RnntConfig
 from int4rt.model.lm import LmModel
@@ -41,6 +42,7 @@ from int4rt_train.qat_layers import (
     add_weight_scale,
     build_qlinear,
     dequantized,
+    initial_scales,
     run_direction,
 )
 
@@ -62,6 +64,7 @@ class _QatBase(nn.Module):
     def _setup(self, config: ModelConfig) -> None:
         self.config = config
         self.quant = config.quantization
+        self.weights: list[QuantizedWeight] = []  # every weight with learned scales
         self.rounding = self.quant.rounding
         tables = profile_tables(self.quant.profile)
         self.tables = tuple(torch.from_numpy(t.astype(np.int64)) for t in tables)
@@ -90,15 +93,23 @@ class _QatBase(nn.Module):
         weight = {kind: QuantizedWeight(getattr(lstm, names_[kind]),
                                         getattr(lstm, names_[kind] + "_scale"), bits)
                   for kind in ("weight_ih", "weight_hh")}
+        self.weights.extend(weight.values())
         return LstmDirection(weight["weight_ih"], weight["weight_hh"],
                              getattr(lstm, names_["bias_ih"], None),
                              getattr(lstm, names_["bias_hh"], None),
                              self.quant.cell_scale_log2, self.quant.cell_clip)
 
-    @staticmethod
-    def _linear(linear: nn.Linear, bits: int, init: str) -> QuantizedWeight:
+    def _linear(self, linear: nn.Linear, bits: int, init: str) -> QuantizedWeight:
         add_weight_scale(linear, "weight", 1, bits, init)
-        return QuantizedWeight(linear.weight, linear.weight_scale, bits)
+        self.weights.append(QuantizedWeight(linear.weight, linear.weight_scale, bits))
+        return self.weights[-1]
+
+    def init_scales(self, method: str) -> None:
+        """Every weight scale from the current weights by ``method`` (SAWB or MSE)."""
+        with torch.no_grad():
+            for weight in self.weights:
+                weight.scale.copy_(initial_scales(weight.weight, weight.scale.shape[0],
+                                                  weight.bits, method))
 
     def _run_stack(self, stack: str, directions: list[list[LstmDirection]],
                    codes: torch.Tensor, values: torch.Tensor | None, fmt: ActQuant,
@@ -333,6 +344,16 @@ class QatTransducer(_QatBase):
             return self._run(features, lengths, labels, None)
         with torch.no_grad():
             return self._run(features, lengths, labels, None)
+
+    @torch.no_grad()
+    def greedy(self, features: torch.Tensor, lengths: torch.Tensor,
+               max_symbols: int = 5) -> list[list[int]]:
+        """The engine's greedy labels (``int4rt.decode``, DECODING.md) of each utterance, on the
+        int4rt model of the current parameters: the dev WER of what would be shipped."""
+        engine = self.engine_model()
+        options = DecodeOptions(method="greedy", max_symbols_per_frame=max_symbols)
+        return [decode(engine, features[b, :n].numpy(), options).tokens
+                for b, n in enumerate(lengths.tolist())]
 
     @torch.no_grad()
     def integers(self, features: torch.Tensor, lengths: torch.Tensor,
