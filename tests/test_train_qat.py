@@ -152,7 +152,8 @@ def test_lm_integers_equal_the_engine(tmp_path: Path, rounding: str) -> None:
 
 
 def test_lstm_direction_equals_reference_steps() -> None:
-    """One direction on random codes (4- and 8-bit input) against the engine's step (§8.2)."""
+    """One backward direction on random codes (4- and 8-bit input, a cell clip) against the
+    engine's step (§8.2–§8.4), both roundings."""
     torch.manual_seed(4)
     rng = np.random.default_rng(4)
     lstm = torch.nn.LSTM(6, 5, batch_first=True)
@@ -160,16 +161,19 @@ def test_lstm_direction_equals_reference_steps() -> None:
         add_weight_scale(lstm, kind, 4, 4, "mse")
     direction = LstmDirection(QuantizedWeight(lstm.weight_ih_l0, lstm.weight_ih_l0_scale, 4),
                               QuantizedWeight(lstm.weight_hh_l0, lstm.weight_hh_l0_scale, 4),
-                              lstm.bias_ih_l0, lstm.bias_hh_l0, -10, 900)
+                              lstm.bias_ih_l0, lstm.bias_hh_l0)
+    builder = Builder(load_config(ROOT / "configs" / "tiny.json"), None, None, QuantOptions(),
+                      {"x": 0.5})
     clip = ActClip(-0.7, 0.8)
     sigmoid_table = profile_tables("int4rt")[0]
     table = torch.from_numpy(sigmoid_table.astype(np.int64))
     for x_format in (ActQuant(4, False, 5, 0.3), ActQuant(8, True, -3, 0.02)):
+        cell, rows = direction.cell(builder, "x.bwd", "x", x_format, clip.format())
+        assert cell.cell_clip == 1024  # 0.5 / 2^-11
         codes = rng.integers(x_format.qmin, x_format.qmax + 1, (2, 7, 6))
         for rounding in ("double", "single"):
-            out = run_direction(direction, clip, torch.from_numpy(codes), None, x_format,
+            out = run_direction(cell, rows, direction, clip, torch.from_numpy(codes), None,
                                 None, True, table, rounding, record=True)
-            cell, _ = direction.cell(x_format, clip.format())
             h = np.full((2, 5), cell.hidden.zero_point, dtype=cell.hidden.dtype)
             c = np.zeros((2, 5), dtype=np.int16)
             for t in range(6, -1, -1):
@@ -179,26 +183,24 @@ def test_lstm_direction_equals_reference_steps() -> None:
                 np.testing.assert_array_equal(out.records["cell"][:, t].numpy(), c)
 
 
-@pytest.mark.parametrize("bias_scale", [1.0, 1e10])
-def test_qlinear_is_the_converters(bias_scale: float) -> None:
-    """Learned SAWB scales through ``build_qlinear`` = the converter's own per-gate layer
-    (weight codes, bias codes, multipliers), including a bias that forces a raised scale."""
+def test_sawb_scales_are_the_converters_per_gate_search() -> None:
+    """Initial SAWB scales, used as learned ones, give the layer the converter's own
+    ``--weight-scale sawb --granularity per_gate`` search gives (codes, bias, pairs, blocks)."""
     torch.manual_seed(5)
     linear = torch.nn.Linear(40, 12)
-    with torch.no_grad():
-        linear.bias.mul_(bias_scale)
     add_weight_scale(linear, "weight", 4, 4, "sawb")
     fmt = ActQuant(4, False, 3, 0.05)
     config = load_config(ROOT / "configs" / "tiny.json")
-    builder = Builder(config, None, None, QuantOptions(weight_scale="sawb",
-                                                     granularity="per_gate"), {})
+    search = Builder(config, None, None, QuantOptions(weight_scale="sawb",
+                                                    granularity="per_gate"), {})
     weight, bias = linear.weight.detach().numpy(), linear.bias.detach().numpy()
-    expected = builder.linear("x", Linear(weight, bias), 4, fmt, 2.0**-12, 4)
-    got, _ = build_qlinear(QuantizedWeight(linear.weight, linear.weight_scale, 4), bias, fmt,
-                           2.0**-12)
-    for field in ("weight", "bias", "multiplier", "shift"):
+    expected = search.linear("x", Linear(weight, bias), 4, fmt, 2.0**-12, 4)
+    got, rows = build_qlinear(Builder(config, None, None, QuantOptions(), {}), "x",
+                              QuantizedWeight(linear.weight, linear.weight_scale, 4), bias, fmt,
+                              2.0**-12)
+    for field in ("weight", "bias", "multiplier", "shift", "blocks"):
         np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
-    assert (builder.info.linears["x"].bias_rows_raised > 0) == (bias_scale > 1)
+    assert got.blocks == 4 and len(set(rows.tolist())) == 4
 
 
 def test_train_mode_values_are_the_eval_values() -> None:
@@ -217,10 +219,6 @@ def test_train_mode_values_are_the_eval_values() -> None:
         assert grads[name].abs().sum() > 0, name
 
 
-def _contract_supported(config) -> bool:
-    return any(name.endswith("_scale") for name in expected_tensors(config))
-
-
 def _convert(model, config_path: Path, tmp_path: Path):
     checkpoint = tmp_path / "qat.safetensors"
     save_file(model.export_tensors(), str(checkpoint))
@@ -232,10 +230,7 @@ def _convert(model, config_path: Path, tmp_path: Path):
 @pytest.mark.parametrize("rounding", ["double", "single"])
 def test_converted_rnnt_equals_qat(tmp_path: Path, rounding: str) -> None:
     path = _config_file(tmp_path, "tiny.json", rounding=rounding)
-    config = load_config(path)
-    if not _contract_supported(config):
-        pytest.skip("the converter does not read <weight>_scale yet (branch convert)")
-    model, batch = _rnnt(config, seed=7)
+    model, batch = _rnnt(load_config(path), seed=7)
     compared, mismatched = _compare_rnnt(model, _convert(model, path, tmp_path), batch)
     assert compared > 40_000
     assert mismatched == 0
@@ -244,10 +239,7 @@ def test_converted_rnnt_equals_qat(tmp_path: Path, rounding: str) -> None:
 @pytest.mark.parametrize("rounding", ["double", "single"])
 def test_converted_lm_equals_qat(tmp_path: Path, rounding: str) -> None:
     path = _config_file(tmp_path, "lm-tiny.json", rounding=rounding)
-    config = load_config(path)
-    if not _contract_supported(config):
-        pytest.skip("the converter does not read <weight>_scale yet (branch convert)")
-    model, tokens = _lm(config, seed=8)
+    model, tokens = _lm(load_config(path), seed=8)
     compared, mismatched = _compare_lm(model, _convert(model, path, tmp_path), tokens)
     assert compared > 10_000
     assert mismatched == 0
@@ -260,10 +252,10 @@ def test_export_names_follow_the_contract() -> None:
     model, _ = _rnnt(config, seed=9)
     tensors = model.export_tensors()
     specs = expected_tensors(config)
+    assert set(tensors) <= set(specs)
     scales = {name for name in tensors if name.endswith("_scale")}
-    assert set(tensors) - scales <= set(specs)
-    weights = {name for name in specs if name.endswith("weight") or "weight_" in name}
-    assert scales == {f"{name}_scale" for name in weights} - {"predictor.embedding.weight_scale"}
+    assert scales == {name for name in specs if name.endswith("_scale")}
+    assert all(name[:-len("_scale")] in specs for name in scales)
     for name in scales:
         blocks = 4 if ".lstm." in name else 1
         assert tensors[name].shape == (blocks,) and tensors[name].dtype == torch.float32

@@ -18,16 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from int4rt.arith import INT32_MAX, accumulator_bound
 from int4rt.layers import ActQuant, LstmCell, QLinear
-from int4rt.quantization import (
-    GATE_PRE_SCALE,
-    f32,
-    hidden_requant,
-    quantize_weight_codes,
-    requant_params,
-    weight_qmax,
-)
+from int4rt.quantization import GATE_PRE_SCALE, weight_qmax
+from int4rt_convert.build import Builder
+from int4rt_convert.float_model import Linear, Lstm
 from int4rt_convert.quantizers import weight_scales
 from int4rt_train import fakequant as fq
 from int4rt_train.fakequant import ActClip, straight_through
@@ -86,43 +80,26 @@ class QuantizedWeight:
         return straight_through(exact, fake)
 
 
-def build_qlinear(weight: QuantizedWeight, bias: np.ndarray | None, x_format: ActQuant,
-                  out_scale: float) -> tuple[QLinear, np.ndarray]:
-    """A §7.1 layer from learned scales, by the converter's rules; (layer, row scales used).
-
-    Bias codes in the accumulator scale s_x·s_w[r], clamped to the §7.1 int32 guard; a row
-    whose bias would not fit gets a larger scale, exactly as ``Builder.linear`` does.
-    """
-    values = weight.weight.detach().numpy()
-    scales = weight.row_scales()
-    s_x = f32(x_format.scale)
-    bias_codes = np.zeros(values.shape[0], dtype=np.int32)
-    if bias is not None:
-        limit = INT32_MAX - accumulator_bound(values.shape[1], 8, 8)
-        needed = np.abs(bias) / (s_x * limit)
-        low = scales.astype(np.float64) < needed
-        if low.any():
-            bumped = np.nextafter(needed.astype(np.float32), np.float32(np.inf))
-            scales = np.where(low, bumped, scales).astype(np.float32)
-        acc_scale = s_x * scales.astype(np.float64)
-        bias_codes = np.clip(np.floor(bias / acc_scale + 0.5), -limit, limit).astype(np.int32)
-    unique, index = np.unique(scales, return_inverse=True)
-    multiplier, shift = requant_params(s_x, unique, out_scale)
-    layer = QLinear(quantize_weight_codes(values, scales, weight.bits), weight.bits, bias_codes,
-                    multiplier[index].astype(np.int32), shift[index].astype(np.int32))
-    return layer, scales
+def build_qlinear(builder: Builder, name: str, weight: QuantizedWeight,
+                  bias: np.ndarray | None, x_format: ActQuant, out_scale: float
+                  ) -> tuple[QLinear, np.ndarray]:
+    """A §7.1 layer from learned scales by the converter itself (``Builder.linear`` with the
+    checkpoint's scales, CONVERT.md §1.3): weight codes, int32 bias codes in the accumulator
+    scale s_x·s_w, one (M, s) per gate block; (layer, float32 row scales used)."""
+    layer = builder.linear(name, Linear(weight.weight.detach().numpy(), bias,
+                                        block_scales(weight.scale)),
+                           weight.bits, x_format, out_scale, weight.scale.shape[0])
+    return layer, builder.info.linears[name].scales
 
 
 @dataclass(frozen=True, eq=False)
 class LstmDirection:
-    """One LSTM direction's float parameters, learned scales and cell settings."""
+    """One LSTM direction's float parameters and learned scales."""
 
     w_ih: QuantizedWeight
     w_hh: QuantizedWeight
     b_ih: torch.Tensor | None
     b_hh: torch.Tensor | None
-    cell_scale_log2: int
-    cell_clip: int
 
     def bias(self) -> torch.Tensor | None:
         """b_ih + b_hh (float32, as the converter sums them), or None."""
@@ -131,17 +108,19 @@ class LstmDirection:
             return None
         return present[0] if len(present) == 1 else present[0] + present[1]
 
-    def cell(self, x_format: ActQuant, h_format: ActQuant
-             ) -> tuple[LstmCell, tuple[np.ndarray, np.ndarray]]:
-        """The engine's ``LstmCell`` (§8.1) and the row scales of its two weights."""
+    def cell(self, builder: Builder, prefix: str, layer: str, x_format: ActQuant,
+             h_format: ActQuant) -> tuple[LstmCell, tuple[np.ndarray, np.ndarray]]:
+        """The engine's ``LstmCell`` ``prefix`` of LSTM layer ``layer`` (§8.1), built by the
+        converter (``Builder.cell``: gate FCs, cell scale and clip, hidden requantization),
+        and the row scales of its two weights."""
         bias = self.bias()
-        input_fc, ih_rows = build_qlinear(
-            self.w_ih, None if bias is None else bias.detach().numpy(), x_format,
-            GATE_PRE_SCALE)
-        recurrent_fc, hh_rows = build_qlinear(self.w_hh, None, h_format, GATE_PRE_SCALE)
-        cell = LstmCell(input_fc, recurrent_fc, x_format, h_format, self.cell_scale_log2,
-                        self.cell_clip, *hidden_requant(h_format))
-        return cell, (ih_rows, hh_rows)
+        lstm = Lstm(self.w_ih.weight.detach().numpy(), self.w_hh.weight.detach().numpy(),
+                    None if bias is None else bias.detach().numpy(), 0.0,
+                    block_scales(self.w_ih.scale), block_scales(self.w_hh.scale))
+        cell = builder.cell(prefix, layer, lstm, x_format, h_format)
+        linears = builder.info.linears
+        return cell, (linears[f"{prefix}.input_fc"].scales,
+                      linears[f"{prefix}.recurrent_fc"].scales)
 
 
 def dequantized(codes: torch.Tensor, fmt: ActQuant) -> torch.Tensor:
@@ -158,11 +137,14 @@ class DirectionOutput:
     records: dict[str, torch.Tensor]
 
 
-def run_direction(direction: LstmDirection, clip: ActClip, x_codes: torch.Tensor,
-                  x_values: torch.Tensor | None, x_format: ActQuant, lengths: torch.Tensor | None,
+def run_direction(cell: LstmCell, rows: tuple[np.ndarray, np.ndarray],
+                  direction: LstmDirection, clip: ActClip, x_codes: torch.Tensor,
+                  x_values: torch.Tensor | None, lengths: torch.Tensor | None,
                   reverse: bool, table: torch.Tensor, rounding: str,
                   record: bool = False) -> DirectionOutput:
     """§8.2–§8.5 over a padded batch: codes [B, T, I] → hidden codes [B, T, H].
+
+    ``cell`` and ``rows`` are ``direction.cell``'s (the engine's layer, the row scales used).
 
     Row b steps only while t < lengths[b] (all rows when ``lengths`` is None); a backward
     direction starts at its own last frame with the initial state (h = zp, c = 0), as the
@@ -170,11 +152,11 @@ def run_direction(direction: LstmDirection, clip: ActClip, x_codes: torch.Tensor
     runs beside the integers and the hidden values carry its gradient. ``record`` keeps the
     §8.7 records (``input_proj``, ``gate_pre``, ``gate.*``, ``cell``, ``hidden``) [B, T, …].
     """
-    h_format = clip.format()
-    cell, (ih_rows, hh_rows) = direction.cell(x_format, h_format)
+    h_format = cell.hidden
+    ih_rows, hh_rows = rows
     batch, steps, _ = x_codes.shape
     size = cell.hidden_size
-    gx = fq.project(cell.input_fc, x_codes.reshape(batch * steps, -1), x_format,
+    gx = fq.project(cell.input_fc, x_codes.reshape(batch * steps, -1), cell.input,
                     rounding).reshape(batch, steps, -1)
     h = torch.full((batch, size), h_format.zero_point, dtype=torch.long)
     c = torch.zeros((batch, size), dtype=torch.long)
@@ -186,7 +168,7 @@ def run_direction(direction: LstmDirection, clip: ActClip, x_codes: torch.Tensor
         gx_s = x_values @ wq_ih.T + (0.0 if bias is None else bias)
         h_v = x_values.new_zeros((batch, size))
         c_v = x_values.new_zeros((batch, size))
-    cell_step = np.float32(2.0 ** direction.cell_scale_log2)
+    cell_step = np.float32(2.0 ** cell.cell_scale_log2)
     codes: list[torch.Tensor | None] = [None] * steps
     values: list[torch.Tensor | None] = [None] * steps
     records: dict[str, list[torch.Tensor | None]] = {}

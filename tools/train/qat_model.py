@@ -96,8 +96,14 @@ class _QatBase(nn.Module):
         self.weights.extend(weight.values())
         return LstmDirection(weight["weight_ih"], weight["weight_hh"],
                              getattr(lstm, names_["bias_ih"], None),
-                             getattr(lstm, names_["bias_hh"], None),
-                             self.quant.cell_scale_log2, self.quant.cell_clip)
+                             getattr(lstm, names_["bias_hh"], None))
+
+    def builder(self) -> Builder:
+        """The converter's builder as it runs on this model's export: no calibration data, the
+        config's cell scale, the exported cell clips (CONVERT.md §1.3)."""
+        clips = {layer: float(self.clip(layer).cell_clip) for layer in lstm_layers(self.config)
+                 if hasattr(self.clip(layer), "cell_clip")}
+        return Builder(self.config, None, None, QuantOptions(), clips)
 
     def _linear(self, linear: nn.Linear, bits: int, init: str) -> QuantizedWeight:
         add_weight_scale(linear, "weight", 1, bits, init)
@@ -116,10 +122,12 @@ class _QatBase(nn.Module):
                    lengths: torch.Tensor | None, records: dict[str, torch.Tensor] | None
                    ) -> tuple[torch.Tensor, torch.Tensor | None, ActQuant]:
         """Unidirectional LSTM layers ``{stack}.layer{l}`` (predictor, LM) over codes [B, N, I]."""
+        builder = self.builder()
         for index, (direction,) in enumerate(directions):
             layer = names.stack_layer(stack, index)
-            out = run_direction(direction, self.clip(layer), codes, values, fmt, lengths, False,
-                                self.tables[0], self.rounding, records is not None)
+            cell, rows = direction.cell(builder, layer, layer, fmt, self.clip(layer).format())
+            out = run_direction(cell, rows, direction, self.clip(layer), codes, values, lengths,
+                                False, self.tables[0], self.rounding, records is not None)
             if records is not None:
                 records.update({names.name(layer, k): v for k, v in out.records.items()})
             codes, values, fmt = out.codes, out.values, self.clip(layer).format()
@@ -221,6 +229,7 @@ class QatTransducer(_QatBase):
         codes, values, fmt = self._features(features, lengths)
         if records is not None:
             records[names.ENCODER_INPUT] = codes
+        builder = self.builder()
         for index, (factor, directions) in enumerate(zip(self.encoder.lstm.stack,
                                                          self.encoder_directions, strict=True)):
             if factor > 1:
@@ -232,8 +241,10 @@ class QatTransducer(_QatBase):
                 if records is not None:
                     records[names.stacked(index)] = codes
             layer = names.stack_layer(names.ENCODER, index)
-            outs = [run_direction(direction, self.clip(layer), codes, values, fmt, lengths,
-                                  bool(d), self.tables[0], self.rounding, records is not None)
+            outs = [run_direction(*direction.cell(builder, names.encoder_cell(index, d), layer,
+                                                  fmt, self.clip(layer).format()),
+                                  direction, self.clip(layer), codes, values, lengths, bool(d),
+                                  self.tables[0], self.rounding, records is not None)
                     for d, direction in enumerate(directions)]
             fmt = self.clip(layer).format()
             valid = (torch.arange(codes.shape[1])[None, :] < lengths[:, None])[..., None]
@@ -253,11 +264,11 @@ class QatTransducer(_QatBase):
         the input range (``Builder.projection_scale`` without calibration data)."""
         config = self.config
         weights = self.joint_weights
+        builder = self.builder()
         if config.joint.mode == "additive":
             scales = (GATE_PRE_SCALE, GATE_PRE_SCALE)
             combine = (0, 0)
         else:
-            builder = Builder(config, None, None, QuantOptions(), {})
             scales = tuple(builder.projection_scale(
                 f"joint.{part}_proj", Linear(weights[part].weight.detach().numpy(),
                                              getattr(self.joint, part).bias.detach().numpy()),
@@ -270,6 +281,7 @@ class QatTransducer(_QatBase):
                                      ("pred", pred_format, scales[1]),
                                      ("out", hidden, 2.0**-frac_bits)):
             layers[part], rows[part] = build_qlinear(
+                builder, "joint.out" if part == "out" else f"joint.{part}_proj",
                 weights[part], getattr(self.joint, part).bias.detach().numpy(), fmt, out_scale)
         joint = Joint(layers["enc"], layers["pred"], config.joint.mode, *combine, hidden,
                       *joint_hidden_requant(hidden), layers["out"], frac_bits)
@@ -373,10 +385,13 @@ class QatTransducer(_QatBase):
         config = self.config
         features = self.clip(names.ENCODER_INPUT).format()
         fmt, layers = features, []
+        builder = self.builder()
         for index, directions in enumerate(self.encoder_directions):
             layer = names.stack_layer(names.ENCODER, index)
             h_format = self.clip(layer).format()
-            layers.append(EncoderLayer(tuple(d.cell(fmt, h_format)[0] for d in directions),
+            layers.append(EncoderLayer(tuple(
+                d.cell(builder, names.encoder_cell(index, i), layer, fmt, h_format)[0]
+                for i, d in enumerate(directions)),
                                        self.encoder.lstm.stack[index]))
             fmt = h_format
         emb_layer = names.embedding(names.PREDICTOR)
@@ -384,7 +399,8 @@ class QatTransducer(_QatBase):
         cells, pred_fmt = [], emb_fmt
         for index, (direction,) in enumerate(self.predictor_directions):
             h_format = self.clip(names.stack_layer(names.PREDICTOR, index)).format()
-            cells.append(direction.cell(pred_fmt, h_format)[0])
+            layer = names.stack_layer(names.PREDICTOR, index)
+            cells.append(direction.cell(builder, layer, layer, pred_fmt, h_format)[0])
             pred_fmt = h_format
         joint, _, _ = self._joint_layer(fmt, pred_fmt)
         fe = config.frontend
@@ -448,7 +464,8 @@ class QatCharLm(_QatBase):
         codes, values, fmt = self._run_stack(names.LM, self.directions, codes, values, fmt,
                                              None, records)
         frac = 2.0**-self.config.logit_frac_bits
-        out, rows = build_qlinear(self.out_weight, self.out.bias.detach().numpy(), fmt, frac)
+        out, rows = build_qlinear(self.builder(), "lm.out", self.out_weight,
+                                  self.out.bias.detach().numpy(), fmt, frac)
         logits = fq.fully_connected(codes.flatten(0, 1), torch.from_numpy(out.weight),
                                     torch.from_numpy(out.bias), fmt.zero_point,
                                     torch.from_numpy(out.multiplier),
@@ -489,12 +506,14 @@ class QatCharLm(_QatBase):
         config = self.config
         emb_fmt = self.clip(names.embedding(names.LM)).format()
         cells, fmt = [], emb_fmt
+        builder = self.builder()
         for index, (direction,) in enumerate(self.directions):
             h_format = self.clip(names.stack_layer(names.LM, index)).format()
-            cells.append(direction.cell(fmt, h_format)[0])
+            layer = names.stack_layer(names.LM, index)
+            cells.append(direction.cell(builder, layer, layer, fmt, h_format)[0])
             fmt = h_format
-        out, _ = build_qlinear(self.out_weight, self.out.bias.detach().numpy(), fmt,
-                               2.0**-config.logit_frac_bits)
+        out, _ = build_qlinear(builder, "lm.out", self.out_weight,
+                               self.out.bias.detach().numpy(), fmt, 2.0**-config.logit_frac_bits)
         return LmModel(config.vocab, emb_fmt.quantize(self.embedding.weight.detach().numpy()),
                        tuple(cells), out, config.logit_frac_bits, self.quant.profile,
                        self.rounding, *profile_tables(self.quant.profile))
