@@ -260,3 +260,38 @@ def test_export_names_follow_the_contract() -> None:
         blocks = 4 if ".lstm." in name else 1
         assert tensors[name].shape == (blocks,) and tensors[name].dtype == torch.float32
     assert tensors["joint.act_clip_low"].shape == ()
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_trained_small_model_converted_equals_qat(tmp_path: Path, rounding: str) -> None:
+    """The committed FP32 milestone as a QAT model (SAWB scales, clips calibrated on its own
+    values), exported, converted and run by the Numba engine: every traced integer equal."""
+    from int4rt_train.milestone import read_milestone
+    path = _config_file(tmp_path, "small.json", rounding=rounding)
+    config = load_config(path)
+    fp32 = Transducer(config)
+    fp32.load_state_dict(read_milestone(ROOT / "models" / "checkpoints" / "small-fp32"))
+    model = QatTransducer(fp32, config)
+    torch.manual_seed(10)
+    lengths = torch.tensor([157, 90])
+    std, mean = fp32.frontend.cmvn_std, fp32.frontend.cmvn_mean
+    features = torch.randn(2, 157, config.frontend.feature_dim) * std + mean
+    labels = torch.randint(1, len(config.vocab), (2, 12))
+    batch = (features, lengths, labels, torch.tensor([12, 7]))
+    calibrate(model, [batch])
+    model.eval()
+    engine = _convert(model, path, tmp_path)
+    records = model.integers(features, lengths, labels)
+    compared = mismatched = 0
+    for b, (frames, count) in enumerate(zip(lengths.tolist(), [12, 7], strict=True)):
+        trace = Trace()
+        engine.lattice(features[b, :frames].numpy(), labels[b, :count].numpy(), trace=trace)
+        for name, expected in trace.items():
+            got = records[name][b]
+            if name.startswith("joint.") and got.dim() == 3:
+                got = got[:expected.shape[0] // (count + 1), :count + 1].reshape(expected.shape)
+            compared += expected.size
+            mismatched += int(np.count_nonzero(got[:expected.shape[0]].numpy() != expected))
+    assert compared > 1_000_000
+    assert mismatched == 0
