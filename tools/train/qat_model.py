@@ -8,7 +8,7 @@ signature and returns the engine's log-probabilities (ARITHMETIC.md §10) as flo
 and in train mode alike; in train mode the values carry straight-through surrogate gradients.
 ``integers`` returns every §8.7 trace tensor of a padded batch; ``engine_model`` the int4rt
 model of the current parameters; ``export_tensors`` the checkpoint ``int4rt convert`` reads
-(docs/CONVERT.md §1.1, §1.3; weight scales as /work/notes/contract-weight-scale.md).
+(docs/CONVERT.md §1.1, §1.3: float weights, ``<weight>_scale``, clips).
 """
 
 from __future__ import annotations
@@ -85,18 +85,18 @@ class _QatBase(nn.Module):
     def _lstm(self, lstm: nn.Module, layer: int, suffix: str, bits: int, init: str
               ) -> LstmDirection:
         """Direction ``suffix`` of layer ``layer`` of ``lstm``; adds its scales when ``init``."""
-        names_ = {kind: f"{kind}_l{layer}{suffix}"
+        keys = {kind: f"{kind}_l{layer}{suffix}"
                   for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
         if init:
             for kind in ("weight_ih", "weight_hh"):
-                add_weight_scale(lstm, names_[kind], LSTM_GATES, bits, init)
-        weight = {kind: QuantizedWeight(getattr(lstm, names_[kind]),
-                                        getattr(lstm, names_[kind] + "_scale"), bits)
+                add_weight_scale(lstm, keys[kind], LSTM_GATES, bits, init)
+        weight = {kind: QuantizedWeight(getattr(lstm, keys[kind]),
+                                        getattr(lstm, keys[kind] + "_scale"), bits)
                   for kind in ("weight_ih", "weight_hh")}
         self.weights.extend(weight.values())
         return LstmDirection(weight["weight_ih"], weight["weight_hh"],
-                             getattr(lstm, names_["bias_ih"], None),
-                             getattr(lstm, names_["bias_hh"], None))
+                             getattr(lstm, keys["bias_ih"], None),
+                             getattr(lstm, keys["bias_hh"], None))
 
     def builder(self) -> Builder:
         """The converter's builder as it runs on this model's export: no calibration data, the
