@@ -30,7 +30,7 @@ def test_transducer_matches_converter_float_model(mode: str) -> None:
     tensors = _tensors(model)
     specs = expected_tensors(config)
     assert set(tensors) == {name for name in specs if not name.endswith(("_clip", "_scale"))
-                            and "act_clip_" not in name}  # an FP32 model has no QAT values
+                            and "act_clip_" not in name}
     for name, value in tensors.items():
         assert value.shape == specs[name].shape, name
     reference = float_model(config, tensors, {}, (tensors["frontend.cmvn_mean"],
