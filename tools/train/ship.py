@@ -13,6 +13,7 @@ fixed mix of ``dev-fortunes`` and ``dev-bible`` utterances; ``--count`` clips ar
 The folder ``--out`` (default ``int4rt/default_model``) is replaced whole by ``bundle.json``,
 ``model.safetensors``, ``lm-external.safetensors``, ``lm-source.safetensors``, ``clips.jsonl``
 and ``clips/*.wav``; it is checked by ``int4rt.bundle.load_bundle`` before it replaces the old.
+An LM run folder without a checkpoint yet is left out with a message.
 """
 
 from __future__ import annotations
@@ -215,6 +216,11 @@ def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
                 "source_lm": args.corpus / "text" / "fortunes-dev.txt"}
     entries: dict[str, Any] = {}
     for role, source in lm_sources.items():
+        if source is not None and source.is_dir() and newest_checkpoint(source) is None \
+                and not (source / "milestone.json").is_file():
+            print(f"ship: {source} has no checkpoint yet; shipping without the {role}",
+                  flush=True)
+            source = None
         if source is None:
             entries[role] = None
             continue
