@@ -83,15 +83,16 @@ class Bundle:
                      row["sha256"]) for row in rows]
 
     def describe(self) -> str:
-        """One line: the model's provenance and the recommended decoding."""
+        """One line: the model's provenance, the recommended decoding and the LMs shipped."""
         model = self.info["model"]
-        lms = [f"{role} {self.info[role]['file']}" for role in LM_ROLES if self.info.get(role)]
         settings = {key: value for key, value in self.info["decoding"].items()
                     if key in DECODING_KEYS}
+        lms = [f"{self.info[role]['file']} (weight {settings.get(f'{role}_weight', 0)})"
+               for role in LM_ROLES if self.info.get(role)]
         return (f"{model['file']} ({model.get('config')}, INT4, step {model.get('step')}, "
-                f"{model.get('audio_hours')} h of audio seen); "
-                f"{', '.join(lms) if lms else 'no LM'}; decoding "
-                + " ".join(f"{key}={value}" for key, value in settings.items()))
+                f"{model.get('audio_hours')} h of audio seen); decoding "
+                + " ".join(f"{key}={value}" for key, value in settings.items())
+                + f"; LMs shipped: {', '.join(lms) if lms else 'none'}")
 
 
 def merge_settings(recommended: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -144,3 +144,52 @@ def test_a_damaged_bundle_is_one_clear_error(bundle, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.startswith("int4rt: error: default model bundle") and message in err
     assert "int4rt_train.ship" in err and "Traceback" not in err
+
+
+def _random_bundle(folder: Path, clip: Path, decoding: dict) -> Path:
+    """A bundle of random tiny models (configs/tiny.json, lm-tiny.json) and one clip."""
+    from int4rt.bundle import file_digest
+    from int4rt.model.config import load_config
+    from int4rt.model.container import save_model
+    from int4rt.model.random_model import random_model
+
+    folder.mkdir()
+    entries = {}
+    for key, name, config, seed in (("model", "model.safetensors", "tiny", 0),
+                                    ("lm", "ext.safetensors", "lm-tiny", 1),
+                                    ("source_lm", "src.safetensors", "lm-tiny", 2)):
+        save_model(random_model(load_config(config), seed), folder / name)
+        entries[key] = {"file": name, "sha256": file_digest(folder / name), "step": 1}
+    (folder / "clips").mkdir()
+    shutil.copy(clip, folder / "clips" / "a.wav")
+    row = {"audio": "clips/a.wav", "id": "a", "text": "a test", "voice": "flite:slt",
+           "sha256": file_digest(folder / "clips" / "a.wav")}
+    (folder / "clips.jsonl").write_text(json.dumps(row) + "\n")
+    info = {"format": "int4rt-default-model", "version": 1, **entries, "decoding": decoding,
+            "clips": {"manifest": "clips.jsonl", "sha256": file_digest(folder / "clips.jsonl")}}
+    (folder / "bundle.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_recommended_fusion_loads_the_bundled_lms(bundle, tmp_path, monkeypatch):
+    decoding = {"method": "beam", "beam": 3, "lm_weight": 0.4, "source_lm_weight": 0.2,
+                "length_reward": 0.5}
+    folder = _random_bundle(tmp_path / "b", bundle.clips[0].audio, decoding)
+    loaded = load_bundle(folder)
+    assert loaded.decoding == {**decoding, "lm": str(folder / "ext.safetensors"),
+                               "source_lm": str(folder / "src.safetensors")}
+    monkeypatch.setattr(bundle_module, "BUNDLE_DIR", folder)
+    recognizer = Recognizer.default()
+    clip = folder / "clips" / "a.wav"
+    result = recognizer.transcribe(clip)
+    want = int4rt.load(folder / "model.safetensors").transcribe(
+        clip, method="beam", beam=3, lm=str(folder / "ext.safetensors"), lm_weight=0.4,
+        source_lm=str(folder / "src.safetensors"), source_lm_weight=0.2, length_reward=0.5)
+    assert (result.tokens, result.score) == (want.tokens, want.score)
+    assert result.components["ext"] != 0 and result.components["src"] != 0
+    no_lm = recognizer.transcribe(clip, lm=None, source_lm=None)
+    assert no_lm.components["ext"] == no_lm.components["src"] == 0
+    unused = load_bundle(_random_bundle(tmp_path / "c", clip, {"method": "greedy"}))
+    assert unused.decoding == {"method": "greedy"}
+    assert "LMs shipped: ext.safetensors (weight 0), src.safetensors (weight 0)" in \
+        unused.describe()
