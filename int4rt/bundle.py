@@ -89,8 +89,9 @@ class Bundle:
                     if key in DECODING_KEYS}
         lms = [f"{self.info[role]['file']} (weight {settings.get(f'{role}_weight', 0)})"
                for role in LM_ROLES if self.info.get(role)]
-        return (f"{model['file']} ({model.get('config')}, INT4, step {model.get('step')}, "
-                f"{model.get('audio_hours')} h of audio seen); decoding "
+        origin = f" of a run from {model['init_from']}" if model.get("init_from") else ""
+        return (f"{model['file']} ({model.get('config')}, INT4, step {model.get('step')}"
+                f"{origin}, {model.get('audio_hours')} h of audio seen); decoding "
                 + " ".join(f"{key}={value}" for key, value in settings.items())
                 + f"; LMs shipped: {', '.join(lms) if lms else 'none'}")
 

@@ -70,8 +70,12 @@ def test_default_recognizer_uses_the_bundle_and_its_decoding(bundle):
     explicit = int4rt.load(bundle.model_path).transcribe(clip, **bundle.decoding)
     assert recognizer.transcribe(clip).tokens == explicit.tokens
     assert int4rt.load().transcribe(clip).tokens == explicit.tokens
-    greedy = int4rt.load(bundle.model_path).transcribe(clip, method="greedy")
+    plain = int4rt.load(bundle.model_path)
+    greedy = plain.transcribe(clip, **{**bundle.decoding, "method": "greedy"})
     assert recognizer.transcribe(clip, method="greedy").tokens == greedy.tokens
+    alone = plain.transcribe(clip, method="greedy")
+    assert recognizer.transcribe(clip, method="greedy", lm=None, source_lm=None,
+                                 length_reward=0.0).tokens == alone.tokens
 
 
 def test_merge_settings_keeps_an_lm_with_its_weight():

@@ -89,3 +89,14 @@ def test_missing_model_is_one_message(tmp_path):
     with pytest.raises(SystemExit, match="no such checkpoint"):
         main(["--model", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "b")])
     assert not (tmp_path / "b").exists()
+
+
+def test_a_run_started_from_a_milestone_says_so(run):
+    folder, _ = run
+    assert "init_from" not in read_weights(folder).state
+    started = {"event": "started", "options": {"init_from": "models/checkpoints/small-fp32"}}
+    (folder / "metrics.jsonl").write_text(json.dumps(started) + "\n{\"step\": 1}\n")
+    assert read_weights(folder).state["init_from"] == "models/checkpoints/small-fp32"
+    (folder / "metrics.jsonl").write_text(json.dumps(
+        {"event": "started", "options": {"init_from": "None"}}) + "\n")
+    assert "init_from" not in read_weights(folder).state

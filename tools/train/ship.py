@@ -75,10 +75,32 @@ def read_weights(path: Path) -> Weights:
         keys = list(handle.keys())
     if any(key.startswith("model.") for key in keys):
         state = json.loads(metadata.get("state", "{}"))
+        origin = run_origin(path.parent)
+        if origin is not None:
+            state["init_from"] = origin
         return Weights(model_tensors(path), path.name, state)
     with safe_open(str(path), framework="pt") as handle:
         tensors = {key: handle.get_tensor(key) for key in keys}
     return Weights(tensors, path.name, {})
+
+
+def run_origin(run: Path) -> str | None:
+    """The ``--init-from`` of the run's first start (``metrics.jsonl``), if any: the run's step
+    and audio counters start at 0 there, after what that milestone had seen.
+    """
+    try:
+        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "started":
+            origin = record.get("options", {}).get("init_from")
+            return None if origin in (None, "None") else origin
+    return None
 
 
 def convert_weights(weights: Weights, config: str, calibration: Path, output: Path,
@@ -253,7 +275,7 @@ def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
             "file": model_path.name, "sha256": file_digest(model_path),
             "bytes": model_path.stat().st_size, "config": "small", "weights": "INT4 PTQ",
             "checkpoint": model_weights.source, "step": state.get("step"),
-            "epoch": state.get("epoch"),
+            "epoch": state.get("epoch"), "init_from": state.get("init_from"),
             "audio_hours": None if audio_seconds is None else round(audio_seconds / 3600, 2),
             "fp32_best_dev_wer": state.get("best_dev_wer"), "fp32_dev_set": "dev-fortunes",
             "calibration": str(calib)},
@@ -284,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                              "eval-heldout-clean/manifest.jsonl); a folder means its manifest")
     parser.add_argument("--count", type=int, default=5, help="clips to ship (default 5)")
     parser.add_argument("--out", type=Path, default=BUNDLE_DIR)
-    parser.add_argument("--tune-per-set", type=int, default=20,
-                        help="utterances of each dev set the decoding is chosen on (default 20)")
+    parser.add_argument("--tune-per-set", type=int, default=40,
+                        help="utterances of each dev set the decoding is chosen on (default 40)")
     parser.add_argument("--beams", type=_numbers(int), default=(4,))
     parser.add_argument("--lm-weights", type=_numbers(float), default=(0.0, 0.2, 0.4))
     parser.add_argument("--source-lm-weights", type=_numbers(float), default=(0.0, 0.2))
