@@ -85,9 +85,18 @@ def test_choose_clips_one_per_voice_alternating_synthesizers(tmp_path):
         choose_clips(manifest, 5)
 
 
-def test_missing_model_is_one_message(tmp_path):
+def test_missing_inputs_are_one_message(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    args = ["--model", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "b"),
+            "--corpus", str(corpus)]
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "missing " + str(corpus / "sets" / "eval-heldout-clean") in capsys.readouterr().err
+    for name in ("eval-heldout-clean", "dev-fortunes", "dev-bible"):
+        (corpus / "sets" / name).mkdir(parents=True)
+        (corpus / "sets" / name / "manifest.jsonl").write_text("")
     with pytest.raises(SystemExit, match="no such checkpoint"):
-        main(["--model", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "b")])
+        main(args)
     assert not (tmp_path / "b").exists()
 
 

@@ -226,18 +226,11 @@ def lm_entry(role: str, weights: Weights, out: Path, calibration: Path) -> dict[
             "calibration": str(calibration)}
 
 
-def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
-    """Write the bundle into the empty folder ``out``; return its bundle.json."""
-    sets = args.corpus / "sets"
-    calib = sets / "dev-fortunes" / "manifest.jsonl"
-    model_weights = read_weights(args.model)
-    print(f"ship: converting {model_weights.source} to INT4", flush=True)
-    convert_weights(model_weights, "small", calib, out / "model.safetensors", work, None)
-    lm_sources = {"lm": args.lm_external, "source_lm": args.lm_source}
-    lm_calib = {"lm": args.corpus / "text" / "bible-dev.txt",
-                "source_lm": args.corpus / "text" / "fortunes-dev.txt"}
+def convert_lms(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
+    """Convert the LMs given into ``out``; their bundle.json entries (None: not shipped)."""
+    sources = {"lm": args.lm_external, "source_lm": args.lm_source}
     entries: dict[str, Any] = {}
-    for role, source in lm_sources.items():
+    for role, source in sources.items():
         if source is not None and source.is_dir() and newest_checkpoint(source) is None \
                 and not (source / "milestone.json").is_file():
             print(f"ship: {source} has no checkpoint yet; shipping without the {role}",
@@ -247,44 +240,56 @@ def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
             entries[role] = None
             continue
         weights = read_weights(source)
+        calibration = args.corpus / "text" / f"{LM_TEXTS[role]}-dev.txt"
         print(f"ship: converting {role} {weights.source} to INT4", flush=True)
-        convert_weights(weights, "lm-small", lm_calib[role], out / LM_FILES[role], work,
+        convert_weights(weights, "lm-small", calibration, out / LM_FILES[role], work,
                         args.lm_calib_limit)
-        entries[role] = lm_entry(role, weights, out, lm_calib[role])
-    clips = write_clips(choose_clips(args.clips or sets / "eval-heldout-clean" /
-                                     "manifest.jsonl", args.count), out)
+        entries[role] = lm_entry(role, weights, out, calibration)
+    return entries
+
+
+def model_entry(weights: Weights, path: Path, calibration: Path) -> dict[str, Any]:
+    """The bundle.json entry of the RNN-T file."""
+    state = weights.state
+    seconds = state.get("audio_seconds")
+    qat = any("act_clip" in name for name in weights.tensors)
+    return {"file": path.name, "sha256": file_digest(path), "bytes": path.stat().st_size,
+            "config": "small", "weights": "INT4 QAT" if qat else "INT4 PTQ",
+            "checkpoint": weights.source, "step": state.get("step"),
+            "epoch": state.get("epoch"), "init_from": state.get("init_from"),
+            "audio_hours": None if seconds is None else round(seconds / 3600, 2),
+            "fp32_best_dev_wer": state.get("best_dev_wer"), "fp32_dev_set": "dev-fortunes",
+            "calibration": str(calibration)}
+
+
+def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
+    """Write the bundle into the empty folder ``out``; return its bundle.json."""
+    calibration = args.corpus / "sets" / "dev-fortunes" / "manifest.jsonl"
+    weights = read_weights(args.model)
+    print(f"ship: converting {weights.source} to INT4", flush=True)
+    convert_weights(weights, "small", calibration, out / "model.safetensors", work, None)
+    entries = convert_lms(args, work, out)
+    clips = write_clips(choose_clips(args.clips, args.count), out)
     (out / "clips.jsonl").write_text("".join(json.dumps(row) + "\n" for row in clips),
                                      encoding="utf-8")
     recognizer = Recognizer(load_model(out / "model.safetensors"))
     lms = {role: str(out / LM_FILES[role]) for role in LM_FILES if entries[role] is not None}
     print("ship: choosing the decoding settings", flush=True)
     best, table = tune(recognizer, tuning_set(args.corpus, args.tune_per_set), lms, args)
-    decoding = {key: value for key, value in best.items() if key not in LM_FILES}
-    if "lm" not in best:
-        entries["lm"] = entries["lm"] and {**entries["lm"], "note": "not used by the "
-                                           "recommended decoding (no gain on the tuning set)"}
-    clip_rows = [{**row, "audio": str(out / row["audio"])} for row in clips]
-    clip_features = [recognizer.features(row["audio"]) for row in clip_rows]
-    clip_refs = [row["text"] for row in clip_rows]
-    model_path = out / "model.safetensors"
-    state = model_weights.state
-    audio_seconds = state.get("audio_seconds")
+    for role in LM_FILES:
+        if entries[role] is not None and role not in best:
+            entries[role]["note"] = "not used by the recommended decoding (no gain in tuning)"
+    clip_features = [recognizer.features(out / row["audio"]) for row in clips]
+    clip_refs = [row["text"] for row in clips]
     return {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
-        "model": {
-            "file": model_path.name, "sha256": file_digest(model_path),
-            "bytes": model_path.stat().st_size, "config": "small", "weights": "INT4 PTQ",
-            "checkpoint": model_weights.source, "step": state.get("step"),
-            "epoch": state.get("epoch"), "init_from": state.get("init_from"),
-            "audio_hours": None if audio_seconds is None else round(audio_seconds / 3600, 2),
-            "fp32_best_dev_wer": state.get("best_dev_wer"), "fp32_dev_set": "dev-fortunes",
-            "calibration": str(calib)},
-        "lm": entries["lm"], "source_lm": entries["source_lm"],
-        "decoding": decoding,
+        "model": model_entry(weights, out / "model.safetensors", calibration),
+        **entries,
+        "decoding": {key: value for key, value in best.items() if key not in LM_FILES},
         "tuning": {"sets": ["dev-fortunes", "dev-bible"], "per_set": args.tune_per_set,
                    "table": table},
         "clips": {"manifest": "clips.jsonl", "sha256": file_digest(out / "clips.jsonl"),
-                  "set": "eval-heldout-clean", "count": len(clips),
+                  "set": args.clips.parent.name, "count": len(clips),
                   "greedy": score(recognizer, clip_features, clip_refs, {"method": "greedy"}),
                   "recommended": score(recognizer, clip_features, clip_refs, best)},
         "command": " ".join(["python -m int4rt_train.ship",
@@ -316,10 +321,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="LM calibration sentences (default 200)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if args.clips is not None and args.clips.is_dir():
+    if args.clips is None:
+        args.clips = args.corpus / "sets" / "eval-heldout-clean"
+    if args.clips.is_dir():
         args.clips = args.clips / "manifest.jsonl"
     if args.count < 1:
         parser.error("--count must be >= 1")
+    needed = [args.clips, *(args.corpus / "sets" / name / "manifest.jsonl"
+                            for name in ("dev-fortunes", "dev-bible"))]
+    needed += [args.corpus / "text" / f"{LM_TEXTS[role]}-dev.txt"
+               for role, source in (("lm", args.lm_external), ("source_lm", args.lm_source))
+               if source is not None]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if missing:
+        parser.error(f"missing {', '.join(missing)} (the corpus: python -m int4rt_train.data)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out.parent, prefix=".ship-") as folder:
         work, staged = Path(folder) / "work", Path(folder) / "bundle"
