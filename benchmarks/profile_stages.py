@@ -27,7 +27,8 @@ from int4rt.decode import DecodeOptions, decode
 from int4rt.ops.gemv.gemm_blocked import gemm
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "gemm", "_requantize_rows", "_log_softmax_rows", "_hidden_rows")
+KERNELS = ("_recurrent_steps", "linear_rows", "_logits_rows", "_log_softmax_rows",
+           "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
 
@@ -83,8 +84,8 @@ def main() -> None:
     gemv = _recurrent_gemv_seconds(cells, [frames] * len(cells), 1)
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
-        ("input projections: blocked GEMM (4 × 2 tiles)", own.get("gemm", 0.0)),
-        ("input projections: requantization pass", own.get("_requantize_rows", 0.0)),
+        ("input projections: blocked GEMM (4 × 2 tiles) + requantization",
+         own.get("linear_rows", 0.0)),
         ("recurrence: GEMV 1 × 4 tiles (timed alone)", min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
     ]))
@@ -102,11 +103,13 @@ def main() -> None:
                      ("encoder (whole, profiled alone)", enc_total),
                      ("search: LSTM steps of predictor and LMs (GEMV + gates)",
                       search_part("_recurrent_steps")),
-                     ("search: blocked GEMM (step input projections, LM outputs, joint)",
-                      search_part("gemm")),
-                     ("search: requantization passes", search_part("_requantize_rows")),
+                     ("search: GEMM + requantization (step input projections, predictor "
+                      "projection, LM outputs)", search_part("linear_rows")),
+                     ("search: joint (combine, tanh, output layer)",
+                      search_part("_logits_rows")),
                      ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
-                     ("search: joint combine + tanh", search_part("_hidden_rows")),
+                     ("search: scoring, recombination, pruning (one kernel per frame)",
+                      search_part("expand_select")),
                  ]))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numba as nb
@@ -11,7 +12,7 @@ from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
-from int4rt.ops.gemv.numba import linear
+from int4rt.ops.gemv.numba import linear, linear_rows
 from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
@@ -48,8 +49,20 @@ class RecurrentParams(NamedTuple):
     rounding: int  # DOUBLE_ROUNDING or SINGLE_ROUNDING
 
 
+_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
-    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``."""
+    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``, built on
+    first use and kept with the cell."""
+    per_cell = _PARAMS.setdefault(cell, {})
+    params = per_cell.get(rounding)
+    if params is None:
+        params = per_cell[rounding] = _recurrent_params(cell, rounding)
+    return params
+
+
+def _recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     rec = cell.recurrent_fc
     layout = stream_layout(rec, cell.hidden)
     f_m, f_s = cell.forget_requant
@@ -149,6 +162,26 @@ def lstm_step(
     c_state = c.astype(np.int16)
     _run(cell, projected[:, None, :], h_state, c_state, table, rounding, False)
     return h_state.astype(h.dtype), c_state
+
+
+def lstm_step_trusted(cell: LstmCell, x: np.ndarray, h: np.ndarray, c: np.ndarray,
+                      table: np.ndarray, rounding: str) -> np.ndarray:
+    """:func:`lstm_step` of valid codes ``x`` [B, I] without checks, advancing the int16
+    states ``h`` (codes) and ``c`` [B, H] in place; returns the new hidden codes as int16.
+
+    The search's hot path: parameters come from the per-cell cache.
+    """
+    params = recurrent_params(cell, rounding)
+    rows, hs = x.shape[0], cell.hidden_size
+    projected = np.empty((rows, 1, 4 * hs), dtype=np.int16)
+    linear_rows(x, stream_layout(cell.input_fc, cell.input), params.rounding, INT16_MIN,
+                INT16_MAX, projected[:, 0])
+    pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
+    gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
+    cells = np.empty((rows, 1, hs), dtype=np.int16)
+    hidden = np.empty((rows, 1, hs), dtype=np.int16)
+    _recurrent_steps(projected, params, table, False, h, c, pre, gates, cells, hidden)
+    return hidden[:, 0]
 
 
 def lstm_sequence(
