@@ -20,11 +20,13 @@ from int4rt.model.lstm_stack import LstmStack, LstmState
 from int4rt.model.parallel import run_all
 from int4rt.model.rnnt import RnntModel
 from int4rt.ops.gemv.numba import linear_trusted
+from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.joint.numba import joint_logits_trusted
 from int4rt.ops.log_softmax.numba import log_softmax_trusted
 from int4rt.ops.log_softmax.tables import prepare_log_softmax
 from int4rt.ops.requantize.scalar import rounding_code
 
+INT16, INT32 = np.dtype(np.int16), np.dtype(np.int32)
 TRUSTED_BACKEND = "numba"
 """The backend whose kernels the search calls without per-call checks."""
 
@@ -63,6 +65,9 @@ class Evaluator:
         self._backend = backend
         self._trusted = backend == TRUSTED_BACKEND
         self._rounding = rounding_code(model.rounding)
+        self._pred_proj = stream_layout(model.joint.pred_proj, model.predictor.output)
+        self._lm_outs = [(stream_layout(lm.out, lm.output), rounding_code(lm.rounding))
+                         for lm in self._lms]
         self._pred_stack = model.predictor_stack
         self._lm_stacks = [lm.stack for lm in self._lms]
         self._tables = [prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
@@ -122,9 +127,9 @@ class Evaluator:
         model = self._model
         state = self._pred_states.gather(parents)
         if self._trusted:
-            out = self._pred_stack.step_trusted(model.predictor.embedding[tokens], state.h, state.c)
-            proj = linear_trusted(out, model.joint.pred_proj, model.predictor.output,
-                                  self._rounding, np.int16)
+            out = self._pred_stack.step_trusted(model.predictor.embedding[tokens], state.h,
+                                                state.c)
+            proj = linear_trusted(out, self._pred_proj, self._rounding, INT16)
         else:
             out, state = model.predictor_step(tokens, state, backend=self._backend)
             proj = model.project_predictor(out, backend=self._backend)
@@ -137,8 +142,7 @@ class Evaluator:
         state = pool.gather(parents)
         if self._trusted:
             out = self._lm_stacks[index].step_trusted(lm.embedding[tokens], state.h, state.c)
-            logits = linear_trusted(out, lm.out, lm.output, rounding_code(lm.rounding),
-                                    np.int32)
+            logits = linear_trusted(out, *self._lm_outs[index], INT32)
             log_probs = log_softmax_trusted(logits, lm.logit_frac_bits, *self._tables[index + 1])
         else:
             log_probs, state = lm.step(tokens, state, backend=self._backend)

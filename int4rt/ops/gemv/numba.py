@@ -15,7 +15,7 @@ from int4rt.ops.gemv.reference import (
     output_range,
     prepare_fully_connected,
 )
-from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.reference import check_rounding
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
@@ -105,14 +105,20 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
-def linear_trusted(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: int,
-                   out_dtype: type) -> np.ndarray:
+OUTPUT_RANGES = {np.dtype(np.int16): (-(1 << 15), (1 << 15) - 1),
+                 np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1)}
+"""``output_range`` of the two output dtypes, looked up without ``np.iinfo`` (§7.1)."""
+
+
+def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
+                   out_dtype: np.dtype) -> np.ndarray:
     """:func:`linear` of codes ``x`` [B, K] the caller guarantees valid (the search's own
-    intermediates), ``rounding`` already a code (``rounding_code``): no checks on the hot path.
+    intermediates), with the layer's ``stream_layout`` and ``rounding`` already a code
+    (``rounding_code``): no checks on the hot path. ``out_dtype``: int16 or int32.
     """
-    y_min, y_max = output_range(out_dtype)
-    out = np.empty((x.shape[0], layer.n_out), dtype=out_dtype)
-    linear_rows(x, stream_layout(layer, x_format), rounding, y_min, y_max, out)
+    y_min, y_max = OUTPUT_RANGES[out_dtype]
+    out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
+    linear_rows(x, layout, rounding, y_min, y_max, out)
     return out
 
 

@@ -13,7 +13,7 @@ from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
 from int4rt.ops.gemv.numba import linear, linear_rows
-from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 from int4rt.trace_names import GATES, LSTM_RECORDS, name
@@ -164,24 +164,34 @@ def lstm_step(
     return h_state.astype(h.dtype), c_state
 
 
-def lstm_step_trusted(cell: LstmCell, x: np.ndarray, h: np.ndarray, c: np.ndarray,
-                      table: np.ndarray, rounding: str) -> np.ndarray:
-    """:func:`lstm_step` of valid codes ``x`` [B, I] without checks, advancing the int16
-    states ``h`` (codes) and ``c`` [B, H] in place; returns the new hidden codes as int16.
+class StepPlan(NamedTuple):
+    """What one trusted LSTM step needs, derived once per cell (passed to Numba whole)."""
 
-    The search's hot path: parameters come from the per-cell cache.
+    input_layout: StreamLayout  # the input FC in kernel order (§7.4)
+    recurrent: RecurrentParams
+
+
+def step_plan(cell: LstmCell, rounding: str) -> StepPlan:
+    """The :class:`StepPlan` of a validated ``cell`` under ``rounding``."""
+    return StepPlan(stream_layout(cell.input_fc, cell.input), recurrent_params(cell, rounding))
+
+
+@nb.njit(cache=True, nogil=True)
+def lstm_step_trusted(plan, x, h, c, table):
+    """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
+    states ``h`` (codes) and ``c`` [B, H] advance in place; returns the new hidden codes
+    (int16 [B, H]). The search's hot path (``plan``: :func:`step_plan`).
     """
-    params = recurrent_params(cell, rounding)
-    rows, hs = x.shape[0], cell.hidden_size
-    projected = np.empty((rows, 1, 4 * hs), dtype=np.int16)
-    linear_rows(x, stream_layout(cell.input_fc, cell.input), params.rounding, INT16_MIN,
-                INT16_MAX, projected[:, 0])
+    rows, hs = x.shape[0], c.shape[1]
+    projected = np.empty((rows, 4 * hs), dtype=np.int16)
+    linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
     pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
     hidden = np.empty((rows, 1, hs), dtype=np.int16)
-    _recurrent_steps(projected, params, table, False, h, c, pre, gates, cells, hidden)
-    return hidden[:, 0]
+    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, False, h, c,
+                     pre, gates, cells, hidden)
+    return hidden.reshape(rows, hs)
 
 
 def lstm_sequence(
