@@ -8,9 +8,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from int4rt.decode.scoring import AM, BLANK, COMPONENTS, EXT, LENGTH
 from int4rt.ops.requantize.scalar import rounding_divide_by_pot
 
-AM, EXT, SRC, LENGTH, BLANK = range(5)
+PARTS = len(COMPONENTS)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -57,13 +58,13 @@ def expand_select(am, lm_log_probs, slots, fusion, length_q, blank_q, blank, par
     rows, vocab = am.shape
     totals = np.empty((rows, vocab), dtype=np.int64)
     keep = np.empty((rows, vocab), dtype=np.bool_)
-    term = np.empty(5, dtype=np.int64)
+    term = np.empty(PARTS, dtype=np.int64)
     for h in range(rows):
         for k in range(vocab):
             _increment(am, lm_log_probs, slots[h], h, k, blank, fusion, length_q, blank_q,
                        term)
             total = np.int64(0)
-            for c in range(5):
+            for c in range(PARTS):
                 total += parts[h, c] + term[c]
                 if k == blank:
                     blank_parts[h, c] = parts[h, c] + term[c]
@@ -103,6 +104,6 @@ def expand_select(am, lm_log_probs, slots, fusion, length_q, blank_q, blank, par
     for rank in range(count):
         h, k = out_parent[rank], out_symbol[rank]
         _increment(am, lm_log_probs, slots[h], h, k, blank, fusion, length_q, blank_q, term)
-        for c in range(5):
+        for c in range(PARTS):
             out_parts[rank, c] = parts[h, c] + term[c]
     return count
