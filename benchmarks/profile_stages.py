@@ -4,7 +4,9 @@
 15 labels/s, two random ``lm-paper`` LMs). Stages are read from cProfile's per-function times
 of one run (Numba kernels are opaque to it, so each kernel is one stage); the recurrent GEMV
 inside the LSTM recurrence is timed on its own, with the same shapes, and subtracted to give
-the gate arithmetic. Prints Markdown tables.
+the gate arithmetic. Every time is CPU time of this process (``time.process_time``; one
+thread, so it is the work itself): on a shared machine the time spent waiting for a core does
+not count. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ from int4rt.decode import DecodeOptions, decode
 from int4rt.ops.gemv.gemm_blocked import gemm
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "gemm", "_requantize_rows", "_log_softmax_rows", "_hidden_rows")
+KERNELS = ("_recurrent_steps", "lstm_step_trusted", "linear_rows", "_logits_rows",
+           "_log_softmax_rows", "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
 
 def _profile(fn) -> tuple[float, dict[str, float]]:
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
+    profiler = cProfile.Profile(time.process_time)
+    start = time.process_time()
     profiler.runcall(fn)
-    total = time.perf_counter() - start
+    total = time.process_time() - start
     stats = pstats.Stats(profiler).stats
     own: dict[str, float] = {}
     for (_, _, name), (_, _, tottime, _, _) in stats.items():
@@ -52,15 +55,15 @@ def _recurrent_gemv_seconds(cells, steps_per_cell: list[int], rows: int) -> floa
         u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
         acc = np.empty((rows, layout.weight.shape[0]), np.int32)
         gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(steps):
             gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-        total += time.perf_counter() - start
+        total += time.process_time() - start
     return total
 
 
 def _table(title: str, total: float, rows: list[tuple[str, float]]) -> str:
-    lines = [f"### {title}", "", "| stage | seconds | share |", "|---|---|---|"]
+    lines = [f"### {title}", "", "| stage | CPU seconds | share |", "|---|---|---|"]
     rest = total - sum(seconds for _, seconds in rows)
     for name, seconds in [*rows, ("everything else (Python: search, caches, glue)", rest)]:
         lines.append(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
@@ -83,8 +86,8 @@ def main() -> None:
     gemv = _recurrent_gemv_seconds(cells, [frames] * len(cells), 1)
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
-        ("input projections: blocked GEMM (4 × 2 tiles)", own.get("gemm", 0.0)),
-        ("input projections: requantization pass", own.get("_requantize_rows", 0.0)),
+        ("input projections: blocked GEMM (4 × 2 tiles) + requantization",
+         own.get("linear_rows", 0.0)),
         ("recurrence: GEMV 1 × 4 tiles (timed alone)", min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
     ]))
@@ -100,13 +103,15 @@ def main() -> None:
     print(_table(f"Beam 8 + density ratio, {args.seconds:g} s, {rate:.1f} labels/s, one thread",
                  total, [
                      ("encoder (whole, profiled alone)", enc_total),
-                     ("search: LSTM steps of predictor and LMs (GEMV + gates)",
-                      search_part("_recurrent_steps")),
-                     ("search: blocked GEMM (step input projections, LM outputs, joint)",
-                      search_part("gemm")),
-                     ("search: requantization passes", search_part("_requantize_rows")),
+                     ("search: LSTM steps of predictor and LMs (input GEMM, recurrent "
+                      "GEMV, gates; one kernel per layer)", search_part("lstm_step_trusted")),
+                     ("search: GEMM + requantization (predictor projection, LM outputs)",
+                      search_part("linear_rows")),
+                     ("search: joint (combine, tanh, output layer)",
+                      search_part("_logits_rows")),
                      ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
-                     ("search: joint combine + tanh", search_part("_hidden_rows")),
+                     ("search: scoring, recombination, pruning (one kernel per frame)",
+                      search_part("expand_select")),
                  ]))
 
 

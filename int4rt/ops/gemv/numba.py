@@ -15,7 +15,7 @@ from int4rt.ops.gemv.reference import (
     output_range,
     prepare_fully_connected,
 )
-from int4rt.ops.gemv.weight_layout import padded_unsigned, stream_layout
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.reference import check_rounding
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
@@ -99,14 +99,43 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
         raise ArithmeticSpecError(
             f"activations: codes outside [{x_format.qmin}, {x_format.qmax}]")
     check_rounding(rounding)
-    layout = stream_layout(layer, x_format)
-    u = padded_unsigned(codes, layout)
-    acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
-    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-    out = np.empty(acc.shape, dtype=out_dtype)
-    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
-                     rounding_code(rounding), out)
+    rows = codes.reshape(-1, layer.n_in)
+    out = np.empty((rows.shape[0], layer.n_out), dtype=out_dtype)
+    linear_rows(rows, stream_layout(layer, x_format), rounding_code(rounding), y_min, y_max, out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
+
+
+OUTPUT_RANGES = {np.dtype(np.int16): (-(1 << 15), (1 << 15) - 1),
+                 np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1)}
+"""``output_range`` of the two output dtypes, looked up without ``np.iinfo`` (§7.1)."""
+
+
+def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
+                   out_dtype: np.dtype) -> np.ndarray:
+    """:func:`linear` of codes ``x`` [B, K] the caller guarantees valid (the search's own
+    intermediates), with the layer's ``stream_layout`` and ``rounding`` already a code
+    (``rounding_code``): no checks on the hot path. ``out_dtype``: int16 or int32.
+    """
+    y_min, y_max = OUTPUT_RANGES[out_dtype]
+    out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
+    linear_rows(x, layout, rounding, y_min, y_max, out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def linear_rows(x, layout, rounding, y_min, y_max, out):
+    """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`:
+    unsigned padded codes (§7.3), the blocked GEMM (§7.4), then the requantization pass.
+    """
+    rows, width = x.shape[0], layout.weight.shape[1]
+    u = np.zeros((rows, width), dtype=np.uint8)
+    for b in range(rows):
+        for k in range(layout.n_in):
+            u[b, k] = x[b, k] - layout.qmin
+    acc = np.empty((rows, layout.weight.shape[0]), dtype=np.int32)
+    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
+                     rounding, out)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numba as nb
@@ -11,8 +12,8 @@ from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
-from int4rt.ops.gemv.numba import linear
-from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.gemv.numba import linear, linear_rows
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 from int4rt.trace_names import GATES, LSTM_RECORDS, name
@@ -48,8 +49,20 @@ class RecurrentParams(NamedTuple):
     rounding: int  # DOUBLE_ROUNDING or SINGLE_ROUNDING
 
 
+_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
-    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``."""
+    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``, built on
+    first use and kept with the cell."""
+    per_cell = _PARAMS.setdefault(cell, {})
+    params = per_cell.get(rounding)
+    if params is None:
+        params = per_cell[rounding] = _recurrent_params(cell, rounding)
+    return params
+
+
+def _recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     rec = cell.recurrent_fc
     layout = stream_layout(rec, cell.hidden)
     f_m, f_s = cell.forget_requant
@@ -149,6 +162,36 @@ def lstm_step(
     c_state = c.astype(np.int16)
     _run(cell, projected[:, None, :], h_state, c_state, table, rounding, False)
     return h_state.astype(h.dtype), c_state
+
+
+class StepPlan(NamedTuple):
+    """What one trusted LSTM step needs, derived once per cell (passed to Numba whole)."""
+
+    input_layout: StreamLayout  # the input FC in kernel order (§7.4)
+    recurrent: RecurrentParams
+
+
+def step_plan(cell: LstmCell, rounding: str) -> StepPlan:
+    """The :class:`StepPlan` of a validated ``cell`` under ``rounding``."""
+    return StepPlan(stream_layout(cell.input_fc, cell.input), recurrent_params(cell, rounding))
+
+
+@nb.njit(cache=True, nogil=True)
+def lstm_step_trusted(plan, x, h, c, table):
+    """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
+    states ``h`` (codes) and ``c`` [B, H] advance in place; returns the new hidden codes
+    (int16 [B, H]). The search's hot path (``plan``: :func:`step_plan`).
+    """
+    rows, hs = x.shape[0], c.shape[1]
+    projected = np.empty((rows, 4 * hs), dtype=np.int16)
+    linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
+    pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
+    gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
+    cells = np.empty((rows, 1, hs), dtype=np.int16)
+    hidden = np.empty((rows, 1, hs), dtype=np.int16)
+    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, False, h, c,
+                     pre, gates, cells, hidden)
+    return hidden.reshape(rows, hs)
 
 
 def lstm_sequence(
