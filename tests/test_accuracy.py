@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,29 @@ def test_whole_run_on_tiny_random_models(tmp_path, monkeypatch):
     first, second = "wav/test-a-00000.wav", "wav/test-a-00001.wav"
     assert sorted(saved["hypotheses"]["test-a"]) == [first, second]
     assert len(saved["hypotheses"]["test-a"][first]) == 2 * 3 * 2
+
+
+def test_reuse_only_a_conversion_of_the_same_command_and_checkpoint(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_convert(argv, log):
+        calls.append(argv)
+        out = Path(argv[argv.index("-o") + 1])
+        out.write_text("model")
+        out.with_name(out.stem + ".report.json").write_text("{}")
+        log.with_suffix(".command").write_text(accuracy.shlex.join(argv))
+
+    monkeypatch.setattr(accuracy, "int4rt_convert", fake_convert)
+    checkpoint, calib = tmp_path / "c.safetensors", tmp_path / "calib.jsonl"
+    checkpoint.write_text("weights")
+    out = tmp_path / "m.safetensors"
+    accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 8, reuse=True)
+    accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 8, reuse=True)
+    assert len(calls) == 1
+    accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 4, reuse=True)  # other bits
+    accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 8, reuse=False)
+    assert len(calls) == 3
+    stamp = out.stat().st_mtime + 10
+    os.utime(checkpoint, (stamp, stamp))  # a newer checkpoint
+    accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 8, reuse=True)
+    assert len(calls) == 4

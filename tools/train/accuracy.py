@@ -128,6 +128,7 @@ def int4rt_convert(argv: list[str], log: Path) -> None:
         status = cli_main(["convert", *argv])
     if status != 0:
         raise SystemExit(f"int4rt convert {' '.join(argv)} failed ({status}); see {log}")
+    log.with_suffix(".command").write_text(shlex.join(argv), encoding="utf-8")
 
 
 def plain_checkpoint(source: Path, work: Path) -> Path:
@@ -159,10 +160,19 @@ def convert(checkpoint: Path, config: Path, out: Path, calib: Path, bits: int | 
     if bits is not None:
         argv += ["--weight-bits", str(bits), "--activation-bits", str(bits)]
     report = out.with_name(out.stem + ".report.json")
-    if not (reuse and out.is_file() and report.is_file()):
+    if not (reuse and _reusable(out, report, checkpoint, argv)):
         int4rt_convert(argv, out.with_suffix(".log"))
     return Converted(out, json.loads(report.read_text(encoding="utf-8")),
                      "int4rt convert " + shlex.join(argv))
+
+
+def _reusable(out: Path, report: Path, checkpoint: Path, argv: list[str]) -> bool:
+    """Whether ``out`` was converted by this very command from the checkpoint as it is now."""
+    command = out.with_suffix(".command")
+    if not (out.is_file() and report.is_file() and command.is_file()):
+        return False
+    return (command.read_text(encoding="utf-8") == shlex.join(argv)
+            and out.stat().st_mtime >= checkpoint.stat().st_mtime)
 
 
 def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], dict]:
@@ -303,7 +313,7 @@ def sqnr_lines(conversions: dict[str, Converted]) -> list[str]:
 
 def render(args: argparse.Namespace, command: str, systems: list[System], board: Scoreboard,
            conversions: dict[str, Converted], sets: dict[str, list[Item]],
-           peer_cpu: dict, wall: float) -> str:
+           peer_cpu: dict, wall: dict[str, float]) -> str:
     """The markdown block written between the markers."""
     names = [system.name for system in systems]
     lines = [
@@ -360,12 +370,16 @@ def render(args: argparse.Namespace, command: str, systems: list[System], board:
     lines += ["### Per-layer SQNR of the trained model (INT8 and INT4 PTQ)", ""]
     lines += sqnr_lines(conversions)
     total = sum(len(items) for items in sets.values())
-    cpu = ", ".join(f"{s.name} {sum(v for k, v in s.cpu_seconds.items() if k in sets):.0f} s"
-                    for s in systems)
-    lines += [f"CPU time: {total} utterances, wall {wall:.0f} s; decoding per system: {cpu}"
-              + (f"; pocketsphinx {peer_cpu['pocketsphinx']:.0f} s" if peer_cpu else "")
-              + "; tuning: " + ", ".join(f"{s.name} {s.cpu_seconds['tuning']:.0f} s"
-                                        for s in tuned) + "."]
+    spent = [(s.name, sum(v for k, v in s.cpu_seconds.items() if k in sets)) for s in systems]
+    phases = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in wall.items())
+    lines.append(
+        f"Time ({total} utterances, one thread; wall clock on the shared machine: {phases}). "
+        "CPU time of decoding (features, encoder, every search): "
+        + ", ".join(f"{name} {cpu:.0f} s ({cpu / max(total, 1):.2f} s per utterance, "
+                    f"{len(args.beams) * len(system.modes())} searches each)"
+                    for (name, cpu), system in zip(spent, systems, strict=True))
+        + (f"; pocketsphinx {peer_cpu['pocketsphinx']:.0f} s" if peer_cpu else "")
+        + "".join(f"; tuning {s.name} {s.cpu_seconds['tuning']:.0f} s" for s in tuned) + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -407,7 +421,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--work", type=Path, default=Path("/tmp/int4rt-accuracy"),
                    help="folder for converted models, logs and accuracy.json")
     p.add_argument("--reuse", action="store_true",
-                   help="reuse converted models already in --work")
+                   help="reuse a converted model in --work made by the same convert command "
+                        "after the checkpoint's last change")
     p.add_argument("--out", type=Path, required=True, help="markdown file (docs/RESULTS.md)")
     p.add_argument("--png", type=Path, help="plot of WER against beam")
     return p
@@ -420,21 +435,25 @@ def main(argv: list[str] | None = None) -> int:
     args.lm_source_calib = args.lm_source_calib or args.corpus / "text" / "fortunes-dev.txt"
     command = "python -m int4rt_train.accuracy " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    wall = time.time()
+    wall: dict[str, float] = {}
+    start = time.time()
     args.work.mkdir(parents=True, exist_ok=True)
     systems, conversions = build_systems(args, args.work)
     int8 = load_model(conversions["int8"].path)
+    wall["conversions and loading"], start = time.time() - start, time.time()
     dev = first_items(args.corpus / "sets" / args.tune_set / "manifest.jsonl", args.tune_limit)
     tune_systems(systems, dev, args, int8.frontend)
+    wall["tuning"], start = time.time() - start, time.time()
     sets = {name: first_items(args.corpus / "sets" / name / "manifest.jsonl", args.limit)
             for name in args.sets}
     hyps: dict = {}
     board = evaluate(systems, sets, args.beams, int8.frontend, hyps)
+    wall["decoding"], start = time.time() - start, time.time()
     peer_cpu: dict = {}
     if args.peer:
         peer_rows(args, sets, board, tuple(int8.vocab), peer_cpu)
-    block = render(args, command, systems, board, conversions, sets, peer_cpu,
-                   time.time() - wall)
+        wall["pocketsphinx"] = time.time() - start
+    block = render(args, command, systems, board, conversions, sets, peer_cpu, wall)
     document = args.out.read_text(encoding="utf-8") if args.out.is_file() else "# Results\n"
     args.out.write_text(replace_block(document, block, HEADING), encoding="utf-8")
     if args.png:
