@@ -285,6 +285,7 @@ def peer_rows(args: argparse.Namespace, sets: dict[str, list[Item]], board: Scor
     for set_name, items in sets.items():
         for item in items:
             board.add(set_name, "pocketsphinx", item.reference or "", peer.transcribe(item.path))
+        print(f"pocketsphinx: {set_name} done", file=sys.stderr, flush=True)
     cpu["pocketsphinx"] = time.process_time() - start
 
 
