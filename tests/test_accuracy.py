@@ -260,3 +260,23 @@ def test_reuse_only_a_conversion_of_the_same_command_and_checkpoint(tmp_path, mo
     os.utime(checkpoint, (stamp, stamp))  # a newer checkpoint
     accuracy.convert(checkpoint, Path("tiny.json"), out, calib, 8, reuse=True)
     assert len(calls) == 4
+
+
+def test_training_checkpoints_are_reduced_to_model_tensors(tmp_path):
+    weights = {"model.out.weight": np.ones((2, 3), np.float32),
+               "optim.0.exp_avg": np.zeros(3, np.float32), "rng.torch": np.zeros(4, np.uint8)}
+    source = tmp_path / "ckpt-000000010.safetensors"
+    save_file(weights, str(source))
+    plain = accuracy.plain_checkpoint(source, tmp_path, "lm-ext")
+    assert plain == tmp_path / "lm-ext.model.safetensors"
+    assert list(accuracy.load_file(str(plain))) == ["out.weight"]
+    written = plain.stat().st_mtime_ns
+    assert accuracy.plain_checkpoint(source, tmp_path, "lm-ext") == plain  # kept
+    assert plain.stat().st_mtime_ns == written
+    other = tmp_path / "ckpt-000000005.safetensors"  # another file: converted anew
+    save_file({"model.out.weight": np.zeros((2, 3), np.float32)}, str(other))
+    accuracy.plain_checkpoint(other, tmp_path, "lm-ext")
+    assert accuracy.load_file(str(plain))["out.weight"].sum() == 0
+    bare = tmp_path / "bare.safetensors"
+    save_file({"out.weight": np.ones((2, 3), np.float32)}, str(bare))
+    assert accuracy.plain_checkpoint(bare, tmp_path, "rnnt-fp32") == bare

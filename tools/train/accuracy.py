@@ -131,16 +131,22 @@ def int4rt_convert(argv: list[str], log: Path) -> None:
     log.with_suffix(".command").write_text(shlex.join(argv), encoding="utf-8")
 
 
-def plain_checkpoint(source: Path, work: Path) -> Path:
+def plain_checkpoint(source: Path, work: Path, name: str) -> Path:
     """A checkpoint ``int4rt convert`` reads: a training checkpoint (``model.*``, optimizer
-    and RNG tensors) is reduced to its ``model.*`` tensors, renamed without the prefix.
+    and RNG tensors) becomes ``<work>/<name>.model.safetensors`` with its ``model.*``
+    tensors, renamed without the prefix (rewritten unless made from this file as it is now).
     """
+    out = work / f"{name}.model.safetensors"
+    stamp = out.with_suffix(".source")
+    origin = f"{source.resolve()} {source.stat().st_mtime_ns}"
+    if out.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == origin:
+        return out
     tensors = load_file(str(source))
-    if not any(name.startswith("model.") for name in tensors):
+    if not any(key.startswith("model.") for key in tensors):
         return source
-    out = work / f"{source.stem}.model.safetensors"
-    save_file({name[len("model."):]: value for name, value in tensors.items()
-               if name.startswith("model.")}, str(out))
+    save_file({key[len("model."):]: value for key, value in tensors.items()
+               if key.startswith("model.")}, str(out))
+    stamp.write_text(origin, encoding="utf-8")
     return out
 
 
@@ -180,19 +186,21 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
     calib = args.corpus / "sets" / args.calib_set / "manifest.jsonl"
     lm_checkpoints = {"ext": args.lm_external, "src": args.lm_source}
     lm_calib = {"ext": args.lm_external_calib, "src": args.lm_source_calib}
-    lm_plain = {key: plain_checkpoint(path, work) for key, path in lm_checkpoints.items()
-                if path is not None}
+    lm_plain = {key: plain_checkpoint(path, work, f"lm-{key}")
+                for key, path in lm_checkpoints.items() if path is not None}
+    fp32 = plain_checkpoint(args.model_fp32, work, "rnnt-fp32")
+    qat = None if args.model_qat is None else plain_checkpoint(args.model_qat, work, "rnnt-qat")
     conversions: dict[str, Converted] = {}
     for bits in (8, 4):
-        conversions[f"int{bits}"] = convert(args.model_fp32, args.config,
+        conversions[f"int{bits}"] = convert(fp32, args.config,
                                             work / f"rnnt-int{bits}.safetensors", calib, bits,
                                             args.reuse)
         for key, path in lm_plain.items():
             conversions[f"{key}-int{bits}"] = convert(
                 path, args.lm_config, work / f"lm-{key}-int{bits}.safetensors", lm_calib[key],
                 bits, args.reuse)
-    if args.model_qat is not None:
-        conversions["int4-qat"] = convert(args.model_qat, args.config,
+    if qat is not None:
+        conversions["int4-qat"] = convert(qat, args.config,
                                           work / "rnnt-int4-qat.safetensors", calib, 4,
                                           args.reuse)
     int8 = load_model(conversions["int8"].path)
@@ -213,7 +221,7 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
     float_lm_bytes = [None if key not in lm_plain else conversions[f"{key}-int8"].report[
         "sizes"]["fp32_bytes"] for key in ("ext", "src")]
     if "fp32" in args.systems:
-        fmodel = load_float(args.model_fp32, args.config,
+        fmodel = load_float(fp32, args.config,
                             (int8.frontend.cmvn_mean, int8.frontend.cmvn_std))
         systems.append(System("FP32", fmodel, *float_lms, fp32_bytes, tuple(float_lm_bytes)))
     for name, key, lm_key in (("INT8 PTQ", "int8", "int8"), ("INT4 PTQ", "int4", "int4"),
