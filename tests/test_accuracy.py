@@ -280,3 +280,17 @@ def test_training_checkpoints_are_reduced_to_model_tensors(tmp_path):
     bare = tmp_path / "bare.safetensors"
     save_file({"out.weight": np.ones((2, 3), np.float32)}, str(bare))
     assert accuracy.plain_checkpoint(bare, tmp_path, "rnnt-fp32") == bare
+
+
+@pytest.mark.parametrize("qat", [False, True])
+def test_a_qat_checkpoint_keeps_the_config_cell_scale(tmp_path, monkeypatch, qat):
+    commands = []
+    monkeypatch.setattr(accuracy, "int4rt_convert", lambda argv, log: commands.append(argv))
+    with pytest.raises(FileNotFoundError):  # the stubbed converter writes no report
+        accuracy.convert(tmp_path / "c.safetensors", tmp_path / "small.json",
+                         tmp_path / "o.safetensors", tmp_path / "calib.jsonl", 4, False, qat=qat)
+    argv = commands[0]
+    assert ("--cell-scale" in argv) is qat
+    if qat:
+        assert argv[argv.index("--cell-scale") + 1] == "config"
+    assert argv[argv.index("--calib") + 1] == str(tmp_path / "calib.jsonl")

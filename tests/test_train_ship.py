@@ -109,3 +109,18 @@ def test_a_run_started_from_a_milestone_says_so(run):
     (folder / "metrics.jsonl").write_text(json.dumps(
         {"event": "started", "options": {"init_from": "None"}}) + "\n")
     assert "init_from" not in read_weights(folder).state
+
+
+@pytest.mark.parametrize("qat", [False, True])
+def test_a_qat_checkpoint_keeps_the_config_cell_scale(tmp_path, monkeypatch, qat):
+    import int4rt_train.ship as ship
+
+    seen = []
+    monkeypatch.setattr(ship, "convert", seen.append)
+    tensors = {"joint.out.weight": torch.zeros(2, 2)}
+    if qat:
+        tensors["joint.act_clip_low"] = torch.tensor(-1.0)
+    ship.convert_weights(ship.Weights(tensors, "x", {}), "small", tmp_path / "calib.jsonl",
+                         tmp_path / "model.safetensors", tmp_path, None)
+    assert seen[0].quant.cell_scale == ("config" if qat else "calibrate")
+    assert seen[0].calibration == tmp_path / "calib.jsonl"

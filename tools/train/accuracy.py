@@ -160,11 +160,16 @@ class Converted:
 
 
 def convert(checkpoint: Path, config: Path, out: Path, calib: Path, bits: int | None,
-            reuse: bool) -> Converted:
-    """``int4rt convert`` with calibration (and ``--weight-bits/--activation-bits`` bits)."""
+            reuse: bool, qat: bool = False) -> Converted:
+    """``int4rt convert`` with calibration (and ``--weight-bits/--activation-bits`` bits).
+
+    A QAT checkpoint keeps the config's cell scale, the one it trained with (TRAINING.md §6).
+    """
     argv = [str(checkpoint), "--config", str(config), "-o", str(out), "--calib", str(calib)]
     if bits is not None:
         argv += ["--weight-bits", str(bits), "--activation-bits", str(bits)]
+    if qat:
+        argv += ["--cell-scale", "config"]
     report = out.with_name(out.stem + ".report.json")
     if not (reuse and _reusable(out, report, checkpoint, argv)):
         int4rt_convert(argv, out.with_suffix(".log"))
@@ -202,7 +207,7 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
     if qat is not None:
         conversions["int4-qat"] = convert(qat, args.config,
                                           work / "rnnt-int4-qat.safetensors", calib, 4,
-                                          args.reuse)
+                                          args.reuse, qat=True)
     int8 = load_model(conversions["int8"].path)
     assert isinstance(int8, RnntModel)
     fp32_bytes = conversions["int8"].report["sizes"]["fp32_bytes"]

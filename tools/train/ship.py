@@ -40,7 +40,7 @@ from int4rt.bundle import BUNDLE_DIR, BUNDLE_FORMAT, BUNDLE_VERSION, file_digest
 from int4rt.metrics import cer, wer
 from int4rt.model.container import load_model
 from int4rt.recognizer import Recognizer
-from int4rt_convert import ConvertOptions, convert
+from int4rt_convert import ConvertOptions, QuantOptions, convert
 from int4rt_train.checkpoint import model_tensors, newest_checkpoint
 from int4rt_train.milestone import read_milestone
 
@@ -103,14 +103,23 @@ def run_origin(run: Path) -> str | None:
     return None
 
 
+def is_qat(weights: Weights) -> bool:
+    """Whether ``weights`` come from QAT (they carry learned activation clips)."""
+    return any("act_clip" in name for name in weights.tensors)
+
+
 def convert_weights(weights: Weights, config: str, calibration: Path, output: Path,
                     work: Path, limit: int | None) -> None:
-    """Write ``weights`` as a checkpoint in ``work`` and convert it to ``output`` (INT4)."""
+    """Write ``weights`` as a checkpoint in ``work`` and convert it to ``output`` (INT4).
+
+    A QAT checkpoint keeps the config's cell scale, the one it trained with (TRAINING.md §6).
+    """
     checkpoint = work / f"{output.stem}-fp32.safetensors"
     save_file({name: tensor.float().contiguous() for name, tensor in weights.tensors.items()},
               str(checkpoint))
+    quant = QuantOptions(cell_scale="config") if is_qat(weights) else QuantOptions()
     convert(ConvertOptions(checkpoint=checkpoint, config=Path(config), output=output,
-                           calibration=calibration, calibration_limit=limit,
+                           calibration=calibration, calibration_limit=limit, quant=quant,
                            report=work / f"{output.stem}.report.json"))
 
 
@@ -252,7 +261,7 @@ def model_entry(weights: Weights, path: Path, calibration: Path) -> dict[str, An
     """The bundle.json entry of the RNN-T file."""
     state = weights.state
     seconds = state.get("audio_seconds")
-    qat = any("act_clip" in name for name in weights.tensors)
+    qat = is_qat(weights)
     return {"file": path.name, "sha256": file_digest(path), "bytes": path.stat().st_size,
             "config": "small", "weights": "INT4 QAT" if qat else "INT4 PTQ",
             "checkpoint": weights.source, "step": state.get("step"),
