@@ -140,11 +140,13 @@ def test_int4rt_greedy_search_on_floats_matches_the_converter_greedy(float_model
     labelled = 0
     for _ in range(3):
         enc = rnnt.encode_features(rng.normal(0.0, 2.0, (40, 120)).astype(np.float32))
-        result = search(rnnt, enc, DecodeOptions("greedy", max_symbols_per_frame=3))
+        result = search(rnnt, enc, DecodeOptions("greedy", max_symbols_per_frame=3),
+                        backend="numpy")
         assert result.tokens == rnnt.fmodel.greedy_labels(enc, max_symbols=3)
         assert result.frac_bits == FLOAT_FRAC_BITS
         fused = search(rnnt, enc, DecodeOptions("beam", beam=3, lm_weight=0.5,
-                                                source_lm_weight=0.25), lm=lm, source_lm=lm)
+                                                source_lm_weight=0.25), lm=lm, source_lm=lm,
+                       backend="numpy")
         labelled += bool(fused.tokens)
         # the LM terms are λ · the float LM's log-probabilities of the labels (history from
         # the sentence start), to a rounding of at most one unit per label

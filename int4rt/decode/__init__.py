@@ -66,7 +66,9 @@ def search(model: RnntModel, enc_proj: np.ndarray, options: DecodeOptions, *,
     expander = Expander(HistoryTable(evaluator), scoring,
                         1 if options.method == "greedy" else options.beam)
     frames = enc_proj.shape[0]
-    enc = np.asarray(enc_proj, dtype=np.int64)
+    enc = np.asarray(enc_proj)
+    if enc.dtype.kind in "iu":  # integer projections (a float model's search keeps floats)
+        enc = enc.astype(np.int64)
     if options.method == "greedy":
         scoring.check_emissions(frames * (options.max_symbols_per_frame + 1))
         hyps = greedy_search(expander, enc, options.max_symbols_per_frame)

@@ -6,6 +6,10 @@ batch of tokens to the states of parent slots and writes the results into new sl
 predictor step, one joint projection and one step per LM for the whole batch (on threads when
 Numba allows several). With the Numba backend the kernels run without per-call checks: every
 input is the search's own codes, the layers were validated at load and the tables once here.
+With any other backend it calls only the model interface (``predictor_initial_state``,
+``predictor_step``, ``project_predictor``, ``joint_log_probs``; per LM ``initial_state`` and
+``step``), so a model that is not an :class:`RnntModel` (the accuracy runner's FP32 adapter,
+``int4rt_train.float_search``) runs the same search.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from functools import partial
 import numpy as np
 
 from int4rt.model.lm import LmModel
-from int4rt.model.lstm_stack import LstmStack, LstmState
+from int4rt.model.lstm_stack import LstmState
 from int4rt.model.parallel import run_all
 from int4rt.model.rnnt import RnntModel
 from int4rt.ops.gemv.numba import linear_trusted
@@ -64,20 +68,25 @@ class Evaluator:
         self._lms = tuple(lms)
         self._backend = backend
         self._trusted = backend == TRUSTED_BACKEND
-        self._rounding = rounding_code(model.rounding)
-        self._pred_proj = stream_layout(model.joint.pred_proj, model.predictor.output)
-        self._lm_outs = [(stream_layout(lm.out, lm.output), rounding_code(lm.rounding))
-                         for lm in self._lms]
-        self._pred_stack = model.predictor_stack
-        self._lm_stacks = [lm.stack for lm in self._lms]
-        self._tables = [prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
-                        for frac_bits, exp2, ln in
-                        [(model.joint.logit_frac_bits, model.exp2_table, model.ln_table)]
-                        + [(lm.logit_frac_bits, lm.exp2_table, lm.ln_table)
-                           for lm in self._lms]]
-        self._pred_states = self._pool(self._pred_stack, capacity)
-        self._lm_states = [self._pool(stack, capacity) for stack in self._lm_stacks]
-        self.pred_proj = np.zeros((capacity, model.joint.out.n_in), dtype=np.int64)
+        if self._trusted:
+            self._rounding = rounding_code(model.rounding)
+            self._pred_proj = stream_layout(model.joint.pred_proj, model.predictor.output)
+            self._lm_outs = [(stream_layout(lm.out, lm.output), rounding_code(lm.rounding))
+                             for lm in self._lms]
+            self._pred_stack = model.predictor_stack
+            self._lm_stacks = [lm.stack for lm in self._lms]
+            self._tables = [
+                prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
+                for frac_bits, exp2, ln in
+                [(model.joint.logit_frac_bits, model.exp2_table, model.ln_table)]
+                + [(lm.logit_frac_bits, lm.exp2_table, lm.ln_table) for lm in self._lms]]
+            self._pred_states = self._pool(self._pred_stack.initial_state(1), capacity)
+            self._lm_states = [self._pool(stack.initial_state(1), capacity)
+                               for stack in self._lm_stacks]
+        else:  # only the model interface: any model with these methods can be searched
+            self._pred_states = self._pool(model.predictor_initial_state(1), capacity)
+            self._lm_states = [self._pool(lm.initial_state(1), capacity) for lm in self._lms]
+        self.pred_proj = np.zeros((capacity, 0), dtype=np.int64)  # sized by the first step
         self.lm_log_probs = np.zeros((len(self._lms), capacity, len(model.vocab)),
                                      dtype=np.int32)
         self.evaluate(np.zeros(1, np.int64), np.array([model.blank_id]), np.zeros(1, np.int64))
@@ -117,8 +126,7 @@ class Evaluator:
                                       model.rounding)
         return log_softmax_trusted(logits, model.joint.logit_frac_bits, *self._tables[0])
 
-    def _pool(self, stack: LstmStack, capacity: int) -> _StatePool:
-        state = stack.initial_state(1)
+    def _pool(self, state: LstmState, capacity: int) -> _StatePool:
         if self._trusted:  # the trusted kernels keep h codes in int16
             state = LstmState(tuple(h.astype(np.int16) for h in state.h), state.c)
         return _StatePool(state, capacity)
@@ -134,6 +142,8 @@ class Evaluator:
             out, state = model.predictor_step(tokens, state, backend=self._backend)
             proj = model.project_predictor(out, backend=self._backend)
         self._pred_states.scatter(slots, state)
+        if self.pred_proj.shape[1] != proj.shape[1] or self.pred_proj.dtype != proj.dtype:
+            self.pred_proj = np.zeros((self.capacity, proj.shape[1]), dtype=proj.dtype)
         self.pred_proj[slots] = proj
 
     def _lm(self, index: int, parents: np.ndarray, tokens: np.ndarray,

@@ -89,16 +89,22 @@ class System:
 
     def decode(self, enc: np.ndarray, mode: str, beam: int, lm_weight: float = 0.0,
                source_weight: float = 0.0) -> str:
-        """The best hypothesis's text under one configuration (modified beam search)."""
+        """The best hypothesis's text under one configuration (modified beam search).
+
+        A float model is searched through its model interface (the search's ``numpy`` path);
+        an integer model on the Numba kernels.
+        """
+        backend = "numpy" if isinstance(self.model, FloatSearchRnnt) else "numba"
         if mode == "none":
-            return search(self.model, enc, DecodeOptions("beam", beam=beam)).text
+            return search(self.model, enc, DecodeOptions("beam", beam=beam),
+                          backend=backend).text
         if mode == "shallow":
             return search(self.model, enc, DecodeOptions("beam", beam=beam, lm_weight=lm_weight),
-                          lm=self.lm).text
+                          lm=self.lm, backend=backend).text
         return search(self.model, enc,
                       DecodeOptions("beam", beam=beam, lm_weight=lm_weight,
                                     source_lm_weight=source_weight),
-                      lm=self.lm, source_lm=self.source_lm).text
+                      lm=self.lm, source_lm=self.source_lm, backend=backend).text
 
     def weights(self, mode: str) -> tuple[float, float]:
         """The tuned (λ, μ) of ``mode`` (0, 0 without LM)."""
