@@ -66,6 +66,52 @@ def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     )
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _gate_pre(acc, projected, multiplier, shift, rounding, pre):
+    """§8.2 for one row: ``pre = sat16(gx + sat16(requantize(acc)))`` over 4H, branch-free."""
+    for r in range(pre.size):
+        rec = _sat16(requantize_one(acc[r], multiplier[r], shift[r], rounding))
+        pre[r] = _sat16(np.int64(projected[r]) + rec)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _activate(pre, table, gates):
+    """§8.3 gates of one row: sigmoid on blocks i, f, o and tanh on g (Q3.12 in, (3, 0))."""
+    hs = gates.shape[1]
+    for k in range(4):
+        block = pre[k * hs:(k + 1) * hs]
+        out = gates[k]
+        if k == 2:
+            for j in range(hs):
+                out[j] = tanh16_one(block[j], table, 3, 0)
+        else:
+            for j in range(hs):
+                out[j] = sigmoid16_one(block[j], table, 3, 0)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _update(gates, p, table, c_row, h_row, cell_out, hidden_out):
+    """§8.3 cell update and §8.4 hidden state of one row, from its gates [4, H]."""
+    rounding, clip = p.rounding, p.cell_clip
+    lo = -clip if clip > 0 else INT16_MIN
+    hi = clip if clip > 0 else INT16_MAX
+    i_gate, f_gate, g_gate, o_gate = gates[0], gates[1], gates[2], gates[3]
+    for j in range(c_row.size):
+        forget = _sat16(requantize_one(np.int64(f_gate[j]) * np.int64(c_row[j]),
+                                       p.forget_multiplier, p.forget_shift, rounding))
+        update = _sat16(requantize_one(np.int64(i_gate[j]) * np.int64(g_gate[j]),
+                                       p.input_multiplier, p.input_shift, rounding))
+        c = min(max(_sat16(forget + update), lo), hi)
+        tanh_c = tanh16_one(c, table, p.tanh_multiplier, p.tanh_shift)
+        h = requantize_one(tanh_c * np.int64(o_gate[j]), p.hidden_multiplier, p.hidden_shift,
+                           rounding) + p.h_zero_point
+        h = min(max(h, p.h_min), p.h_max)
+        c_row[j] = c
+        h_row[j] = h
+        cell_out[j] = c
+        hidden_out[j] = h
+
+
 @nb.njit(cache=True, nogil=True)
 def _recurrent_steps(projected, p, table, reverse, h_state, c_state, pre_out, gate_out,
                      cell_out, hidden_out):
@@ -75,10 +121,10 @@ def _recurrent_steps(projected, p, table, reverse, h_state, c_state, pre_out, ga
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
     ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
     over ``p.weight`` in the padded layout (§7.4). Gate outputs go to ``gate_out``
-    [B, T, 4, H] in order i, f, g, o.
+    [B, T, 4, H] in order i, f, g, o. Each step is three passes over contiguous rows (gate
+    pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
-    w_h, offsets_h, flush = p.weight, p.offsets, p.flush
-    rounding, h_min, clip = p.rounding, p.h_min, p.cell_clip
+    w_h, offsets_h, flush, h_min = p.weight, p.offsets, p.flush, p.h_min
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
     u = np.zeros((rows, w_h.shape[1]), dtype=np.uint8)
@@ -90,36 +136,10 @@ def _recurrent_steps(projected, p, table, reverse, h_state, c_state, pre_out, ga
                 u[b, k] = h_state[b, k] - h_min
         blocked_gemm(u, w_h, offsets_h, flush, acc)
         for b in range(rows):
-            h_row = h_state[b]
-            c_row = c_state[b]
-            pre = pre_out[b, t]
-            for r in range(4 * hs):
-                rec = _sat16(requantize_one(acc[b, r], p.multiplier[r], p.shift[r], rounding))
-                pre[r] = _sat16(np.int64(projected[b, t, r]) + rec)
-            for j in range(hs):
-                i = sigmoid16_one(pre[j], table, 3, 0)
-                f = sigmoid16_one(pre[hs + j], table, 3, 0)
-                g = tanh16_one(pre[2 * hs + j], table, 3, 0)
-                o = sigmoid16_one(pre[3 * hs + j], table, 3, 0)
-                forget = _sat16(requantize_one(f * np.int64(c_row[j]), p.forget_multiplier,
-                                               p.forget_shift, rounding))
-                update = _sat16(requantize_one(i * g, p.input_multiplier, p.input_shift,
-                                               rounding))
-                c = _sat16(forget + update)
-                if clip > 0:
-                    c = min(max(c, -clip), clip)
-                tanh_c = tanh16_one(c, table, p.tanh_multiplier, p.tanh_shift)
-                h = requantize_one(tanh_c * o, p.hidden_multiplier, p.hidden_shift,
-                                  rounding) + p.h_zero_point
-                h = min(max(h, h_min), p.h_max)
-                c_row[j] = c
-                h_row[j] = h
-                gate_out[b, t, 0, j] = i
-                gate_out[b, t, 1, j] = f
-                gate_out[b, t, 2, j] = g
-                gate_out[b, t, 3, j] = o
-                cell_out[b, t, j] = c
-                hidden_out[b, t, j] = h
+            _gate_pre(acc[b], projected[b, t], p.multiplier, p.shift, p.rounding, pre_out[b, t])
+            _activate(pre_out[b, t], table, gate_out[b, t])
+            _update(gate_out[b, t], p, table, c_state[b], h_state[b], cell_out[b, t],
+                    hidden_out[b, t])
 
 
 def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
