@@ -7,7 +7,8 @@ import numpy as np
 
 from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
+from int4rt.ops.gemv.dot_tiles import CHUNK
+from int4rt.ops.gemv.gemm_blocked import FRAME_BLOCK, tiles
 from int4rt.ops.gemv.reference import (
     FullyConnectedArgs,
     check_packed_weights,
@@ -27,6 +28,28 @@ def _requantize_rows(acc, bias, multiplier, shift, y_zero_point, y_min, y_max, r
         for n in range(acc.shape[1]):
             y = requantize_one(np.int64(acc[b, n]) + bias[n], multiplier[n], shift[n], rounding)
             out[b, n] = min(max(y + y_zero_point, y_min), y_max)
+
+
+@nb.njit(cache=True, nogil=True)
+def _linear_rows(u, w, offsets, flush, bias, multiplier, shift, y_zero_point, y_min, y_max,
+                 rounding, out):
+    """§7.1 over padded unsigned codes ``u`` [B, Kp] (§7.3, §7.4), requantized into ``out``.
+
+    Each block of ``FRAME_BLOCK`` rows runs the blocked GEMM into a block of int32
+    accumulators, which is requantized while it is still in cache (no second pass over all
+    B rows).
+    """
+    n_frames, n_rows = u.shape[0], w.shape[0]
+    chunks = u.shape[1] // CHUNK
+    acc = np.empty((min(FRAME_BLOCK, n_frames), n_rows), dtype=np.int32)
+    for b_start in range(0, n_frames, FRAME_BLOCK):
+        b_stop = min(b_start + FRAME_BLOCK, n_frames)
+        tiles(u[b_start:b_stop], w, chunks, flush, acc, 0, b_stop - b_start)
+        for b in range(b_stop - b_start):
+            for n in range(n_rows):
+                y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
+                                   shift[n], rounding)
+                out[b_start + b, n] = min(max(y + y_zero_point, y_min), y_max)
 
 
 @nb.njit(cache=True)
@@ -83,9 +106,9 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
     The dot products run on unsigned codes with the zero point folded into a per-row
-    constant (§7.3), on the blocked kernel (§7.4). The layer was validated when it was
-    loaded, so a call checks only what it is given: the codes' shape, dtype and range (one
-    reduction each), the rounding name and the output dtype.
+    constant (§7.3), on the blocked kernel (§7.4), requantized block by block. The layer was
+    validated when it was loaded, so a call checks only what it is given: the codes' shape,
+    dtype and range (one reduction each), the rounding name and the output dtype.
     """
     y_min, y_max = output_range(out_dtype)
     codes = np.asarray(x)
@@ -101,11 +124,9 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     check_rounding(rounding)
     layout = stream_layout(layer, x_format)
     u = padded_unsigned(codes, layout)
-    acc = np.empty((u.shape[0], layer.n_out), dtype=np.int32)
-    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-    out = np.empty(acc.shape, dtype=out_dtype)
-    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
-                     rounding_code(rounding), out)
+    out = np.empty((u.shape[0], layer.n_out), dtype=out_dtype)
+    _linear_rows(u, layout.weight, layout.offsets, layout.flush, layout.bias, layout.multiplier,
+                 layout.shift, 0, y_min, y_max, rounding_code(rounding), out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
