@@ -25,9 +25,11 @@ from benchmarks.decode_grid import FUSIONS
 from benchmarks.workload import build, features_for, tune_label_rate
 from int4rt.decode import DecodeOptions, decode
 from int4rt.ops.gemv.gemm_blocked import gemm
+from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "gemm", "_requantize_rows", "_log_softmax_rows", "_hidden_rows")
+KERNELS = ("_recurrent_steps", "_linear_rows", "gemm", "_requantize_rows", "_log_softmax_rows",
+           "_hidden_rows")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
 
@@ -45,16 +47,24 @@ def _profile(fn) -> tuple[float, dict[str, float]]:
 
 
 def _recurrent_gemv_seconds(cells, steps_per_cell: list[int], rows: int) -> float:
-    """Time of the recurrent GEMVs alone: each cell's 4H × H product, ``steps`` times."""
+    """Time of the recurrent GEMVs alone: each cell's 4H × H product, ``steps`` times, on the
+    kernel the recurrence uses (offset nibbles for one row where the layer has them, §7.5).
+    """
     total = 0.0
     for cell, steps in zip(cells, steps_per_cell, strict=True):
         layout = stream_layout(cell.recurrent_fc, cell.hidden)
-        u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
+        packed = packed_layout(cell.recurrent_fc, cell.hidden)
         acc = np.empty((rows, layout.weight.shape[0]), np.int32)
-        gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+        if rows == 1 and packed.flush:
+            u = np.zeros((rows, 2 * packed.weight.shape[1]), np.uint8)
+            weight, flush, kernel = packed.weight, packed.flush, gemv_packed
+        else:
+            u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
+            weight, flush, kernel = layout.weight, layout.flush, gemm
+        kernel(u, weight, layout.offsets, flush, acc)
         start = time.perf_counter()
         for _ in range(steps):
-            gemm(u, layout.weight, layout.offsets, layout.flush, acc)
+            kernel(u, weight, layout.offsets, flush, acc)
         total += time.perf_counter() - start
     return total
 
@@ -83,9 +93,9 @@ def main() -> None:
     gemv = _recurrent_gemv_seconds(cells, [frames] * len(cells), 1)
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
-        ("input projections: blocked GEMM (4 × 2 tiles)", own.get("gemm", 0.0)),
-        ("input projections: requantization pass", own.get("_requantize_rows", 0.0)),
-        ("recurrence: GEMV 1 × 4 tiles (timed alone)", min(gemv, rec)),
+        ("input projections: blocked GEMM (2 × 4 tiles) + requantization per block",
+         own.get("_linear_rows", 0.0)),
+        ("recurrence: GEMV, offset nibbles 1 × 4 (timed alone)", min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
     ]))
     options = DecodeOptions(method="beam", beam=8, **FUSIONS["density ratio"])
@@ -102,9 +112,9 @@ def main() -> None:
                      ("encoder (whole, profiled alone)", enc_total),
                      ("search: LSTM steps of predictor and LMs (GEMV + gates)",
                       search_part("_recurrent_steps")),
-                     ("search: blocked GEMM (step input projections, LM outputs, joint)",
-                      search_part("gemm")),
-                     ("search: requantization passes", search_part("_requantize_rows")),
+                     ("search: blocked GEMM + requantization (step input projections, LM "
+                      "outputs, joint)", search_part("_linear_rows") + search_part("gemm")
+                      + search_part("_requantize_rows")),
                      ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
                      ("search: joint combine + tanh", search_part("_hidden_rows")),
                  ]))

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 CHUNK = 32  # bytes per AVX2 register
 INT16_MAX = 32767
-TILE_SHAPES = ((4, 2), (1, 4), (1, 2), (4, 1), (1, 1))
+TILE_SHAPES = ((2, 4), (1, 4), (2, 1), (1, 1))
 """(activation rows F, weight rows R) of the tiles every path provides."""
 
 
