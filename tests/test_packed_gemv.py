@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH, supported_paths
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, VNNI_FLUSH, supported_paths
 from int4rt.ops.gemv.packed_gemv import (
     NO_PACKED,
+    PACKED_PATHS,
     gemv_packed,
     pack_offset_nibbles,
     packed_flush_period,
@@ -27,11 +28,12 @@ from int4rt.ops.gemv.packed_gemv import (
 needs_avx2 = pytest.mark.skipif("avx2" not in supported_paths(), reason="needs an AVX2 host")
 
 
-def _run(u: np.ndarray, w: np.ndarray, offsets: np.ndarray, flush: int) -> np.ndarray:
+def _run(u: np.ndarray, w: np.ndarray, offsets: np.ndarray, flush: int,
+         kernel=gemv_packed) -> np.ndarray:
     padded = np.zeros((u.shape[0], packed_width(u.shape[1])), np.uint8)
     padded[:, :u.shape[1]] = u
     out = np.full((u.shape[0], w.shape[0]), 12345, dtype=np.int32)
-    gemv_packed(padded, pack_offset_nibbles(w), offsets, flush, out)
+    kernel(padded, pack_offset_nibbles(w), offsets, flush, out)
     return out
 
 
@@ -73,22 +75,25 @@ def problems(draw):
     return u.astype(np.uint8), w.astype(np.int8), offsets, packed_flush_period(u_max)
 
 
-@needs_avx2
+@pytest.mark.parametrize("path", sorted(PACKED_PATHS))
 @settings(max_examples=80, deadline=None)
 @given(problem=problems())
-def test_packed_gemv_equals_int64_product(problem):
+def test_packed_paths_equal_int64_product(path, problem):
     u, w, offsets, flush = problem
-    np.testing.assert_array_equal(_run(u, w, offsets, flush), _want(u, w, offsets))
+    np.testing.assert_array_equal(_run(u, w, offsets, flush, PACKED_PATHS[path]),
+                                  _want(u, w, offsets))
 
 
-@needs_avx2
+@pytest.mark.parametrize("path", sorted(PACKED_PATHS))
 @pytest.mark.parametrize("flush", [1, 2, 35, 36])
-def test_any_flush_within_the_bound_is_exact(flush):
-    """Every product at 15 · 15: a lane gains 900 per chunk and reaches 900·flush ≤ 32767."""
+def test_any_flush_within_the_bound_is_exact(path, flush):
+    """Every product at 15 · 15: a lane gains 900 per chunk and reaches 900·flush ≤ 32767
+    (the VNNI path has no int16 lanes and ignores ``flush``)."""
     u = np.full((1, 64 * 40 - 3), 15, np.uint8)
     w = np.full((6, u.shape[1]), 7, np.int8)
     offsets = np.array([0, 1, -1, 2**20, -(2**20), 7], np.int32)
-    np.testing.assert_array_equal(_run(u, w, offsets, flush), _want(u, w, offsets))
+    np.testing.assert_array_equal(_run(u, w, offsets, flush, PACKED_PATHS[path]),
+                                  _want(u, w, offsets))
 
 
 @needs_avx2
@@ -123,8 +128,9 @@ def test_only_4_bit_codes_get_a_packed_form():
     assert packed_layout(eight, fmt) is NO_PACKED
     assert packed_layout(small_eight, fmt) is NO_PACKED
     layout = packed_layout(four, fmt)
-    if ACTIVE_PATH == "avx2":  # INT4RT_KERNELS=portable keeps the §7.4 portable tiles only
-        assert layout.flush == 36 and layout.weight.shape == (8, 32)
+    if ACTIVE_PATH != "portable":  # INT4RT_KERNELS=portable keeps the §7.4 portable tiles only
+        assert layout.flush == (VNNI_FLUSH if ACTIVE_PATH == "vnni" else 36)
+        assert layout.weight.shape == (8, 32)
         assert packed_layout(four, fmt) is layout
     else:
         assert layout is NO_PACKED

@@ -58,14 +58,16 @@ def avx2_functions(module: ir.Module) -> tuple:
     return maddubs, maddwd, reduce_add
 
 
-def make_avx2_tile(rows_f: int, rows_r: int, chunk_sums):
-    """An intrinsic ``tile(u, w, b0, n0, n_chunks, flush, out)`` for F × R outputs on AVX2.
+def make_avx2_tile(rows_f: int, rows_r: int, chunk_operands, vnni: bool = False):
+    """An intrinsic ``tile(u, w, b0, n0, n_chunks, flush, out)`` for F × R outputs.
 
-    ``chunk_sums(builder, maddubs, u_ptr, w_ptr, b0, n0, n_chunks)`` emits the set-up of one
-    operand layout and returns ``sums(c)``, which emits chunk c's int16 pair sums as an F × R
-    nested list. The tile adds them into int16 lanes, widens the lanes to int32 every
-    ``flush`` chunks (``vpmaddwd`` with ones) and stores each lane total to
-    ``out[b0 + f, n0 + r]``.
+    ``chunk_operands(builder, u_ptr, w_ptr, b0, n0, n_chunks)`` emits the set-up of one
+    operand layout and returns ``operands(c)``, which emits chunk c's 32-byte operand vectors
+    as an F × R nested list of lists of (unsigned, signed) pairs. On AVX2 each pair goes
+    through ``vpmaddubsw``; the pair sums are added into int16 lanes that are widened to int32
+    every ``flush`` chunks (``vpmaddwd`` with ones, §7.4). With ``vnni`` each pair goes
+    through ``vpdpbusd``, which adds four products straight into int32 lanes (``flush`` is not
+    used). Each lane total is stored to ``out[b0 + f, n0 + r]``.
     """
 
     @intrinsic
@@ -80,16 +82,38 @@ def make_avx2_tile(rows_f: int, rows_r: int, chunk_sums):
                                                                             args[i])
                                      for i in (0, 1, 6))
             maddubs, maddwd, reduce_add = avx2_functions(builder.module)
+            dpbusd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(I32X8, [I32X8, I32X8, I32X8]),
+                "llvm.x86.avx512.vpdpbusd.256") if vnni else None
             b0_v, n0_v, chunks, flush_v = (_as_i64(builder, a) for a in args[2:6])
-            sums = chunk_sums(builder, maddubs, builder.bitcast(u_arr.data, I8X32.as_pointer()),
-                              builder.bitcast(w_arr.data, I8X32.as_pointer()), b0_v, n0_v,
-                              chunks)
+            if vnni:
+                flush_v = builder.add(chunks, ir.Constant(I64, 1))  # one block, no lanes
+            operands = chunk_operands(builder, builder.bitcast(u_arr.data, I8X32.as_pointer()),
+                                      builder.bitcast(w_arr.data, I8X32.as_pointer()), b0_v,
+                                      n0_v, chunks)
             zero16 = ir.Constant(I16X16, [0] * 16)
             ones = ir.Constant(I16X16, [1] * 16)
             acc32 = [[cgutils.alloca_once_value(builder, ir.Constant(I32X8, [0] * 8))
                       for _ in range(rows_r)] for _ in range(rows_f)]
             acc16 = [[cgutils.alloca_once_value(builder, zero16)
                       for _ in range(rows_r)] for _ in range(rows_f)]
+
+            def add_chunk(c):
+                pairs = operands(c)
+                for f in range(rows_f):
+                    for r in range(rows_r):
+                        if vnni:
+                            total = builder.load(acc32[f][r])
+                            for a, b in pairs[f][r]:
+                                total = builder.call(dpbusd, [total, builder.bitcast(a, I32X8),
+                                                              builder.bitcast(b, I32X8)])
+                            builder.store(total, acc32[f][r])
+                            continue
+                        total = builder.load(acc16[f][r])
+                        for a, b in pairs[f][r]:
+                            total = builder.add(total, builder.call(maddubs, [a, b]))
+                        builder.store(total, acc16[f][r])
+
             n_blocks = builder.udiv(
                 builder.add(chunks, builder.sub(flush_v, ir.Constant(I64, 1))), flush_v)
             with cgutils.for_range(builder, n_blocks) as block:
@@ -98,16 +122,14 @@ def make_avx2_tile(rows_f: int, rows_r: int, chunk_sums):
                 stop = builder.select(builder.icmp_signed(">", stop, chunks), chunks, stop)
                 with cgutils.for_range_slice(builder, start, stop, ir.Constant(I64, 1),
                                              intp=I64) as (c, _):
-                    pairs = sums(c)
+                    add_chunk(c)
+                if not vnni:
                     for f in range(rows_f):
                         for r in range(rows_r):
-                            builder.store(builder.add(builder.load(acc16[f][r]), pairs[f][r]),
-                                          acc16[f][r])
-                for f in range(rows_f):
-                    for r in range(rows_r):
-                        wide = builder.call(maddwd, [builder.load(acc16[f][r]), ones])
-                        builder.store(builder.add(builder.load(acc32[f][r]), wide), acc32[f][r])
-                        builder.store(zero16, acc16[f][r])
+                            wide = builder.call(maddwd, [builder.load(acc16[f][r]), ones])
+                            builder.store(builder.add(builder.load(acc32[f][r]), wide),
+                                          acc32[f][r])
+                            builder.store(zero16, acc16[f][r])
             n_cols = _as_i64(builder, cgutils.unpack_tuple(builder, out_arr.shape)[1])
             for f in range(rows_f):
                 row = builder.mul(builder.add(b0_v, ir.Constant(I64, f)), n_cols)
@@ -122,27 +144,27 @@ def make_avx2_tile(rows_f: int, rows_r: int, chunk_sums):
     return tile
 
 
-def _make_avx2_tile(rows_f: int, rows_r: int):
+def _make_avx2_tile(rows_f: int, rows_r: int, vnni: bool = False):
     """The F × R tile over int8 weights: chunk c of each row is one 32-byte load (§7.4)."""
 
-    def chunk_sums(builder, maddubs, u_ptr, w_ptr, b0, n0, chunks):
+    def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
         u_base = [builder.mul(builder.add(b0, ir.Constant(I64, f)), chunks)
                   for f in range(rows_f)]
         w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
                   for r in range(rows_r)]
 
-        def sums(c):
+        def operands(c):
             w_vecs = [builder.load(builder.gep(w_ptr, [builder.add(w_base[r], c)]), align=1)
                       for r in range(rows_r)]
             out = []
             for f in range(rows_f):
                 u_vec = builder.load(builder.gep(u_ptr, [builder.add(u_base[f], c)]), align=1)
-                out.append([builder.call(maddubs, [u_vec, w_vecs[r]]) for r in range(rows_r)])
+                out.append([[(u_vec, w_vecs[r])] for r in range(rows_r)])
             return out
 
-        return sums
+        return operands
 
-    return make_avx2_tile(rows_f, rows_r, chunk_sums)
+    return make_avx2_tile(rows_f, rows_r, chunk_operands, vnni)
 
 
 def _make_portable_tile(rows_f: int, rows_r: int):
@@ -164,4 +186,6 @@ def _make_portable_tile(rows_f: int, rows_r: int):
 
 
 AVX2_TILES = {shape: _make_avx2_tile(*shape) for shape in TILE_SHAPES}
+VNNI_TILES = {shape: _make_avx2_tile(*shape, vnni=True) for shape in TILE_SHAPES}
+"""``vpdpbusd`` tiles; compiled only where the host has VNNI (``dispatch.HAS_VNNI``)."""
 PORTABLE_TILES = {shape: _make_portable_tile(*shape) for shape in TILE_SHAPES}

@@ -5,23 +5,43 @@ layout of :mod:`int4rt.ops.gemv.weight_layout`. Frames are taken in blocks that 
 within a block every four weight rows are streamed once for all frames, two frames at a
 time (the 2 × 4 tile: 8 int16 accumulators, 4 weight and 1 activation register, inside AVX2's
 16; it loads half the activation bytes per product that a 4 × 2 tile does). One activation
-row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the fast tiles are used, else the portable
-ones (exact for any codes).
+row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the AVX2 tiles are used, with ``flush < 0``
+the VNNI ones, else the portable ones (both exact for any codes).
 """
 
 from __future__ import annotations
 
 import numba as nb
 
-from int4rt.ops.gemv.dispatch import FAST_TILES, supported_paths
+from int4rt.ops.gemv.dispatch import (
+    FAST_TILES,
+    HAS_VNNI,
+    VNNI_FLUSH,
+    WIDE_TILES,
+    supported_paths,
+)
 from int4rt.ops.gemv.dot_tiles import CHUNK, PORTABLE_TILES
 
 FRAME_BLOCK = 128
 """Activation rows per L2 block: 128 × 1280 bytes = 160 KiB."""
 
 
-def _either(fast_tile, portable_tile):
-    """One tile that takes the fast form when ``flush > 0`` (§7.4), else the portable one."""
+def _either(wide_tile, fast_tile, portable_tile):
+    """One tile: the ``vnni`` form when ``flush < 0`` (only where the host has VNNI), the AVX2
+    form when ``flush > 0`` (§7.4), else the portable one.
+    """
+    if HAS_VNNI:
+
+        @nb.njit(inline="always")
+        def tile(u, w, b0, n0, chunks, flush, out):
+            if flush < 0:
+                wide_tile(u, w, b0, n0, chunks, flush, out)
+            elif flush > 0:
+                fast_tile(u, w, b0, n0, chunks, flush, out)
+            else:
+                portable_tile(u, w, b0, n0, chunks, flush, out)
+
+        return tile
 
     @nb.njit(inline="always")
     def tile(u, w, b0, n0, chunks, flush, out):
@@ -33,7 +53,7 @@ def _either(fast_tile, portable_tile):
     return tile
 
 
-_T24, _T14, _T21, _T11 = (_either(FAST_TILES[s], PORTABLE_TILES[s])
+_T24, _T14, _T21, _T11 = (_either(WIDE_TILES[s], FAST_TILES[s], PORTABLE_TILES[s])
                           for s in ((2, 4), (1, 4), (2, 1), (1, 1)))
 
 
@@ -82,3 +102,12 @@ GEMM_PATHS = {"portable": _portable_gemm}
 """Every path this host supports, by name: ``path(u, w, offsets, flush, out)``."""
 if "avx2" in supported_paths():
     GEMM_PATHS["avx2"] = gemm
+
+
+def _vnni_gemm(u, w, offsets, flush, out) -> None:
+    """The same GEMM on the ``vpdpbusd`` tiles (exact for any codes, so ``flush`` is unused)."""
+    gemm(u, w, offsets, VNNI_FLUSH, out)
+
+
+if HAS_VNNI:
+    GEMM_PATHS["vnni"] = _vnni_gemm

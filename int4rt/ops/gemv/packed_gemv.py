@@ -12,7 +12,8 @@ paper model (2560 × 640) takes 800 KiB instead of 1.6 MiB and stays in a 1 MiB 
 - **Kernel.** A chunk gives two 32-byte vectors of nibbles (mask; shift by 4, mask), each
   multiplied with its 32 codes by ``vpmaddubsw``; both pair sums are added to int16 lanes,
   widened every ``flush`` chunks. Then ``Σ_k u·w = Σ_k u·(w + 8) − 8·Σ_k u``: the kernel
-  subtracts ``8·Σ_k u`` once per activation row.
+  subtracts ``8·Σ_k u`` once per activation row. On the ``vnni`` path ``vpdpbusd`` adds the
+  products straight into int32 lanes instead (``flush`` = ``VNNI_FLUSH``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from llvmlite import ir
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, HAS_VNNI, VNNI_FLUSH, kernel_flush
 from int4rt.ops.gemv.dot_tiles import CHUNK, I8X32, I16X16, I64, INT16_MAX, make_avx2_tile
 
 CODES_PER_CHUNK = 2 * CHUNK  # 64 codes in one 32-byte packed chunk
@@ -66,7 +67,8 @@ class PackedLayout:
     weight: np.ndarray
     """uint8 [N, Kq/2]; empty ([0, 32]) when the layer has no packed form."""
     flush: int
-    """Packed chunks per widening; 0 when the layer has no packed form."""
+    """Packed chunks per widening, ``VNNI_FLUSH`` for the VNNI tiles; 0 when the layer has no
+    packed form."""
 
 
 NO_PACKED = PackedLayout(np.zeros((0, CHUNK), np.uint8), 0)
@@ -76,33 +78,35 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def packed_layout(layer: QLinear, fmt: ActQuant) -> PackedLayout:
     """The packed form of ``layer`` fed with codes of ``fmt``, built on first use and kept.
 
-    Only 4-bit weight codes within [−8, 7] with a positive flush period, on the AVX2 path, have
-    one; everything else gets :data:`NO_PACKED` (the caller keeps the §7.4 kernels).
+    Only 4-bit weight codes within [−8, 7] with a positive flush period, on the AVX2 or VNNI
+    path, have one (its flush is ``VNNI_FLUSH`` on the latter); everything else gets
+    :data:`NO_PACKED` (the caller keeps the §7.4 kernels).
     """
     per_layer = _CACHE.setdefault(layer, {})
     layout = per_layer.get(fmt)
     if layout is None:
         flush = packed_flush_period(fmt.qmax - fmt.qmin)
         weight = layer.weight
-        usable = (ACTIVE_PATH == "avx2" and flush > 0 and weight.size > 0
+        usable = (ACTIVE_PATH in ("avx2", "vnni") and flush > 0 and weight.size > 0
                   and int(weight.min()) >= -NIBBLE_OFFSET
                   and int(weight.max()) <= NIBBLE_MAX - NIBBLE_OFFSET)
-        layout = PackedLayout(pack_offset_nibbles(weight), flush) if usable else NO_PACKED
+        layout = (PackedLayout(pack_offset_nibbles(weight), kernel_flush(flush)) if usable
+                  else NO_PACKED)
         per_layer[fmt] = layout
     return layout
 
 
-def _make_packed_tile(rows_r: int):
+def _make_packed_tile(rows_r: int, vnni: bool = False):
     """The 1 × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above)."""
     low_nibbles = ir.Constant(I8X32, [NIBBLE_MAX] * CHUNK)
     four = ir.Constant(I16X16, [4] * 16)
 
-    def chunk_sums(builder, maddubs, u_ptr, w_ptr, b0, n0, chunks):
+    def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
         u_base = builder.mul(b0, builder.mul(chunks, ir.Constant(I64, 2)))
         w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
                   for r in range(rows_r)]
 
-        def sums(c):
+        def operands(c):
             u_at = builder.add(u_base, builder.mul(c, ir.Constant(I64, 2)))
             u_low = builder.load(builder.gep(u_ptr, [u_at]), align=1)
             u_high = builder.load(builder.gep(u_ptr, [builder.add(u_at, ir.Constant(I64, 1))]),
@@ -113,16 +117,30 @@ def _make_packed_tile(rows_r: int):
                 w_low = builder.and_(packed, low_nibbles)
                 shifted = builder.lshr(builder.bitcast(packed, I16X16), four)
                 w_high = builder.and_(builder.bitcast(shifted, I8X32), low_nibbles)
-                row.append(builder.add(builder.call(maddubs, [u_low, w_low]),
-                                       builder.call(maddubs, [u_high, w_high])))
+                row.append([(u_low, w_low), (u_high, w_high)])
             return [row]
 
-        return sums
+        return operands
 
-    return make_avx2_tile(1, rows_r, chunk_sums)
+    return make_avx2_tile(1, rows_r, chunk_operands, vnni)
 
 
-_P4, _P1 = _make_packed_tile(4), _make_packed_tile(1)
+def _either(wide_tile, fast_tile):
+    """The VNNI form when ``flush < 0`` (only where the host has VNNI), else the AVX2 form."""
+    if HAS_VNNI:
+
+        @nb.njit(inline="always")
+        def tile(u, wp, b0, n0, chunks, flush, out):
+            if flush < 0:
+                wide_tile(u, wp, b0, n0, chunks, flush, out)
+            else:
+                fast_tile(u, wp, b0, n0, chunks, flush, out)
+
+        return tile
+    return fast_tile
+
+
+_P4, _P1 = (_either(_make_packed_tile(r, vnni=True), _make_packed_tile(r)) for r in (4, 1))
 
 
 @nb.njit(nogil=True, cache=True)
@@ -148,5 +166,15 @@ def gemv_packed(u, wp, offsets, flush, out):
             out[b, n] = out[b, n] - NIBBLE_OFFSET * code_sum - offsets[n]
 
 
-PACKED_PATHS = {"avx2 offset-nibble one-row": gemv_packed} if ACTIVE_PATH == "avx2" else {}
-"""The one-row paths of §7.5 this host runs (the selftest checks each)."""
+def _vnni_gemv_packed(u, wp, offsets, flush, out) -> None:
+    """The same GEMV on the ``vpdpbusd`` tiles (no int16 lanes, so ``flush`` is unused)."""
+    gemv_packed(u, wp, offsets, VNNI_FLUSH, out)
+
+
+PACKED_PATHS = {}
+"""The one-row paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the selftest
+and the tests check each)."""
+if ACTIVE_PATH in ("avx2", "vnni"):
+    PACKED_PATHS["avx2 offset-nibble one-row"] = gemv_packed
+if HAS_VNNI and ACTIVE_PATH != "portable":
+    PACKED_PATHS["vnni offset-nibble one-row"] = _vnni_gemv_packed
