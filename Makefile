@@ -3,15 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean corpus train train-lms milestone
+.PHONY: demo test test-fast check-wheel rtl-test lint install install-dev install-rtl clean corpus train train-lms milestone ship
 
+# The kernels against the reference, then the shipped default model on its shipped clips.
 demo: $(VENV)/.stamp-runtime
 	$(VENV)/bin/int4rt selftest
-	@mkdir -p .demo
-	$(VENV)/bin/int4rt convert --random 0 --config configs/paper.json -o .demo/paper-random.safetensors
-	$(VENV)/bin/int4rt inspect .demo/paper-random.safetensors
-	@echo "Transcribing 1 s of noise with random tiny models (beam 8, density-ratio fusion):"
-	$(VENV)/bin/python examples/transcribe.py
+	@echo "Transcribing the shipped clips (held-out synthetic voices) with the default model:"
+	$(VENV)/bin/python examples/demo.py
 
 test: install-rtl
 	$(PY) -m ruff check .
@@ -56,6 +54,15 @@ train-lms: $(VENV)/.stamp-dev
 milestone: $(VENV)/.stamp-dev
 	$(PY) -m int4rt_train.milestone --run $(RUNS)/small --out models/checkpoints/small-fp32
 
+# The default model bundle (docs/TRAINING.md §7) from the newest checkpoints of the runs.
+MODEL ?= $(RUNS)/small
+LM_EXTERNAL ?= $(RUNS)/lm-bible
+LM_SOURCE ?= $(RUNS)/lm-source
+ship: $(VENV)/.stamp-dev
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m int4rt_train.ship --model $(MODEL) \
+		$(if $(LM_EXTERNAL),--lm-external $(LM_EXTERNAL)) \
+		$(if $(LM_SOURCE),--lm-source $(LM_SOURCE)) --corpus $(CORPUS) --count 5
+
 install: $(VENV)/.stamp-runtime
 install-dev: $(VENV)/.stamp-dev
 
@@ -72,7 +79,7 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.stamp-runtime
 
 clean:
-	rm -rf $(VENV) $(WHEEL_DIR) .demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(WHEEL_DIR) .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 # The installed package, not the checkout: build a wheel, install it into its own venv and
@@ -87,3 +94,8 @@ check-wheel: $(VENV)/.stamp-dev
 		--dir $(CURDIR)/tests/golden
 	cd "$$(mktemp -d)" && $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt convert --random 0 \
 		--config tiny -o tiny.safetensors
+	cd "$$(mktemp -d)" && cp "$$($(CURDIR)/$(WHEEL_DIR)/venv/bin/python -c 'from int4rt.bundle \
+		import load_bundle; print(load_bundle().clips[0].audio)')" clip.wav \
+		&& $(CURDIR)/$(WHEEL_DIR)/venv/bin/int4rt transcribe clip.wav > out.jsonl \
+		&& $(CURDIR)/$(WHEEL_DIR)/venv/bin/python -c 'import json, sys; \
+		line = json.load(open("out.jsonl")); sys.exit("error" in line or "text" not in line)'

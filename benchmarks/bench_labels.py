@@ -17,10 +17,7 @@ import json
 
 import numpy as np
 
-from int4rt.decode import DecodeOptions
-from int4rt.decode.cache import HistoryCache
-from int4rt.decode.greedy import greedy_search
-from int4rt.decode.scoring import Scoring
+from int4rt.decode import DecodeOptions, search
 from int4rt.model.config import load_config
 from int4rt.model.random_model import random_model
 
@@ -34,18 +31,15 @@ def main() -> None:
     args = parser.parse_args()
     model = random_model(load_config(args.config), 0)
     options = DecodeOptions()
-    scoring = Scoring.build(model, options, None, None)
     rng = np.random.default_rng(0)
     rows = []
     for frames in args.frames:
         features = rng.standard_normal((frames, model.frontend.feature_dim)).astype(np.float32)
         enc_proj = model.project_encoder(model.encode(features)[0])
-        labels = len(greedy_search(model, HistoryCache(model, [], "numba"), scoring, enc_proj,
-                                   options.max_symbols_per_frame, "numba")[0].tokens)
+        labels = len(search(model, enc_proj, options).tokens)
 
         def run(enc_proj: np.ndarray = enc_proj) -> None:
-            greedy_search(model, HistoryCache(model, [], "numba"), scoring, enc_proj,
-                          options.max_symbols_per_frame, "numba")
+            search(model, enc_proj, options)
 
         seconds = median_seconds(run, args.repeats)
         rows.append({"frames": frames, "labels": labels, "seconds": round(seconds, 3),

@@ -4,7 +4,9 @@
 15 labels/s, two random ``lm-paper`` LMs). Stages are read from cProfile's per-function times
 of one run (Numba kernels are opaque to it, so each kernel is one stage); the recurrent GEMV
 inside the LSTM recurrence is timed on its own, with the same shapes, and subtracted to give
-the gate arithmetic. Prints Markdown tables.
+the gate arithmetic. Every time is CPU time of this process (``time.process_time``; one
+thread, so it is the work itself): on a shared machine the time spent waiting for a core does
+not count. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ from int4rt.ops.gemv.gemm_blocked import gemm
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "_linear_rows", "gemm", "_requantize_rows", "_log_softmax_rows",
-           "_hidden_rows")
+KERNELS = ("_recurrent_steps", "lstm_step_trusted", "linear_rows", "_logits_rows",
+           "_log_softmax_rows", "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
 
 def _profile(fn) -> tuple[float, dict[str, float]]:
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
+    profiler = cProfile.Profile(time.process_time)
+    start = time.process_time()
     profiler.runcall(fn)
-    total = time.perf_counter() - start
+    total = time.process_time() - start
     stats = pstats.Stats(profiler).stats
     own: dict[str, float] = {}
     for (_, _, name), (_, _, tottime, _, _) in stats.items():
@@ -62,15 +64,15 @@ def _recurrent_gemv_seconds(cells, steps_per_cell: list[int], rows: int) -> floa
             u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
             weight, flush, kernel = layout.weight, layout.flush, gemm
         kernel(u, weight, layout.offsets, flush, acc)
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(steps):
             kernel(u, weight, layout.offsets, flush, acc)
-        total += time.perf_counter() - start
+        total += time.process_time() - start
     return total
 
 
 def _table(title: str, total: float, rows: list[tuple[str, float]]) -> str:
-    lines = [f"### {title}", "", "| stage | seconds | share |", "|---|---|---|"]
+    lines = [f"### {title}", "", "| stage | CPU seconds | share |", "|---|---|---|"]
     rest = total - sum(seconds for _, seconds in rows)
     for name, seconds in [*rows, ("everything else (Python: search, caches, glue)", rest)]:
         lines.append(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")
@@ -94,7 +96,7 @@ def main() -> None:
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
         ("input projections: blocked GEMM (2 × 4 tiles) + requantization per block",
-         own.get("_linear_rows", 0.0)),
+         own.get("linear_rows", 0.0)),
         ("recurrence: GEMV, offset nibbles 1 × 4 (timed alone)", min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
     ]))
@@ -110,13 +112,15 @@ def main() -> None:
     print(_table(f"Beam 8 + density ratio, {args.seconds:g} s, {rate:.1f} labels/s, one thread",
                  total, [
                      ("encoder (whole, profiled alone)", enc_total),
-                     ("search: LSTM steps of predictor and LMs (GEMV + gates)",
-                      search_part("_recurrent_steps")),
-                     ("search: blocked GEMM + requantization (step input projections, LM "
-                      "outputs, joint)", search_part("_linear_rows") + search_part("gemm")
-                      + search_part("_requantize_rows")),
+                     ("search: LSTM steps of predictor and LMs (input GEMM, recurrent "
+                      "GEMV, gates; one kernel per layer)", search_part("lstm_step_trusted")),
+                     ("search: GEMM + requantization (predictor projection, LM outputs)",
+                      search_part("linear_rows")),
+                     ("search: joint (combine, tanh, output layer)",
+                      search_part("_logits_rows")),
                      ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
-                     ("search: joint combine + tanh", search_part("_hidden_rows")),
+                     ("search: scoring, recombination, pruning (one kernel per frame)",
+                      search_part("expand_select")),
                  ]))
 
 

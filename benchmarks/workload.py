@@ -14,10 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from int4rt.decode import DecodeOptions
-from int4rt.decode.cache import HistoryCache
-from int4rt.decode.greedy import greedy_search
-from int4rt.decode.scoring import Scoring
+from int4rt.decode import DecodeOptions, search
 from int4rt.model.config import load_config
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import random_model
@@ -45,9 +42,8 @@ def with_blank_bias(model: RnntModel, offset: int) -> RnntModel:
 
 def greedy_label_rate(model: RnntModel, enc_proj: np.ndarray, seconds: float) -> float:
     """Labels per second that greedy search (one symbol per frame) emits on ``enc_proj``."""
-    scoring = Scoring.build(model, DecodeOptions(), None, None)
-    hyps = greedy_search(model, HistoryCache(model, [], "numba"), scoring, enc_proj, 1, "numba")
-    return len(hyps[0].tokens) / seconds
+    result = search(model, enc_proj, DecodeOptions(max_symbols_per_frame=1))
+    return len(result.tokens) / seconds
 
 
 def tune_label_rate(model: RnntModel, features: np.ndarray, seconds: float,

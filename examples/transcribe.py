@@ -1,40 +1,26 @@
-"""Transcribe one file with beam search and density-ratio LM fusion (the Python API, end to end).
+"""Transcribe one file with the Python API: text, times, score and its components.
 
-    python examples/transcribe.py [MODEL EXT_LM SOURCE_LM AUDIO]
+    python examples/transcribe.py [AUDIO [MODEL [EXT_LM SOURCE_LM]]]
 
-Without arguments it writes random tiny models and a second of noise to a temporary folder
-(no trained model ships yet), so the words are meaningless but every step is real.
+Without a model it uses the default model shipped with int4rt and its recommended decoding
+(``Recognizer.default()``); without audio, the first shipped clip. With a model and two LMs it
+decodes with beam 8 and density-ratio fusion (external weight 0.5, source weight 0.3).
 """
 
 import sys
-import tempfile
-from pathlib import Path
-
-import numpy as np
-import soundfile as sf
 
 import int4rt
-from int4rt.model.config import load_config
-from int4rt.model.container import save_model
-from int4rt.model.random_model import random_model
+from int4rt.bundle import load_bundle
 
 
-def demo_files(folder: Path) -> list[str]:
-    """Random tiny RNN-T and LMs (configs/tiny.json, lm-tiny.json) and 1 s of noise."""
-    configs = Path(__file__).parents[1] / "configs"
-    paths = [folder / name for name in ("model.safetensors", "ext.safetensors",
-                                        "src.safetensors", "noise.wav")]
-    for path, config, seed in zip(paths[:3], ("tiny", "lm-tiny", "lm-tiny"), (0, 1, 2),
-                                  strict=True):
-        save_model(random_model(load_config(configs / f"{config}.json"), seed), path)
-    sf.write(paths[3], 0.3 * np.random.default_rng(0).standard_normal(8000), 8000)
-    return [str(path) for path in paths]
-
-
-def main(model: str, ext_lm: str, source_lm: str, audio: str) -> None:
-    recognizer = int4rt.load(model)
-    result = recognizer.transcribe(audio, method="beam", beam=8, lm=ext_lm, lm_weight=0.5,
-                                   source_lm=source_lm, source_lm_weight=0.3, length_reward=0.2)
+def main(audio: str, model: str | None = None, ext_lm: str | None = None,
+         source_lm: str | None = None) -> None:
+    recognizer = int4rt.load(model)  # no path: the default model
+    options = {}
+    if ext_lm is not None:
+        options = dict(method="beam", beam=8, lm=ext_lm, lm_weight=0.5, source_lm=source_lm,
+                       source_lm_weight=0.3)
+    result = recognizer.transcribe(audio, **options)
     print("text:", repr(result.text))
     print("times_s:", [round(t, 2) for t in result.times_s])
     print("score (nats):", result.score / 2**result.frac_bits)
@@ -43,8 +29,6 @@ def main(model: str, ext_lm: str, source_lm: str, audio: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5:
-        main(*sys.argv[1:])
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            main(*demo_files(Path(folder)))
+    if len(sys.argv) not in (1, 2, 3, 5):
+        sys.exit(__doc__)
+    main(*(sys.argv[1:] or [str(load_bundle().clips[0].audio)]))

@@ -43,6 +43,7 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
         "file_bytes": file_bytes,
         "header_bytes": 8 + int.from_bytes(data[:8], "little"),
         "tensors": len(tensors),
+        "bytes_by_kind": _bytes_by_kind(tensors),
         "fp32_bytes": 4 * int(parameters),
         "compression_ratio": round(4 * int(parameters) / file_bytes, 4),
         "embedding": {"name": embedding_name, "shape": list(embedding.shape),
@@ -73,6 +74,20 @@ def inspect_model(path: str | Path) -> dict[str, Any]:
         "hidden": _format(joint.hidden), "hidden_multiplier": joint.hidden_multiplier,
         "hidden_shift": joint.hidden_shift, "logit_frac_bits": joint.logit_frac_bits}
     return report
+
+
+def _bytes_by_kind(tensors: dict[str, RawTensor]) -> dict[str, int]:
+    """Data-area bytes by what they hold: weights, biases, (M, s) pairs, embedding, tables,
+    CMVN (FORMAT.md §3); with the header they add up to the file size.
+    """
+    kinds = {"weights": 0, "biases": 0, "requant": 0, "embedding": 0, "tables": 0, "cmvn": 0}
+    for name, raw in tensors.items():
+        part = name.rsplit(".", 1)[-1]
+        kind = ("tables" if name.startswith("tables.") else "cmvn" if name.startswith("frontend.")
+                else "embedding" if part == "embedding" else "weights" if part == "weight"
+                else "biases" if part == "bias" else "requant")
+        kinds[kind] += len(raw.data)
+    return kinds
 
 
 def _cell_report(name: str, cell: LstmCell) -> dict[str, Any]:
@@ -109,17 +124,18 @@ def _output(model: Model, name: str) -> str:
 def _linear_report(model: Model, name: str, layer: QLinear, fmt: ActQuant,
                    tensors: dict[str, RawTensor]) -> dict[str, Any]:
     has_bias = f"{name}.bias" in tensors
-    stored = sum(len(tensors[f"{name}.{part}"].data)
-                 for part in ("weight", "bias", "multiplier", "shift")
-                 if f"{name}.{part}" in tensors)
+    stored = {part: len(tensors[f"{name}.{part}"].data)
+              for part in ("weight", "bias", "multiplier", "shift") if f"{name}.{part}" in tensors}
     return {
         "name": name,
         "shape": [layer.n_out, layer.n_in],
         "parameters": int(layer.weight.size + (layer.n_out if has_bias else 0)),
         "weight_bits": layer.weight_bits,
-        "granularity": "per_row",
+        "granularity": layer.granularity,
+        "requant_pairs": layer.blocks or layer.n_out,
         "bias": has_bias,
-        "stored_bytes": stored,
+        "stored_bytes": sum(stored.values()),
+        "requant_bytes": stored["multiplier"] + stored["shift"],
         "input": _format(fmt),
         "output": _output(model, name),
         "rounding": model.rounding,
@@ -137,6 +153,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"  parameters        {report['parameters']:,}",
         f"  file bytes        {report['file_bytes']:,} (header {report['header_bytes']:,}, "
         f"{report['tensors']} tensors)",
+        "  data bytes        " + ", ".join(f"{kind} {count:,}" for kind, count
+                                           in report["bytes_by_kind"].items()),
         f"  fp32 bytes        {report['fp32_bytes']:,}",
         f"  compression       {report['compression_ratio']:.2f}x vs fp32",
     ]
@@ -151,14 +169,19 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("  tables            " + ", ".join(
         f"{name} {t['dtype']}[{t['entries']}]" for name, t in report["tables"].items()))
     lines.append("")
-    lines.append(f"  {'layer':<34} {'shape':>11} {'w':>2} {'bias':>4}  {'input codes':<31} output")
+    lines.append(f"  {'layer':<34} {'shape':>11} {'w':>2} {'bias':>4} {'(M, s)':>10} "
+                 f"{'bytes':>8}  {'input codes':<31} output")
     for entry in report["layers"]:
         shape = "x".join(map(str, entry["shape"]))
+        per = "gate" if entry["granularity"] == "per_gate" else "row"
+        pairs = f"{entry['requant_pairs']} {per}"
         lines.append(f"  {entry['name']:<34} {shape:>11} {entry['weight_bits']:>2} "
-                     f"{'yes' if entry['bias'] else 'no':>4}  {_describe(entry['input']):<31} "
+                     f"{'yes' if entry['bias'] else 'no':>4} {pairs:>10} "
+                     f"{entry['stored_bytes']:>8,}  {_describe(entry['input']):<31} "
                      f"{entry['output']}")
-    lines.append(f"  (w: weight bits; one (multiplier, shift) per row; rounding "
-                 f"{report['rounding']})")
+    lines.append("  (w: weight bits; (M, s): requantization pairs stored, per row or per gate "
+                 "block;")
+    lines.append(f"   bytes: weights, bias and pairs; rounding {report['rounding']})")
     lines.append("")
     lines.append(f"  {'LSTM direction':<34} {'cell scale':>10} {'clip':>6}  (Mo, so)")
     for cell in report["cells"]:

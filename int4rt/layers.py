@@ -94,6 +94,10 @@ class QLinear:
 
     ``multiplier``/``shift`` are per output row; ``bias`` is int32 (zeros when the layer has
     none). Outputs are clamped to [``out_min``, ``out_max``] after adding ``out_zero_point``.
+    ``blocks`` G > 0 says the (multiplier, shift) pairs are constant on G equal blocks of rows
+    (block b: rows [b·N/G, (b+1)·N/G), the gates i, f, g, o of an LSTM matrix when G = 4) and
+    are stored once per block (docs/FORMAT.md §2.4 granularity ``per_gate``); 0: per row. The
+    arrays here are per row either way, so the operators never see the difference.
     """
 
     weight: np.ndarray
@@ -101,6 +105,7 @@ class QLinear:
     bias: np.ndarray
     multiplier: np.ndarray
     shift: np.ndarray
+    blocks: int = 0
 
     @property
     def n_out(self) -> int:
@@ -116,6 +121,16 @@ class QLinear:
     def row_sums(self) -> np.ndarray:
         """Σ_k weight[n, k] per row, int32: folds a zero point into the accumulator (§7.1)."""
         return self.weight.sum(axis=1, dtype=np.int64).astype(np.int32)
+
+    @property
+    def granularity(self) -> str:
+        """How the file stores (multiplier, shift): ``per_row`` or ``per_gate`` (FORMAT.md §2.4)."""
+        return "per_gate" if self.blocks else "per_row"
+
+    def block_requant(self) -> tuple[np.ndarray, np.ndarray]:
+        """(multiplier, shift) once per block: [G] arrays (per row when ``blocks`` is 0)."""
+        step = self.n_out // self.blocks if self.blocks else 1
+        return self.multiplier[::step].copy(), self.shift[::step].copy()
 
     @cached_property
     def max_abs_weight(self) -> int:
@@ -150,6 +165,23 @@ class QLinear:
             bound += int(np.abs(self.bias.astype(np.int64)).max())
             _need(bound <= INT32_MAX,
                   f"{name}: accumulator bound {bound} exceeds int32 (§7.2)")
+        self._validate_blocks(name, n)
+
+    def _validate_blocks(self, name: str, rows: int) -> None:
+        """``blocks`` divides the rows and (M, s) is constant on each block (FORMAT.md §2.4)."""
+        blocks = self.blocks
+        _need(type(blocks) is int and 0 <= blocks,
+              f"{name}.blocks: expected an integer >= 0, got {blocks!r}")
+        if not blocks:
+            return
+        _need(rows % blocks == 0,
+              f"{name}.blocks: {blocks} blocks do not divide the {rows} rows")
+        for part, values in (("multiplier", self.multiplier), ("shift", self.shift)):
+            split = values.reshape(blocks, -1)
+            uneven = np.flatnonzero((split != split[:, :1]).any(axis=1))
+            _need(not uneven.size, f"{name}.{part}: differs within row block "
+                                   f"{uneven[0] if uneven.size else 0} of {blocks}; "
+                                   "per_gate needs one value per block")
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,8 @@
-"""``int4rt.load(path)`` for an RNN-T file: the model with its front end and search."""
+"""``int4rt.load(path)`` for an RNN-T file: the model with its front end and search.
+
+``Recognizer.default()`` (and ``int4rt.load()`` without a path) is the model shipped in the
+package (``int4rt.bundle``), with the bundle's recommended decoding settings.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from int4rt.bundle import load_bundle, merge_settings
 from int4rt.decode import DecodeOptions, DecodeResult, decode
 from int4rt.decode.scoring import Scoring
 from int4rt.errors import Int4rtError
@@ -22,12 +27,31 @@ class Recognizer:
 
     Every attribute and method of the model (``encode``, ``lattice``, ``vocab``, ...) is
     reachable on the recognizer; ``model`` is the model itself. LMs given by path are loaded
-    once and kept.
+    once and kept. ``recommended`` holds decoding settings (``transcribe`` keywords) used where
+    a call gives none (``with_recommended``); empty unless the recognizer is ``default()``.
     """
 
-    def __init__(self, model: RnntModel) -> None:
+    def __init__(self, model: RnntModel, recommended: dict[str, object] | None = None) -> None:
         self.model = model
+        self.recommended = dict(recommended or {})
         self._lms: dict[str, LmModel] = {}
+
+    @classmethod
+    def default(cls) -> Recognizer:
+        """The default model shipped with int4rt and its recommended decoding (beam search,
+        LM fusion weights) from ``bundle.json``; a missing or altered bundle raises
+        :class:`Int4rtError`.
+        """
+        bundle = load_bundle()
+        model = load_model(bundle.model_path)
+        if not isinstance(model, RnntModel):
+            raise Int4rtError(f"{bundle.model_path} is not an RNN-T model file; reinstall int4rt")
+        return cls(model, bundle.decoding)
+
+    def with_recommended(self, given: dict[str, object]) -> dict[str, object]:
+        """``given`` settings over ``recommended`` ones (``int4rt.bundle.merge_settings``: an
+        LM and its weight go together)."""
+        return merge_settings(self.recommended, given)
 
     def __getattr__(self, name: str) -> object:
         if name == "model":
@@ -78,22 +102,23 @@ class Recognizer:
         Scoring.build(self.model, decode_options, lm_model, source_model)
         return decode_options, lm_model, source_model
 
-    def decode_features(self, features: np.ndarray, *, lm: LmSource = None,
-                        source_lm: LmSource = None, backend: str = "numba",
+    def decode_features(self, features: np.ndarray, *, backend: str = "numba",
                         **options: object) -> DecodeResult:
-        """Search over float features [T, F]; ``options`` are :class:`DecodeOptions` fields."""
-        decode_options, lm_model, source_model = self.prepare(lm=lm, source_lm=source_lm,
-                                                              **options)
+        """Search over float features [T, F]; ``options`` are ``lm``, ``source_lm`` (a path,
+        an :class:`LmModel` or None) and :class:`DecodeOptions` fields, over ``recommended``.
+        """
+        decode_options, lm_model, source_model = self.prepare(**self.with_recommended(options))
         return decode(self.model, features, decode_options, lm=lm_model,
                       source_lm=source_model, backend=backend)
 
     def transcribe(self, audio: str | Path | np.ndarray, *, sample_rate: int | None = None,
-                   lm: LmSource = None, source_lm: LmSource = None, backend: str = "numba",
-                   **options: object) -> DecodeResult:
+                   backend: str = "numba", **options: object) -> DecodeResult:
         """Decode a file or an array of samples: text, tokens, frame indices, score, n-best.
 
-        ``options`` are the fields of :class:`DecodeOptions` (method, beam, lm_weight,
-        source_lm_weight, length_reward, blank_penalty, nbest, max_symbols_per_frame).
+        ``options`` are ``lm`` and ``source_lm`` (LM file paths or models) and the fields of
+        :class:`DecodeOptions` (method, beam, lm_weight, source_lm_weight, length_reward,
+        blank_penalty, nbest, max_symbols_per_frame); settings not given come from
+        ``recommended`` (``with_recommended``).
         """
-        return self.decode_features(self.features(audio, sample_rate), lm=lm,
-                                    source_lm=source_lm, backend=backend, **options)
+        return self.decode_features(self.features(audio, sample_rate), backend=backend,
+                                    **options)

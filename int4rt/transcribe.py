@@ -36,23 +36,26 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     p = subcommands.add_parser(
         "transcribe", help="decode audio files to JSON lines (beam search, LM fusion)",
         description="Decode audio with an int4rt RNN-T model. One JSON line per input.")
-    p.add_argument("model", metavar="MODEL", help="RNN-T model file (.safetensors)")
-    p.add_argument("audio", metavar="AUDIO", nargs="*", help="audio files (wav, flac, ogg)")
+    p.add_argument("inputs", metavar="[MODEL] AUDIO", nargs="*",
+                   help="an RNN-T model file (.safetensors; left out: the default model shipped "
+                        "with int4rt, decoded with its recommended settings) and audio files "
+                        "(wav, flac, ogg)")
     p.add_argument("--manifest", metavar="M",
                    help='JSON lines {"audio": path, "text": optional reference}, a NeMo or '
                         "lhotse manifest, or a Kaldi data directory (DECODING.md, Manifests)")
     p.add_argument("--manifest-format", choices=MANIFEST_FORMATS, default="auto",
                    help="manifest format (default: detected)")
-    p.add_argument("--method", choices=METHODS, default="greedy", help="search (default greedy)")
-    p.add_argument("--beam", type=int, default=4, help="beam width (default 4)")
+    given = " (default %s; default model: its recommended setting)"
+    p.add_argument("--method", choices=METHODS, help="search" + given % "greedy")
+    p.add_argument("--beam", type=int, help="beam width" + given % "4")
     p.add_argument("--max-symbols-per-frame", type=int, default=3,
                    help="greedy: labels per frame at most (default 3)")
     p.add_argument("--lm", metavar="LM", help="external LM file (shallow or density-ratio fusion)")
-    p.add_argument("--lm-weight", type=float, default=0.0, help="external LM weight")
+    p.add_argument("--lm-weight", type=float, help="external LM weight" + given % "0")
     p.add_argument("--source-lm", metavar="LM", help="source-domain LM file (density ratio)")
-    p.add_argument("--source-lm-weight", type=float, default=0.0, help="source LM weight")
-    p.add_argument("--length-reward", type=float, default=0.0, help="reward per label (nats)")
-    p.add_argument("--blank-penalty", type=float, default=0.0, help="penalty per blank (nats)")
+    p.add_argument("--source-lm-weight", type=float, help="source LM weight" + given % "0")
+    p.add_argument("--length-reward", type=float, help="reward per label, nats" + given % "0")
+    p.add_argument("--blank-penalty", type=float, help="penalty per blank, nats" + given % "0")
     p.add_argument("--nbest", type=int, default=1, help="hypotheses to report (default 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="worker processes (default 1; at most the usable cores)")
@@ -69,6 +72,30 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                    help="numba kernels (default) or the NumPy reference")
     p.add_argument("--output", metavar="OUT.jsonl",
                    help="append results here; inputs already in it are skipped (resume)")
+
+
+PLAIN_DEFAULTS = {"method": "greedy", "beam": 4, "lm_weight": 0.0, "source_lm_weight": 0.0,
+                  "length_reward": 0.0, "blank_penalty": 0.0}  # with a model file named
+
+
+def _resolve_model(args: argparse.Namespace) -> dict:
+    """Set ``args.model`` and ``args.audio`` from ``args.inputs`` (the first input is the model
+    when it names a ``.safetensors`` file, else the default model is used); return the search
+    settings: the flags given, over the default model's recommended ones or the plain defaults.
+    """
+    inputs = list(args.inputs)
+    given = {key: getattr(args, key) for key in (*PLAIN_DEFAULTS, "lm", "source_lm")
+             if getattr(args, key) is not None}
+    if inputs and inputs[0].lower().endswith(".safetensors"):
+        args.model, args.audio = inputs[0], inputs[1:]
+        return {**PLAIN_DEFAULTS, "lm": None, "source_lm": None, **given}
+    from int4rt.bundle import load_bundle, merge_settings
+
+    bundle = load_bundle()
+    args.model, args.audio = str(bundle.model_path), inputs
+    print(f"int4rt: default model: {bundle.describe()}", file=sys.stderr)
+    return {**PLAIN_DEFAULTS, "lm": None, "source_lm": None,
+            **merge_settings(bundle.decoding, given)}
 
 
 def _items(args: argparse.Namespace) -> list[Item]:
@@ -100,12 +127,15 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     _check_executor(args)
+    search = _resolve_model(args)
+    args.lm, args.source_lm = search["lm"], search["source_lm"]
     items = _items(args)
     settings = dict(
-        method=args.method, beam=args.beam, max_symbols_per_frame=args.max_symbols_per_frame,
-        lm=args.lm, lm_weight=args.lm_weight, source_lm=args.source_lm,
-        source_lm_weight=args.source_lm_weight, length_reward=args.length_reward,
-        blank_penalty=args.blank_penalty, nbest=args.nbest, backend=args.backend)
+        method=search["method"], beam=search["beam"],
+        max_symbols_per_frame=args.max_symbols_per_frame, lm=args.lm,
+        lm_weight=search["lm_weight"], source_lm=args.source_lm,
+        source_lm_weight=search["source_lm_weight"], length_reward=search["length_reward"],
+        blank_penalty=search["blank_penalty"], nbest=args.nbest, backend=args.backend)
     init_worker(args.model, settings)  # a bad model, LM or option fails before any input
     worker_recognizer().prepare(**{k: v for k, v in settings.items() if k != "backend"})
     output = None

@@ -23,6 +23,7 @@ from int4rt.model.config import parse_config
 from int4rt.model.container import load_model, load_model_bytes, save_model
 from int4rt.model.lm import LmModel
 from int4rt.model.random_model import random_model
+from tests.test_container_per_gate import pair_of_files
 
 pytestmark = [pytest.mark.filterwarnings("error"),  # the loader must not even warn
               pytest.mark.thorough]
@@ -45,7 +46,8 @@ LM = {"architecture": "lm", "vocab": ["<blk>", "a", "b"],
       "quantization": QUANT}
 SPECIAL_VALUES = [None, True, False, 0, -1, 1, 2, 3, 4, 7, 8, 15, 16, 127, 255, 256, 2**31 - 1,
                   2**31, -(2**31) - 1, 10**30, 10**400, 0.5, -0.0, 1e-45, 3.4e38, 1e300, math.nan,
-                  math.inf, "", "x", "int4rt", "tflm", "single", "additive", "per_row", "U8",
+                  math.inf, "", "x", "int4rt", "tflm", "single", "additive", "per_row", "per_gate",
+                  "U8",
                   [], [1, 2], [3, 3], {}, {"bits": 4}]
 DTYPES = ["U8", "I8", "U16", "I16", "F16", "I32", "U32", "F32", "I64", "F64", "BOOL", "X"]
 
@@ -60,7 +62,9 @@ def _variant(base: dict, **changes) -> dict:
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory) -> list[bytes]:
-    """Small valid model files of several kinds (written through the file API)."""
+    """Small valid model files of several kinds (written through the file API), and one with
+    granularity per_gate (FORMAT.md §2.4); five, so that every seed meets every mutation.
+    """
     configs = [RNNT, _variant(RNNT, joint__mode="additive", quantization__weight_bits=8,
                               quantization__activation_bits=8,
                               quantization__activation_signed=True,
@@ -71,7 +75,7 @@ def seeds(tmp_path_factory) -> list[bytes]:
         path = tmp_path_factory.mktemp("fuzz") / f"seed{index}.safetensors"
         save_model(random_model(parse_config(config), index), path)
         files.append(path.read_bytes())
-    return files
+    return [*files, pair_of_files(files[0])[1]]
 
 
 def _split(data: bytes) -> tuple[dict, bytes]:

@@ -30,7 +30,8 @@ def test_every_package_is_listed_and_the_converter_is_mapped():
 
 def test_configs_ship_as_package_data_identical_to_the_checkout():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setuptools["package-data"] == {"int4rt": ["configs/*.json"]}
+    assert list(setuptools["package-data"]) == ["int4rt"]
+    assert "configs/*.json" in setuptools["package-data"]["int4rt"]
     shipped = sorted(p.name for p in (ROOT / "int4rt" / "configs").glob("*.json"))
     assert shipped == sorted(p.name for p in (ROOT / "configs").glob("*.json"))
     assert shipped == sorted(f"{name}.json" for name in BUILTIN_CONFIGS)

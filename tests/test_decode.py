@@ -12,8 +12,7 @@ import pytest
 
 from int4rt import Int4rtError
 from int4rt.decode import COMPONENTS, DecodeOptions, DecodeResult, decode
-from int4rt.decode.cache import HistoryCache
-from int4rt.decode.labels import NO_LABELS, Labels
+from int4rt.decode.evaluator import Evaluator
 from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
 
@@ -143,25 +142,29 @@ def test_alsd_label_cap_and_empty_input():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_cache_rows_do_not_depend_on_the_batch(backend, lms):
+def test_history_rows_do_not_depend_on_the_batch(backend, lms):
     model = tiny_model(8)
-    together = HistoryCache(model, lms, backend)
-    alone = HistoryCache(model, lms, backend)
-    def labels(*tokens: int) -> Labels:
-        history = NO_LABELS
-        for token in tokens:
-            history = history.append(token)
-        return history
+    together = Evaluator(model, lms, backend, capacity=8)
+    alone = Evaluator(model, lms, backend, capacity=2)
 
-    together.extend([labels(1), labels(2), labels(3), labels(4)])
-    together.extend([labels(2, 5), labels(1, 1), labels(3, 9)])
-    alone.extend([labels(2)])
-    alone.extend([labels(2, 5)])
-    for history in (labels(), labels(2), labels(2, 5)):
-        np.testing.assert_array_equal(together.pred_proj([history]), alone.pred_proj([history]))
-        for a, b in zip(together.lm_log_probs([history]), alone.lm_log_probs([history]),
-                        strict=True):
-            np.testing.assert_array_equal(a, b)
+    def evaluate(evaluator, parents, tokens, slots):
+        evaluator.evaluate(np.array(parents), np.array(tokens), np.array(slots))
+
+    # together: slots 1-4 hold (1), (2), (3), (4); slots 5-7 hold (2, 5), (1, 1), (3, 9)
+    evaluate(together, [0, 0, 0, 0], [1, 2, 3, 4], [1, 2, 3, 4])
+    evaluate(together, [2, 1, 3], [5, 1, 9], [5, 6, 7])
+    evaluate(alone, [0], [2], [1])
+    rows = {(): (0, 0), (2,): (2, 1)}
+    for history, (row_together, row_alone) in rows.items():
+        np.testing.assert_array_equal(together.pred_proj[row_together],
+                                      alone.pred_proj[row_alone], err_msg=str(history))
+        np.testing.assert_array_equal(together.lm_log_probs[:, row_together],
+                                      alone.lm_log_probs[:, row_alone])
+    evaluate(alone, [1], [5], [1])  # a row may be its own parent
+    np.testing.assert_array_equal(together.pred_proj[5], alone.pred_proj[1])
+    np.testing.assert_array_equal(together.lm_log_probs[:, 5], alone.lm_log_probs[:, 1])
+    alone.grow(4)
+    np.testing.assert_array_equal(together.pred_proj[5], alone.pred_proj[1])
 
 
 @pytest.mark.parametrize(("changes", "message"), [

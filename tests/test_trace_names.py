@@ -14,7 +14,7 @@ from int4rt.model.config import parse_config
 from int4rt.model.random_model import random_model
 from int4rt.trace import Trace
 from int4rt_convert.float_model import float_model
-from int4rt_convert.layout import SCALAR, Tensors, expected_tensors
+from int4rt_convert.layout import SCALAR, SCALE_SUFFIX, Tensors, expected_tensors
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 LABELS = [3, 4, 7]
@@ -30,7 +30,8 @@ def _config(name: str, **changes):
 def _float_model(config):
     rng = np.random.default_rng(0)
     tensors = {name: (name, rng.standard_normal(spec.shape) * 0.1)
-               for name, spec in expected_tensors(config).items() if spec.shape != SCALAR}
+               for name, spec in expected_tensors(config).items()
+               if spec.shape != SCALAR and not name.endswith(SCALE_SUFFIX)}
     return float_model(config, Tensors(tensors, config), {}, None)
 
 

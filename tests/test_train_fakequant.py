@@ -19,7 +19,7 @@ from int4rt.ops.lstm.reference import lstm_step as reference_step  # noqa: E402
 from int4rt.ops.requantize.reference import requantize as reference_requantize  # noqa: E402
 from int4rt.trace import Trace  # noqa: E402
 from int4rt_train import fakequant as fq  # noqa: E402
-from int4rt_train.fakequant import FeatureQuantizer, quantize_codes, requantize  # noqa: E402
+from int4rt_train.fakequant import ActClip, quantize_codes, requantize  # noqa: E402
 
 EDGES = np.array([-(1 << 31), (1 << 31) - 1, 0, 1, -1, 12345, -678, 1 << 30, -(1 << 30)])
 
@@ -52,7 +52,7 @@ def test_per_row_shifts_broadcast() -> None:
 
 
 def test_feature_quantizer_matches_the_engine_format() -> None:
-    quantizer = FeatureQuantizer(-2.7, 3.1)
+    quantizer = ActClip(-2.7, 3.1)
     fmt = quantizer.format()
     rng = np.random.default_rng(2)
     ties = (np.arange(-20, 21) + 0.5 - fmt.zero_point) * np.float64(fmt.scale)  # x / s + 1/2 exact

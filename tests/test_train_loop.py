@@ -17,8 +17,9 @@ from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
 from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
 from int4rt_train.milestone import read_milestone, write_milestone  # noqa: E402
 from int4rt_train.model import CharLm, Transducer  # noqa: E402
+from int4rt_train.qat import QAT, QatOptions, export  # noqa: E402
 from int4rt_train.rnnt_loss import rnnt_loss  # noqa: E402
-from int4rt_train.train import Options, train  # noqa: E402
+from int4rt_train.train import Options, evaluate, load_utterances, train  # noqa: E402
 
 CONFIG = Path("configs/tiny.json")
 WORDS = ("hello", "to", "the", "last", "tea", "hot", "sea", "no", "stone", "la")
@@ -108,3 +109,39 @@ def test_char_lm_training_lowers_dev_bits_per_char(tmp_path: Path) -> None:
     state = train_lm(opts)
     assert state["epoch"] == 10
     assert state["dev_bpc"] < 0.6 * before
+
+
+def _qat_options(corpus: Path, run: Path, init: Path, steps: int) -> QatOptions:
+    return QatOptions(corpus=corpus, config=CONFIG, run=run, init_from=init, batch_frames=150,
+                      max_batch=4, warmup_steps=2, log_every=2, dev_minutes=1e9,
+                      checkpoint_minutes=1e9, max_steps=steps, calib_utterances=6, lr=1e-3)
+
+
+def test_qat_run_resumes_exactly_and_exports(tmp_path: Path) -> None:
+    """QAT through the shared loop: calibrated from FP32 weights, resumed bit for bit, exported
+    with the converter's names, and its dev greedy output is the engine's."""
+    corpus = _corpus(tmp_path / "corpus")
+    train(_options(corpus, tmp_path / "fp32", 1))
+    init = tmp_path / "fp32" / "ckpt-000000001.safetensors"
+    straight = train(_qat_options(corpus, tmp_path / "a", init, 4), QAT)
+    train(_qat_options(corpus, tmp_path / "b", init, 2), QAT)
+    resumed = train(_qat_options(corpus, tmp_path / "b", init, 4), QAT)
+    assert straight == resumed
+    a = load_file(str(tmp_path / "a" / "ckpt-000000004.safetensors"))
+    b = load_file(str(tmp_path / "b" / "ckpt-000000004.safetensors"))
+    assert a.keys() == b.keys() and "model.joint.out.weight_scale" in a
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    fp32 = load_file(str(init))
+    assert not torch.equal(a["model.joint.out.weight"], fp32["model.joint.out.weight"])
+    export(CONFIG, tmp_path / "a", tmp_path / "qat.safetensors")
+    exported = load_file(str(tmp_path / "qat.safetensors"))
+    assert torch.equal(exported["encoder.lstm.weight_ih_l0_scale"],
+                       a["model.encoder.lstm.weight_ih_l0_scale"])
+    assert exported["encoder.input.act_clip_high"] == a["model.clips.encoder_input.act_clip_high"]
+    config = load_config(CONFIG)
+    model = QAT.build(_qat_options(corpus, tmp_path / "a", init, 4))[1]
+    model.load_state_dict({k[len("model."):]: v for k, v in a.items() if k.startswith("model.")})
+    dev = load_utterances([corpus / "sets" / "dev-fortunes" / "features"], config.vocab)
+    result = evaluate(model, dev, config.vocab)      # the engine's greedy search
+    assert 0 <= result["dev_wer"] and " => " in result["dev_example"]

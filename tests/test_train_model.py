@@ -29,7 +29,7 @@ def test_transducer_matches_converter_float_model(mode: str) -> None:
     model.frontend.cmvn_std.copy_(torch.rand(dim) + 0.5)
     tensors = _tensors(model)
     specs = expected_tensors(config)
-    assert set(tensors) == {name for name in specs if not name.endswith("_clip")
+    assert set(tensors) == {name for name in specs if not name.endswith(("_clip", "_scale"))
                             and "act_clip_" not in name}
     for name, value in tensors.items():
         assert value.shape == specs[name].shape, name

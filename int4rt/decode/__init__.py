@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from int4rt.decode.alsd import alsd_search
-from int4rt.decode.cache import HistoryCache
+from int4rt.decode.candidates import Expander
+from int4rt.decode.evaluator import Evaluator
 from int4rt.decode.greedy import greedy_search
+from int4rt.decode.history import HistoryTable
 from int4rt.decode.modified_beam import modified_beam_search
 from int4rt.decode.options import DecodeOptions
 from int4rt.decode.result import DecodeResult
@@ -60,14 +62,19 @@ def search(model: RnntModel, enc_proj: np.ndarray, options: DecodeOptions, *,
     """
     options.validate()
     scoring = Scoring.build(model, options, lm, source_lm)
-    cache = HistoryCache(model, [fusion.lm for fusion in scoring.fusions], backend)
+    evaluator = Evaluator(model, [fusion.lm for fusion in scoring.fusions], backend)
+    expander = Expander(HistoryTable(evaluator), scoring,
+                        1 if options.method == "greedy" else options.beam)
     frames = enc_proj.shape[0]
+    enc = np.asarray(enc_proj, dtype=np.int64)
     if options.method == "greedy":
-        hyps = greedy_search(model, cache, scoring, enc_proj, options.max_symbols_per_frame,
-                             backend)
+        scoring.check_emissions(frames * (options.max_symbols_per_frame + 1))
+        hyps = greedy_search(expander, enc, options.max_symbols_per_frame)
     elif options.method == "beam":
-        hyps = modified_beam_search(model, cache, scoring, enc_proj, options.beam, backend)
+        scoring.check_emissions(frames)
+        hyps = modified_beam_search(expander, enc)
     else:
         max_labels = frames if options.max_label_length is None else options.max_label_length
-        hyps = alsd_search(model, cache, scoring, enc_proj, options.beam, max_labels, backend)
+        scoring.check_emissions(frames + max_labels)
+        hyps = alsd_search(expander, enc, max_labels)
     return DecodeResult.build(model, hyps, frames, options.nbest)

@@ -1,55 +1,83 @@
-"""One expansion step shared by the beam searches: score every (hypothesis, symbol)
-candidate, recombine equal label sequences, keep the best in the total order
-(docs/DECODING.md, "Candidate order, recombination and pruning").
+"""One expansion step shared by the searches: the joint of every hypothesis, then scoring,
+recombination and pruning in one kernel (docs/DECODING.md, "Candidate order, recombination
+and pruning").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from int4rt.decode.cache import History, HistoryCache
+from int4rt.decode.history import HistoryTable
 from int4rt.decode.hypothesis import Hypothesis
-from int4rt.decode.scoring import Scoring
-from int4rt.model.rnnt import RnntModel
+from int4rt.decode.labels import NO_FRAMES, NO_LABELS, Chain, Labels
+from int4rt.decode.scoring import COMPONENTS, Scoring
+from int4rt.decode.selection import expand_select
 
 
-def expand(model: RnntModel, cache: HistoryCache, scoring: Scoring, hyps: Sequence[Hypothesis],
-           enc_rows: np.ndarray, backend: str) -> np.ndarray:
-    """Cumulative components int64 [H, V, 5] of each hypothesis followed by each symbol.
+@dataclass(frozen=True, eq=False)
+class Beam:
+    """H hypotheses, best first: label histories (distinct), label frames, and components
+    int64 [H, 5] (DECODING.md, "Emission components")."""
 
-    ``enc_rows`` int16 [H, J]: the encoder projection of each hypothesis's current frame;
-    all H joint rows are one ``joint_log_probs`` call.
-    """
-    histories = [hyp.tokens for hyp in hyps]
-    am = model.joint_log_probs(enc_rows, cache.pred_proj(histories), backend=backend)
-    terms = scoring.terms(am, cache.lm_log_probs(histories))
-    parents = np.array([hyp.parts for hyp in hyps], dtype=np.int64)
-    return parents[:, None, :] + terms
+    histories: list[Labels]
+    frames: list[Chain]
+    parts: np.ndarray
+
+    @classmethod
+    def start(cls) -> Beam:
+        """The one empty hypothesis, score 0."""
+        return cls([NO_LABELS], [NO_FRAMES], np.zeros((1, len(COMPONENTS)), dtype=np.int64))
+
+    def hypothesis(self, h: int, parts: np.ndarray | None = None) -> Hypothesis:
+        """Hypothesis ``h`` as a :class:`Hypothesis` (with ``parts`` instead of its own)."""
+        own = self.parts[h] if parts is None else parts
+        return Hypothesis(self.histories[h], self.frames[h], tuple(int(p) for p in own))
 
 
-def select(histories: Sequence[History], totals: np.ndarray, beam: int, blank_id: int,
-           allowed: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """The best ``beam`` candidates (parent rank, symbol), best first.
+@dataclass(frozen=True, eq=False)
+class Chosen:
+    """The candidates that survived one step, best first: parent rank, symbol and cumulative
+    components; ``blank_parts`` [H, 5] holds every parent's blank candidate."""
 
-    ``histories`` are the distinct label sequences of the parents, in rank order; ``totals``
-    int64 [H, V] the candidates' scores; ``allowed`` (bool [H, V]) masks candidates out.
-    Candidate (h, k) continues ``histories[h]`` with blank (k = blank_id) or label k. Two
-    candidates with the same label sequence — blank after y, and label y[-1] after y[:-1] —
-    are recombined first: the earlier in the total order survives. Then the candidates are
-    ordered by (score descending, parent rank ascending, symbol ascending) and cut to ``beam``.
-    """
-    keep = np.ones(totals.shape, dtype=bool) if allowed is None else allowed.copy()
-    rank = {y: h for h, y in enumerate(histories)}
-    for h_blank, y in enumerate(histories):
-        h_label = rank.get(y[:-1]) if y else None
-        if h_label is None or not keep[h_label, y[-1]] or not keep[h_blank, blank_id]:
-            continue
-        label, blank = (h_label, y[-1]), (h_blank, blank_id)
-        label_first = (-totals[label], h_label, y[-1]) < (-totals[blank], h_blank, blank_id)
-        keep[blank if label_first else label] = False
-    parent, symbol = np.nonzero(keep)
-    scores = totals[parent, symbol]
-    order = np.lexsort((symbol, parent, -scores))[:beam]
-    return list(zip(parent[order].tolist(), symbol[order].tolist(), strict=True))
+    parents: list[int]
+    symbols: list[int]
+    parts: np.ndarray
+    blank_parts: np.ndarray
+
+
+class Expander:
+    """Runs steps for one search: its history table, scoring and beam width."""
+
+    def __init__(self, table: HistoryTable, scoring: Scoring, beam: int) -> None:
+        self.table = table
+        self._scoring = scoring
+        self._fusion = scoring.fusion_table()
+        self._beam = beam
+        self.blank_id = scoring.blank_id
+
+    def step(self, hyps: Beam, enc_rows: np.ndarray,
+             labels_allowed: np.ndarray | None = None) -> Chosen:
+        """Score hypothesis h with every symbol at encoder projection ``enc_rows[h]`` (int64
+        [H, J]), recombine and keep the best ``beam``; ``labels_allowed`` (bool [H]) lets
+        only some hypotheses emit labels.
+        """
+        count = len(hyps.histories)
+        slots = self.table.slots(hyps.histories)
+        am = self.table.evaluator.joint(enc_rows, slots)
+        rank = {y: h for h, y in enumerate(hyps.histories)}
+        prefix = np.array([rank.get(y.parent, -1) for y in hyps.histories], dtype=np.int64)
+        last = np.array([y.last for y in hyps.histories], dtype=np.int64)
+        allowed = np.ones(count, np.bool_) if labels_allowed is None else labels_allowed
+        scoring = self._scoring
+        parents = np.empty(self._beam, dtype=np.int64)
+        symbols = np.empty(self._beam, dtype=np.int64)
+        parts = np.empty((self._beam, len(COMPONENTS)), dtype=np.int64)
+        blank_parts = np.empty((count, len(COMPONENTS)), dtype=np.int64)
+        kept = expand_select(am, self.table.evaluator.lm_log_probs, slots, self._fusion,
+                             scoring.length_reward_q, scoring.blank_penalty_q, scoring.blank_id,
+                             hyps.parts, prefix, last, allowed, self._beam, parents, symbols,
+                             parts, blank_parts)
+        return Chosen(parents[:kept].tolist(), symbols[:kept].tolist(), parts[:kept],
+                      blank_parts)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from int4rt.decode.labels import NO_FRAMES, NO_LABELS, Chain, Labels
 
 Parts = tuple[int, int, int, int, int]
@@ -26,13 +24,3 @@ class Hypothesis:
     def score(self) -> int:
         """The total score, units 2^-F."""
         return sum(self.parts)
-
-    def extend(self, token: int | None, frame: int, parts: np.ndarray) -> Hypothesis:
-        """This hypothesis after one emission: a label ``token`` at ``frame``, or a blank
-        (None); ``parts`` are the new cumulative components.
-        """
-        new_parts = tuple(int(p) for p in parts)
-        if token is None:
-            return Hypothesis(self.tokens, self.frame_indices, new_parts)
-        return Hypothesis(self.tokens.append(token), self.frame_indices.append(frame),
-                          new_parts)

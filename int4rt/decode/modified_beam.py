@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from int4rt.decode.cache import HistoryCache
-from int4rt.decode.candidates import expand, select
+from int4rt.decode.candidates import Beam, Expander
 from int4rt.decode.hypothesis import Hypothesis
-from int4rt.decode.scoring import Scoring
-from int4rt.model.rnnt import RnntModel
 
 
-def modified_beam_search(model: RnntModel, cache: HistoryCache, scoring: Scoring,
-                         enc_proj: np.ndarray, beam: int, backend: str) -> list[Hypothesis]:
+def modified_beam_search(expander: Expander, enc_proj: np.ndarray) -> list[Hypothesis]:
     """The final beam, best first: each frame, every hypothesis emits exactly one symbol
-    (blank, or a label that takes the frame); candidates are recombined, then pruned to
-    ``beam`` (DECODING.md, "Modified beam search").
+    (blank, or a label that takes the frame); candidates are recombined, then pruned to the
+    expander's beam (DECODING.md, "Modified beam search"). ``enc_proj`` is int64 [T, J].
     """
-    frames = enc_proj.shape[0]
-    scoring.check_emissions(frames)
-    hyps = [Hypothesis()]
-    for frame in range(frames):
-        enc_rows = np.repeat(enc_proj[frame:frame + 1], len(hyps), axis=0)
-        parts = expand(model, cache, scoring, hyps, enc_rows, backend)
-        chosen = select([hyp.tokens for hyp in hyps], parts.sum(axis=2), beam, scoring.blank_id)
-        hyps = [hyps[h].extend(None if k == scoring.blank_id else k, frame, parts[h, k])
-                for h, k in chosen]
-        cache.extend(hyp.tokens for hyp in hyps)
-        cache.retain(hyp.tokens for hyp in hyps)
-    return hyps
+    blank = expander.blank_id
+    hyps = Beam.start()
+    for frame in range(enc_proj.shape[0]):
+        enc_rows = np.repeat(enc_proj[frame:frame + 1], len(hyps.histories), axis=0)
+        chosen = expander.step(hyps, enc_rows)
+        histories, frames = [], []
+        for h, k in zip(chosen.parents, chosen.symbols, strict=True):
+            if k == blank:
+                histories.append(hyps.histories[h])
+                frames.append(hyps.frames[h])
+            else:
+                histories.append(hyps.histories[h].append(k))
+                frames.append(hyps.frames[h].append(frame))
+        hyps = Beam(histories, frames, chosen.parts)
+        expander.table.extend(histories)
+        expander.table.retain(histories)
+    return [hyps.hypothesis(h) for h in range(len(hyps.histories))]

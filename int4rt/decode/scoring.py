@@ -14,7 +14,6 @@ from int4rt.decode.options import DecodeOptions
 from int4rt.errors import Int4rtError
 from int4rt.model.lm import LmModel
 from int4rt.model.rnnt import RnntModel
-from int4rt.ops.requantize.reference import rounding_divide_by_pot
 
 COMPONENTS = ("am", "ext", "src", "length", "blank")
 AM, EXT, SRC, LENGTH, BLANK = range(len(COMPONENTS))
@@ -42,11 +41,6 @@ class Fusion:
     component: int
     weight_q: int
     shift: int
-
-    def term(self, log_probs: np.ndarray) -> np.ndarray:
-        """``±RDBPOT(λ_q · lp_lm, shift)`` as int64: + for ext, − for src."""
-        scaled = rounding_divide_by_pot(self.weight_q * log_probs.astype(np.int64), self.shift)
-        return scaled if self.component == EXT else -scaled
 
     @property
     def bound(self) -> int:
@@ -85,22 +79,10 @@ class Scoring:
         return cls(model.blank_id, frac_bits, fixed_point(options.length_reward, frac_bits),
                    fixed_point(options.blank_penalty, frac_bits), tuple(fusions))
 
-    def terms(self, am: np.ndarray, lm_log_probs: list[np.ndarray]) -> np.ndarray:
-        """Per-emission components int64 [N, V, 5] of N hypotheses' next symbol.
-
-        ``am``: RNN-T log-probabilities int32 [N, V]; ``lm_log_probs``: each fused LM's
-        log-probabilities [N, V] after the hypotheses' label histories, in ``fusions`` order
-        (DECODING.md, "Emission components").
-        """
-        out = np.zeros((*am.shape, len(COMPONENTS)), dtype=np.int64)
-        out[..., AM] = am
-        for fusion, log_probs in zip(self.fusions, lm_log_probs, strict=True):
-            out[..., fusion.component] = fusion.term(log_probs)
-        out[..., LENGTH] = self.length_reward_q
-        out[:, self.blank_id, :] = 0
-        out[:, self.blank_id, AM] = am[:, self.blank_id]
-        out[:, self.blank_id, BLANK] = -self.blank_penalty_q
-        return out
+    def fusion_table(self) -> np.ndarray:
+        """int64 [L, 3]: (component, λ_q, shift) of each fused LM, in ``fusions`` order."""
+        return np.array([(f.component, f.weight_q, f.shift) for f in self.fusions],
+                        dtype=np.int64).reshape(-1, 3)
 
     def check_emissions(self, emissions: int) -> None:
         """Refuse a search whose ``emissions`` could push a score past ±2^62.

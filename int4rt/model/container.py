@@ -54,7 +54,9 @@ from int4rt.trace_names import DIRECTIONS
 FORMAT_NAME = "int4rt"
 FORMAT_VERSION = 1
 KALDI_FBANK_VERSION = 2  # the first version with frontend.kind (FORMAT.md §2.6, §7)
-READ_VERSIONS = (FORMAT_VERSION, KALDI_FBANK_VERSION)
+PER_GATE_VERSION = 3  # the first version with granularity "per_gate" (FORMAT.md §2.4, §7)
+READ_VERSIONS = (FORMAT_VERSION, KALDI_FBANK_VERSION, PER_GATE_VERSION)
+GRANULARITIES = ("per_row", "per_gate")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_DIM = INT32_MAX  # largest logical dimension of a weight matrix (FORMAT.md §2.4)
 
@@ -75,8 +77,7 @@ def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     tensors: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION if isinstance(model, LmModel)
-        or model.frontend.kaldi_fbank is None else KALDI_FBANK_VERSION,
+        "format_version": _version(model),
         "architecture": "lm" if isinstance(model, LmModel) else "rnnt",
         "int4rt_version": __version__,
         "profile": model.profile,
@@ -114,6 +115,15 @@ def _serialize(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, {name: np.ascontiguousarray(t) for name, t in tensors.items()}
 
 
+def _version(model: Model) -> int:
+    """The lowest version that holds ``model`` (FORMAT.md §7), so older readers keep reading."""
+    if any(layer.blocks for _, layer, _ in model.linear_layers()):
+        return PER_GATE_VERSION
+    if isinstance(model, RnntModel) and model.frontend.kaldi_fbank is not None:
+        return KALDI_FBANK_VERSION
+    return FORMAT_VERSION
+
+
 def _format_meta(fmt: ActQuant) -> dict[str, Any]:
     return {"bits": int(fmt.bits), "signed": bool(fmt.signed),
             "zero_point": int(fmt.zero_point), "scale": float(fmt.scale)}
@@ -124,9 +134,9 @@ def _linear_meta(layer: QLinear, prefix: str, tensors: dict[str, np.ndarray]) ->
     tensors[f"{prefix}.weight"] = layer.packed if layer.weight_bits == 4 else layer.weight
     if has_bias:
         tensors[f"{prefix}.bias"] = layer.bias
-    tensors[f"{prefix}.multiplier"] = layer.multiplier
-    tensors[f"{prefix}.shift"] = layer.shift
-    return {"weight_bits": int(layer.weight_bits), "granularity": "per_row",
+    tensors[f"{prefix}.multiplier"], tensors[f"{prefix}.shift"] = layer.block_requant()
+    blocks = {"blocks": int(layer.blocks)} if layer.blocks else {}
+    return {"weight_bits": int(layer.weight_bits), "granularity": layer.granularity, **blocks,
             "shape": [layer.n_out, layer.n_in], "bias": has_bias}
 
 
@@ -220,7 +230,8 @@ class _Reader:
         if type(version) is not int or version not in READ_VERSIONS:
             raise FormatError(f"metadata format_version: file has version {short(version)}, "
                               f"this int4rt reads versions "
-                              f"{' and '.join(map(str, READ_VERSIONS))}")
+                              f"{', '.join(map(str, READ_VERSIONS[:-1]))} and "
+                              f"{READ_VERSIONS[-1]}")
         self.version = version
         architecture = top.choice("architecture", ("rnnt", "lm"))
         top.string("int4rt_version")
@@ -300,7 +311,7 @@ class _Reader:
     def linear(self, parent: JsonObject, key: str, prefix: str) -> QLinear:
         meta = parent.object(key)
         bits = _bits(meta, "weight_bits")
-        meta.choice("granularity", ("per_row",))
+        blocks = self.blocks(meta)
         shape = meta.raw("shape")
         if not isinstance(shape, list) or len(shape) != 2 or not all(
                 is_count(d) and 1 <= d <= MAX_DIM for d in shape):
@@ -308,6 +319,8 @@ class _Reader:
         has_bias = meta.bool("bias")
         meta.done()
         rows, cols = shape
+        if blocks and rows % blocks:
+            meta.fail("blocks", f"{blocks} blocks do not divide the {rows} rows")
         if bits == 4:
             packed = self.take(f"{prefix}.weight", "U8", ((rows * cols + 1) // 2,),
                                f"{rows}x{cols} int4 codes pack to")
@@ -319,9 +332,23 @@ class _Reader:
             weight = self.take(f"{prefix}.weight", "I8", (rows, cols), "metadata says")
         bias = (self.take(f"{prefix}.bias", "I32", (rows,), "metadata says") if has_bias
                 else np.zeros(rows, np.int32))
-        return QLinear(weight, bits, bias,
-                       self.take(f"{prefix}.multiplier", "I32", (rows,), "metadata says"),
-                       self.take(f"{prefix}.shift", "I32", (rows,), "metadata says"))
+        pairs = (blocks or rows,)
+        multiplier = self.take(f"{prefix}.multiplier", "I32", pairs, "metadata says")
+        shift = self.take(f"{prefix}.shift", "I32", pairs, "metadata says")
+        if blocks:  # expanded once, here: the operators see per-row pairs (FORMAT.md §3.3)
+            multiplier, shift = (np.repeat(values, rows // blocks) for values in (multiplier,
+                                                                                  shift))
+        return QLinear(weight, bits, bias, multiplier, shift, blocks)
+
+    def blocks(self, meta: JsonObject) -> int:
+        """G of a ``per_gate`` layer (its ``blocks`` key), 0 for ``per_row`` (FORMAT.md §2.4)."""
+        granularity = meta.choice("granularity", GRANULARITIES)
+        if granularity == "per_row":
+            return 0
+        if self.version < PER_GATE_VERSION:
+            meta.fail("granularity", f"'per_gate' needs format_version {PER_GATE_VERSION}, "
+                                     f"the file has {self.version}")
+        return meta.int("blocks", 1, MAX_DIM)
 
     def embedding(self, name: str, first: LstmCell, vocab_size: int) -> np.ndarray:
         return self.take(name, "I8" if first.input.signed else "U8",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import Encoder, EncoderLayer, LstmCell, initial_state, stack_frames
 from int4rt.model.parallel import run_all
 from int4rt.ops.gemv.numba import linear
-from int4rt.ops.lstm.numba import _run
+from int4rt.ops.lstm.numba import StepPlan, _run, lstm_step_trusted, step_plan
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
@@ -78,6 +78,21 @@ class LstmStack:
             hs.append(x)
             cs.append(c_new)
         return x, LstmState(tuple(hs), tuple(cs))
+
+    @cached_property
+    def step_plans(self) -> tuple[StepPlan, ...]:
+        """Each layer's :class:`StepPlan` for :meth:`step_trusted`, derived once."""
+        return tuple(step_plan(cell, self.rounding, self.sigmoid_table) for cell in self.cells)
+
+    def step_trusted(self, x: np.ndarray, h: tuple[np.ndarray, ...],
+                     c: tuple[np.ndarray, ...]) -> np.ndarray:
+        """:meth:`step` on the Numba kernels for the search's own valid codes, without checks:
+        each layer's int16 states ``h`` (codes) and ``c`` [B, H] advance in place; returns the
+        last layer's hidden codes (int16).
+        """
+        for plan, h_layer, c_layer in zip(self.step_plans, h, c, strict=True):
+            x = lstm_step_trusted(plan, x, h_layer, c_layer, self.sigmoid_table)
+        return x
 
     def sequence(self, x: np.ndarray, *, backend: str = "numba", trace: Trace | None = None,
                  prefix: str, chunk_steps: int = 0) -> np.ndarray:

@@ -114,3 +114,28 @@ def test_a_model_that_loads_runs_and_exit_2_for_a_bad_one(hostile_files, tmp_pat
     bad = _edited(hostile_files, tmp_path, edit)
     assert main(["transcribe", str(bad), str(hostile_files["good0"])]) == 2
     assert "frame_shift_ms" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("layer_edit", "message"), [
+    ({"granularity": "per_gate", "blocks": 2**31 - 1},
+     r"joint\.out\.blocks: 2147483647 blocks do not divide the 11 rows"),
+    ({"granularity": "per_gate", "blocks": 11, "shape": [2**31 - 1, 15]},
+     r"joint\.out\.blocks: 11 blocks do not divide the 2147483647 rows"),
+    ({"granularity": "per_gate", "blocks": 1}, r"tensor 'joint\.out\.multiplier' has shape "
+                                               r"\[11\], metadata says \[1\]"),
+    ({"granularity": "per_gate", "blocks": -4}, r"joint\.out\.blocks: expected an integer"),
+    ({"granularity": "per_gate", "blocks": "4"}, r"joint\.out\.blocks: expected an integer"),
+])
+def test_hostile_per_gate_declarations_are_refused_before_allocating(hostile_files, tmp_path,
+                                                                     layer_edit, message):
+    """FORMAT.md §2.4: ``blocks`` is checked against the rows before any tensor is expanded."""
+    def edit(meta):
+        meta["format_version"] = 3
+        meta["joint"]["out"].update(layer_edit)
+
+    path = _edited(hostile_files, tmp_path, edit)
+    tracemalloc.start()
+    with pytest.raises(FormatError, match=message):
+        load_model(path)
+    assert tracemalloc.get_traced_memory()[1] < 10_000_000
+    tracemalloc.stop()

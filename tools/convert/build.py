@@ -35,7 +35,7 @@ from int4rt.quantization import (
 from .calibration import Calibration
 from .errors import ConvertError
 from .float_model import FloatLm, FloatRnnt, Linear, Lstm
-from .layout import Tensors
+from .layout import LSTM_GATES, Tensors
 from .quantizers import (
     cell_clip_code,
     cell_scale_log2,
@@ -68,6 +68,7 @@ class LinearInfo:
     weight: np.ndarray
     scales: np.ndarray
     bias_rows_raised: int
+    scale_source: str
 
 
 @dataclass(frozen=True)
@@ -158,41 +159,60 @@ class Builder:
     def linear(self, name: str, layer: Linear, bits: int, x_format: ActQuant, out_scale: float,
                gate_blocks: int) -> QLinear:
         """A §7.1 layer: weight codes, int32 bias in the accumulator scale s_x·s_w, per-row
-        (M, s) = QM(s_x·s_w[r] / out_scale). A row whose bias would not fit the int32 guard of
-        §7.1 gets a larger weight scale.
+        (M, s) = QM(s_x·s_w[r] / out_scale). Scales per row or per gate block (``gate_blocks``
+        blocks, stored per gate, FORMAT.md §2.4), or the checkpoint's learned ones (CONVERT.md
+        §1.3). A row whose bias would not fit the int32 guard of §7.1 gets a larger weight
+        scale (its whole block, per gate; an error with learned scales).
         """
         weight, bias = layer.weight, layer.bias
-        scales = weight_scales(weight, bits, self.options.weight_scale, self.options.granularity,
-                               gate_blocks)
+        rows = weight.shape[0]
+        if layer.scale is not None:
+            blocks, source = len(layer.scale), "checkpoint (QAT)"
+            scales = np.repeat(layer.scale.astype(np.float32), rows // blocks)
+        else:
+            per_gate = self.options.granularity == "per_gate"
+            blocks, source = (gate_blocks if per_gate else 0), f"{self.options.weight_scale} search"
+            scales = weight_scales(weight, bits, self.options.weight_scale,
+                                   self.options.granularity, gate_blocks)
         s_x = f32(x_format.scale)
         raised = 0
-        bias_codes = np.zeros(weight.shape[0], dtype=np.int32)
+        bias_codes = np.zeros(rows, dtype=np.int32)
         if bias is not None:
             limit = INT32_MAX - accumulator_bound(weight.shape[1], 8, 8)
             needed = np.abs(bias) / (s_x * limit)
             low = scales.astype(np.float64) < needed
             raised = int(low.sum())
+            if raised and layer.scale is not None:
+                row = int(np.argmax(low))
+                raise ConvertError(f"{name}: the bias of row {row} does not fit the int32 "
+                                   f"accumulator (ARITHMETIC.md §7.1) with the checkpoint's "
+                                   f"weight scale {float(scales[row])!r}; it needs at least "
+                                   f"{float(needed[row])!r} (a larger learned scale or a "
+                                   "smaller bias)")
             if raised:
                 bumped = np.nextafter(needed.astype(np.float32), np.float32(np.inf))
                 scales = np.where(low, bumped, scales).astype(np.float32)
+                if blocks:  # one scale per block: the block takes its largest
+                    scales = np.repeat(scales.reshape(blocks, -1).max(axis=1), rows // blocks)
             acc_scale = s_x * scales.astype(np.float64)
             bias_codes = np.clip(np.floor(bias / acc_scale + 0.5), -limit, limit).astype(np.int32)
         try:
             multiplier, shift = requant_params(s_x, scales, out_scale)
         except ArithmeticSpecError as error:
             raise ConvertError(f"{name}: {error}") from None
-        self.info.linears[name] = LinearInfo(weight, scales, raised)
+        self.info.linears[name] = LinearInfo(weight, scales, raised, source)
         return QLinear(quantize_weight_codes(weight, scales, bits), bits, bias_codes, multiplier,
-                       shift)
+                       shift, blocks)
 
     def cell(self, prefix: str, layer: str, cell: Lstm, x_format: ActQuant,
              h_format: ActQuant) -> LstmCell:
         """One LSTM direction (§8.1): gate FCs to Q3.12, cell scale and clip, hidden requant."""
         bits = self.quant.weight_bits_for(layer)
-        input_fc = self.linear(f"{prefix}.input_fc", Linear(cell.w_ih, cell.bias), bits,
-                               x_format, GATE_PRE_SCALE, 4)
-        recurrent_fc = self.linear(f"{prefix}.recurrent_fc", Linear(cell.w_hh, None), bits,
-                                   h_format, GATE_PRE_SCALE, 4)
+        input_fc = self.linear(f"{prefix}.input_fc", Linear(cell.w_ih, cell.bias, cell.w_ih_scale),
+                               bits, x_format, GATE_PRE_SCALE, LSTM_GATES)
+        recurrent_fc = self.linear(f"{prefix}.recurrent_fc",
+                                   Linear(cell.w_hh, None, cell.w_hh_scale), bits, h_format,
+                                   GATE_PRE_SCALE, LSTM_GATES)
         observer = self.calibration.observers.get(f"{prefix}.cell") if self.calibration else None
         clip = self.clips.get(layer)
         if self.options.cell_scale == "calibrate" and observer is not None:

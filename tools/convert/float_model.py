@@ -23,7 +23,7 @@ import numpy as np
 from int4rt import trace_names as names
 from int4rt.model.config import LmConfig, ModelConfig, RnntConfig
 
-from .layout import Tensors, lstm_names
+from .layout import SCALE_SUFFIX, Tensors, lstm_names
 
 Record = Callable[[str, np.ndarray], None] | None
 
@@ -45,10 +45,13 @@ def _f32(array: np.ndarray | None) -> np.ndarray | None:
 
 @dataclass(frozen=True, eq=False)
 class Linear:
-    """``nn.Linear``: y = x Wᵀ + b (no b when the layer has none)."""
+    """``nn.Linear``: y = x Wᵀ + b (no b when the layer has none). ``scale``: the learned
+    weight scales of a QAT checkpoint, one per row block (CONVERT.md §1.3), else None.
+    """
 
     weight: np.ndarray
     bias: np.ndarray | None
+    scale: np.ndarray | None = None
 
     @cached_property
     def _float32(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -65,13 +68,16 @@ class Lstm:
     """One direction of one ``nn.LSTM`` layer; ``bias`` = b_ih + b_hh (None without bias).
 
     ``cell_clip`` > 0 clamps the cell state to [−clip, clip] after each update (as TFLite's
-    LSTM does); 0 means none.
+    LSTM does); 0 means none. ``w_ih_scale``/``w_hh_scale``: learned weight scales per gate
+    block (CONVERT.md §1.3), else None.
     """
 
     w_ih: np.ndarray
     w_hh: np.ndarray
     bias: np.ndarray | None
     cell_clip: float = 0.0
+    w_ih_scale: np.ndarray | None = None
+    w_hh_scale: np.ndarray | None = None
 
     @property
     def hidden_size(self) -> int:
@@ -249,11 +255,14 @@ def _lstm(tensors: Tensors, prefix: str, layer: int, reverse: bool, clip: float)
     biases = [tensors.get(parts[part]) for part in ("bias_ih", "bias_hh")]
     present = [b for b in biases if b is not None]
     bias = np.sum(present, axis=0) if present else None
-    return Lstm(tensors[parts["weight_ih"]], tensors[parts["weight_hh"]], bias, clip)
+    return Lstm(tensors[parts["weight_ih"]], tensors[parts["weight_hh"]], bias, clip,
+                tensors.get(parts["weight_ih"] + SCALE_SUFFIX),
+                tensors.get(parts["weight_hh"] + SCALE_SUFFIX))
 
 
 def _linear(tensors: Tensors, prefix: str) -> Linear:
-    return Linear(tensors[f"{prefix}.weight"], tensors.get(f"{prefix}.bias"))
+    return Linear(tensors[f"{prefix}.weight"], tensors.get(f"{prefix}.bias"),
+                  tensors.get(f"{prefix}.weight{SCALE_SUFFIX}"))
 
 
 def float_model(config: ModelConfig, tensors: Tensors, cell_clips: dict[str, float],

@@ -3,7 +3,8 @@
 Reference names follow PyTorch modules (docs/CONVERT.md §1): ``nn.LSTM`` parameters
 ``{weight,bias}_{ih,hh}_l{k}`` (``_reverse`` for the backward direction; gate rows in the order
 i, f, g, o, as int4rt's, ARITHMETIC.md §8.1), ``nn.Linear`` ``weight``/``bias``, ``nn.Embedding``
-``weight``. Optional extras: global CMVN statistics and QAT clip values (§3 of CONVERT.md).
+``weight``. Optional extras: global CMVN statistics, QAT clip values and learned weight scales
+(``<weight>_scale``, one float32 per gate block; CONVERT.md §1.3).
 :func:`check_tensors` checks a renamed checkpoint against them; :class:`Tensors` hands them out.
 """
 
@@ -18,6 +19,8 @@ from int4rt.model.config import LmConfig, ModelConfig, RnntConfig, layer_names
 from .errors import ConvertError
 
 SCALAR = ()  # QAT clip values: shape [] or [1]
+SCALE_SUFFIX = "_scale"  # <weight>_scale: learned weight scales, one per gate block (§1.3)
+LSTM_GATES = 4  # row blocks i, f, g, o of an LSTM weight (ARITHMETIC.md §8.1)
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,14 @@ def _lstm_specs(prefix: str, layer: int, reverse: bool, inputs: int,
     return {names["weight_ih"]: Spec((4 * hidden, inputs), True),
             names["weight_hh"]: Spec((4 * hidden, hidden), True),
             names["bias_ih"]: Spec((4 * hidden,), False),
-            names["bias_hh"]: Spec((4 * hidden,), False)}
+            names["bias_hh"]: Spec((4 * hidden,), False),
+            names["weight_ih"] + SCALE_SUFFIX: Spec((LSTM_GATES,), False),
+            names["weight_hh"] + SCALE_SUFFIX: Spec((LSTM_GATES,), False)}
 
 
 def _linear_specs(prefix: str, n_out: int, n_in: int) -> dict[str, Spec]:
-    return {f"{prefix}.weight": Spec((n_out, n_in), True), f"{prefix}.bias": Spec((n_out,), False)}
+    return {f"{prefix}.weight": Spec((n_out, n_in), True), f"{prefix}.bias": Spec((n_out,), False),
+            f"{prefix}.weight{SCALE_SUFFIX}": Spec((1,), False)}
 
 
 def activation_layers(config: ModelConfig) -> list[str]:
@@ -109,7 +115,8 @@ class Tensors:
 
     Construction raises one :class:`ConvertError` for the first problem, in this order: a
     name the model does not have, a missing required tensor, a shape mismatch, a non-finite
-    value. Each message names the tensor (and its checkpoint name when a mapping renamed it).
+    value, a learned weight scale that is not positive. Each message names the tensor (and its
+    checkpoint name when a mapping renamed it).
     """
 
     def __init__(self, renamed: dict[str, tuple[str, np.ndarray]], config: ModelConfig) -> None:
@@ -141,6 +148,11 @@ class Tensors:
             if bad:
                 raise ConvertError(f"tensor {self.describe(name)} has {bad} non-finite values "
                                    "(NaN or inf)")
+        for name, value in self._tensors.items():
+            if name.endswith(SCALE_SUFFIX) and not np.all(np.float32(value) > 0):
+                raise ConvertError(f"tensor {self.describe(name)} has entries <= 0 as float32 "
+                                   f"({value.tolist()}): a learned weight scale must be positive "
+                                   "(CONVERT.md §1.3)")
 
     def describe(self, name: str) -> str:
         """``'name'``, plus the checkpoint name when a mapping renamed it."""

@@ -152,6 +152,7 @@ def build_report(model: Model, info: BuildInfo, evaluation: Evaluation | None,
         layers.append({
             "name": name, "shape": [layer.n_out, layer.n_in], "weight_bits": layer.weight_bits,
             "bias": bool(layer.bias.any()), "bias_rows_rescaled": linear.bias_rows_raised,
+            "granularity": layer.granularity, "weight_scale_source": linear.scale_source,
             "input": _format(fmt),
             "weight_sqnr_db": _number(sqnr_db(linear.weight, dequantized)),
             "weight_scales": [float(s) for s in linear.scales],
@@ -217,13 +218,15 @@ def format_table(report: dict[str, Any]) -> str:
         f"  weights: {report['options']['weight_scale']} scales, {report['options']['granularity']}"
         f"; activations: {report['options']['activation_range']} ranges",
         "",
-        f"  {'layer':<34} {'shape':>10} {'w':>2}  {'input codes':<14} weight SQNR",
+        f"  {'layer':<34} {'shape':>10} {'w':>2}  {'input codes':<14} {'weight SQNR':<11}  "
+        "scales",
     ]
     for entry in report["layers"]:
         fmt = entry["input"]
         kind = f"{'' if fmt['signed'] else 'u'}int{fmt['bits']} zp {fmt['zero_point']}"
         lines.append(f"  {entry['name']:<34} {'x'.join(map(str, entry['shape'])):>10} "
-                     f"{entry['weight_bits']:>2}  {kind:<14} {_db(entry['weight_sqnr_db'])}")
+                     f"{entry['weight_bits']:>2}  {kind:<14} {_db(entry['weight_sqnr_db']):<11}  "
+                     f"{entry['granularity']}, {entry['weight_scale_source']}")
     if report["activations"]:
         lines += ["", f"  {'activation (integer vs float model)':<49} SQNR"]
         lines += [f"  {entry['name']:<49} {_db(entry['sqnr_db'])}"

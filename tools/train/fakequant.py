@@ -71,30 +71,36 @@ def straight_through(exact: torch.Tensor, surrogate: torch.Tensor) -> torch.Tens
     return surrogate + (exact.to(surrogate.dtype) - surrogate).detach()
 
 
-class FeatureQuantizer(torch.nn.Module):
-    """CMVN-normalized features → the engine's input codes, dequantized, with a learnable clip.
+class ActClip(torch.nn.Module):
+    """A layer's learnable activation clips ``act_clip_low``/``act_clip_high`` and its format.
 
-    Forward value: ``(codes − zp) · s`` exactly as the engine quantizes (§8.6); gradient: the
-    identity inside the clip range (PACT+: the clip bounds learn from the outside).
+    The format is the converter's (``format_with_zero`` of the clips, CONVERT.md §1.3), so the
+    codes a QAT model computes are the codes the converted model computes. As the encoder's
+    input quantizer (§8.6), ``forward`` maps CMVN-normalized features to dequantized codes,
+    exactly as the engine quantizes them; gradient: the identity inside the clip range, and to
+    the clips from the values outside it (PACT).
     """
 
-    def __init__(self, low: float, high: float, bits: int = 4) -> None:
+    def __init__(self, low: float, high: float, bits: int = 4, signed: bool = False) -> None:
         super().__init__()
-        self.bits = bits
+        self.bits, self.signed = bits, signed
         self.act_clip_low = torch.nn.Parameter(torch.tensor(float(low)))
         self.act_clip_high = torch.nn.Parameter(torch.tensor(float(high)))
 
     def format(self) -> ActQuant:
-        """The converter's format for the learned clips (``format_with_zero``, zero exact)."""
-        return format_with_zero(self.bits, False, self.act_clip_low.item(),
+        """The converter's format for the current clips (``format_with_zero``, zero exact)."""
+        return format_with_zero(self.bits, self.signed, self.act_clip_low.item(),
                                 self.act_clip_high.item())
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` clipped to [low, high]; the PACT surrogate of quantizing it."""
+        return torch.maximum(torch.minimum(x, self.act_clip_high), self.act_clip_low)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Dequantized codes with the straight-through gradient of the clipped input."""
         fmt = self.format()
         codes = quantize_codes(x.detach(), fmt.scale, fmt.zero_point, fmt.qmin, fmt.qmax)
-        clipped = torch.maximum(torch.minimum(x, self.act_clip_high), self.act_clip_low)
-        return straight_through((codes - fmt.zero_point).double() * fmt.scale, clipped)
+        return straight_through((codes - fmt.zero_point).double() * fmt.scale, self.clamp(x))
 
 
 def _interpolate(table: torch.Tensor, magnitude: torch.Tensor, frac_bits: int,
@@ -136,10 +142,15 @@ def fully_connected(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, x
                     y_min: int, y_max: int, rounding: str) -> torch.Tensor:
     """§7.1 on codes [B, K] and weight codes [N, K]: int64 [B, N].
 
-    The dot products run as a float64 matrix product of the integer codes: every partial sum is
-    an integer below 2^53 (§7.2 bounds them by 2^31), so the result is exact.
+    The dot products run as a float matrix product of the integer codes: float32 when every
+    partial sum is bounded by K·max|w|·max|x − zp| < 2^24 (4-bit layers), else float64
+    (below 2^53; §7.2 bounds them by 2^31); either way the result is exact.
     """
-    products = (x.long() - x_zero_point).double() @ weight.double().T
+    centered = x.long() - x_zero_point
+    bound = weight.shape[1] * int(weight.abs().amax()) * int(centered.abs().amax()) \
+        if centered.numel() else 0
+    dtype = torch.float32 if bound < (1 << 24) else torch.float64
+    products = centered.to(dtype) @ weight.to(dtype).T
     acc = products.long() + bias.long()
     y = requantize(acc, multiplier, shift, rounding) + y_zero_point
     return y.clamp(y_min, y_max)
@@ -158,9 +169,17 @@ def lstm_step(cell: LstmCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     ``x`` [B, I] and ``h`` [B, H] codes, ``c`` [B, H] int16 values, ``table`` the model's
     sigmoid table; ``cell`` the engine's parameters (``int4rt.layers.LstmCell``).
     """
+    steps = cell_update(cell, _gate_fc(x, cell.input_fc, cell.input, rounding),
+                        _gate_fc(h, cell.recurrent_fc, cell.hidden, rounding), c, table, rounding)
+    return steps["hidden"], steps["cell"]
+
+
+def cell_update(cell: LstmCell, gx: torch.Tensor, gh: torch.Tensor, c: torch.Tensor,
+                table: torch.Tensor, rounding: str) -> dict[str, torch.Tensor]:
+    """§8.2–§8.4 after the two gate FCs: int16 ``gx``, ``gh`` [B, 4H] and cell ``c`` [B, H] →
+    ``gate_pre``, ``gate.{i,f,g,o}``, ``cell``, ``hidden`` (codes), int64, as the trace names."""
     size = cell.hidden_size
-    pre = (_gate_fc(x, cell.input_fc, cell.input, rounding)
-           + _gate_fc(h, cell.recurrent_fc, cell.hidden, rounding)).clamp(INT16_MIN, INT16_MAX)
+    pre = (gx + gh).clamp(INT16_MIN, INT16_MAX)
     i = sigmoid16(pre[:, :size], table)
     f = sigmoid16(pre[:, size:2 * size], table)
     g = tanh16(pre[:, 2 * size:3 * size], table)
@@ -176,25 +195,38 @@ def lstm_step(cell: LstmCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
     tanh_c = tanh16(c_new, table, *tanh_input_scaling(cell.cell_scale_log2))
     h_new = requantize(tanh_c * o, torch.tensor(cell.hidden_multiplier),
                        torch.tensor(cell.hidden_shift), rounding) + cell.hidden.zero_point
-    return h_new.clamp(cell.hidden.qmin, cell.hidden.qmax), c_new
+    return {"gate_pre": pre, "gate.i": i, "gate.f": f, "gate.g": g, "gate.o": o,
+            "cell": c_new, "hidden": h_new.clamp(cell.hidden.qmin, cell.hidden.qmax)}
 
 
 def joint_logits(joint: Joint, enc_proj: torch.Tensor, pred_proj: torch.Tensor,
                  table: torch.Tensor, rounding: str) -> torch.Tensor:
     """§9.2: int32 logits [N, V] of N (frame, history) pairs of int16 projections [N, J]."""
+    return joint_stages(joint, enc_proj, pred_proj, table, rounding)["logits"]
+
+
+def joint_stages(joint: Joint, enc_proj: torch.Tensor, pred_proj: torch.Tensor,
+                 table: torch.Tensor, rounding: str) -> dict[str, torch.Tensor]:
+    """§9.2 on broadcastable int16 projections [..., J]: ``pre``, ``tanh``, ``hidden`` (codes)
+    and int32 ``logits`` [..., V], int64, as the trace names ``joint.*``."""
     if joint.mode == "additive":
         pre = enc_proj.long() + pred_proj.long()
     else:
         pre = requantize(enc_proj.long() * pred_proj.long(), torch.tensor(joint.combine_multiplier),
                          torch.tensor(joint.combine_shift), rounding)
-    act = tanh16(pre.clamp(INT16_MIN, INT16_MAX), table)
+    pre = pre.clamp(INT16_MIN, INT16_MAX)
+    act = tanh16(pre, table)
     hidden = requantize(act, torch.tensor(joint.hidden_multiplier),
                         torch.tensor(joint.hidden_shift), rounding) + joint.hidden.zero_point
     hidden = hidden.clamp(joint.hidden.qmin, joint.hidden.qmax)
     out = joint.out
-    return fully_connected(hidden, torch.from_numpy(out.weight), torch.from_numpy(out.bias),
-                           joint.hidden.zero_point, torch.from_numpy(out.multiplier),
-                           torch.from_numpy(out.shift), 0, INT32_MIN, INT32_MAX, rounding)
+    shape = hidden.shape
+    logits = fully_connected(hidden.reshape(-1, shape[-1]), torch.from_numpy(out.weight),
+                             torch.from_numpy(out.bias), joint.hidden.zero_point,
+                             torch.from_numpy(out.multiplier), torch.from_numpy(out.shift), 0,
+                             INT32_MIN, INT32_MAX, rounding)
+    return {"pre": pre, "tanh": act, "hidden": hidden,
+            "logits": logits.reshape(*shape[:-1], -1)}
 
 
 def project(layer: QLinear, codes: torch.Tensor, fmt: ActQuant, rounding: str) -> torch.Tensor:

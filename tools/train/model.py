@@ -67,9 +67,13 @@ class StackedLstm(nn.Module):
         return [getattr(self, f"{kind}_l{layer}{suffix}") for suffix in self._suffixes()
                 for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
-    def forward(self, x: torch.Tensor,
-                lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[B, T, F] padded → [B, T', D·H] (zeros past each length) and the lengths T'_b."""
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
+                layer_outputs: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T, F] padded → [B, T', D·H] (zeros past each length) and the lengths T'_b.
+
+        ``layer_outputs``, when given, receives every layer's (output, lengths) in order.
+        """
         for layer, factor in enumerate(self.stack):
             if layer:
                 x = nn.functional.dropout(x, self.dropout, self.training)
@@ -82,6 +86,8 @@ class StackedLstm(nn.Module):
                                     self.directions == 2)
             out = packed._replace(data=data)
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            if layer_outputs is not None:
+                layer_outputs.append((x, lengths))
         return x, lengths
 
 

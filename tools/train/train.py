@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class Options:
     max_steps: int | None = None
 
 
-def _log(run: Path, record: dict[str, Any]) -> None:
+def log(run: Path, record: dict[str, Any]) -> None:
     print(json.dumps(record), flush=True)
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -123,7 +124,7 @@ def learning_rate(opts: Options, state: dict[str, Any]) -> float:
     return max(opts.min_lr, opts.lr * state["lr_scale"]) * warm
 
 
-class _Stop:
+class Stop:
     """Set by SIGTERM/SIGINT: save a checkpoint after the current step and exit."""
 
     requested = False
@@ -136,46 +137,79 @@ class _Stop:
         signal.signal(signal.SIGINT, handler)
 
 
+def rnnt_config(path: Path) -> RnntConfig:
+    """The RNN-T config at ``path`` (an LM config is an error)."""
+    config = load_config(path)
+    if not isinstance(config, RnntConfig):
+        raise SystemExit(f"{path}: training needs an rnnt config")
+    return config
+
+
 def build(opts: Options) -> tuple[RnntConfig, Transducer, torch.optim.Optimizer]:
     """Config, model (seeded initialization) and Adam."""
-    config = load_config(opts.config)
-    if not isinstance(config, RnntConfig):
-        raise SystemExit(f"{opts.config}: training needs an rnnt config")
+    config = rnnt_config(opts.config)
     torch.manual_seed(opts.seed)
     model = Transducer(config, dropout=opts.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
     return config, model, optimizer
 
 
-def initial_state(opts: Options, model: Transducer) -> dict[str, Any]:
-    """A fresh run: CMVN from the first shards (or ``--init-from`` weights), step 0."""
+def training_shards(opts: Options) -> list[Path]:
+    """The complete training shards (an error when there is none)."""
     shards = complete_shards(opts.corpus / "train", "train")
     if not shards:
         raise SystemExit(f"no complete training shard in {opts.corpus / 'train'}; run "
                          "python -m int4rt_train.data first")
-    if opts.init_from is not None:
-        model.load_state_dict(read_milestone(opts.init_from) if opts.init_from.is_dir()
-                              else model_tensors(opts.init_from))
-    else:
-        mean, std = cmvn_statistics(shards[:CMVN_SHARDS])
-        model.frontend.cmvn_mean.copy_(mean)
-        model.frontend.cmvn_std.copy_(std)
+    return shards
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Model weights of a milestone folder or a checkpoint file."""
+    return read_milestone(path) if path.is_dir() else model_tensors(path)
+
+
+def fresh_state() -> dict[str, Any]:
+    """The loop state of a run at step 0."""
     return {"step": 0, "epoch": 0, "position": 0, "epoch_shards": None, "lr_scale": 1.0,
             "best_dev_wer": None, "bad_evals": 0, "audio_seconds": 0.0}
 
 
-def train(opts: Options) -> dict[str, Any]:
+def initial_state(opts: Options, model: Transducer) -> dict[str, Any]:
+    """A fresh run: CMVN from the first shards (or ``--init-from`` weights), step 0."""
+    shards = training_shards(opts)
+    if opts.init_from is not None:
+        model.load_state_dict(read_weights(opts.init_from))
+    else:
+        mean, std = cmvn_statistics(shards[:CMVN_SHARDS])
+        model.frontend.cmvn_mean.copy_(mean)
+        model.frontend.cmvn_std.copy_(std)
+    return fresh_state()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the loop trains: ``build`` (config, model, optimizer) and ``initial_state`` (set
+    up a fresh run's model, return its state). FP32 here; QAT in ``int4rt_train.qat``."""
+
+    build: Callable[[Options], tuple[RnntConfig, torch.nn.Module, torch.optim.Optimizer]]
+    initial_state: Callable[[Options, torch.nn.Module], dict[str, Any]]
+
+
+FP32 = Recipe(build, initial_state)
+
+
+def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
     """Run (or resume) training until ``max_steps`` or a stop signal; return the final state."""
     torch.set_num_threads(opts.threads)
     opts.run.mkdir(parents=True, exist_ok=True)
-    config, model, optimizer = build(opts)
+    config, model, optimizer = recipe.build(opts)
     newest = newest_checkpoint(opts.run)
     if newest is not None:
         state = load_checkpoint(newest, model, optimizer)
-        _log(opts.run, {"event": "resumed", "from": newest.name, "step": state["step"]})
+        log(opts.run, {"event": "resumed", "from": newest.name, "step": state["step"]})
     else:
-        state = initial_state(opts, model)
-        _log(opts.run, {"event": "started", "options": {k: str(v) for k, v in vars(opts).items()},
+        state = recipe.initial_state(opts, model)
+        log(opts.run, {"event": "started", "options": {k: str(v) for k, v in vars(opts).items()},
                         "params": sum(p.numel() for p in model.parameters())})
     dev_stem = opts.corpus / "sets" / opts.dev_set / "features"
     dev = load_utterances([dev_stem], config.vocab) if dev_stem.with_suffix(".jsonl").exists() \
@@ -215,7 +249,7 @@ def train(opts: Options) -> dict[str, Any]:
             window.append((loss.item(), time.time() - started, seconds))
             if state["step"] % opts.log_every == 0:
                 losses, times, audio = zip(*window, strict=True)
-                _log(opts.run, {"step": state["step"], "epoch": state["epoch"],
+                log(opts.run, {"step": state["step"], "epoch": state["epoch"],
                                 "batch": f"{state['position']}/{len(batches)}",
                                 "loss_per_char": round(sum(losses) / len(losses), 4),
                                 "grad_norm": round(float(norm), 2),
@@ -229,10 +263,10 @@ def train(opts: Options) -> dict[str, Any]:
                 _dev_round(opts, model, dev, config.vocab, state)
                 last_dev = time.time()
             done = opts.max_steps is not None and state["step"] >= opts.max_steps
-            if done or _Stop.requested or time.time() - last_save >= opts.checkpoint_minutes * 60:
+            if done or Stop.requested or time.time() - last_save >= opts.checkpoint_minutes * 60:
                 save_checkpoint(checkpoint_path(opts.run, state["step"]), model, optimizer, state)
                 last_save = time.time()
-            if done or _Stop.requested:
+            if done or Stop.requested:
                 return state
         state["epoch"] += 1
         state["epoch_shards"] = None
@@ -249,17 +283,17 @@ def _dev_round(opts: Options, model: Transducer, dev: list[Utterance],
         if state["bad_evals"] >= opts.patience:
             state["lr_scale"] *= 0.5
             state["bad_evals"] = 0
-    _log(opts.run, {"step": state["step"], "epoch": state["epoch"], **result,
+    log(opts.run, {"step": state["step"], "epoch": state["epoch"], **result,
                     "best_dev_wer": state["best_dev_wer"], "lr_scale": state["lr_scale"],
                     "time": time.strftime("%H:%M:%S", time.gmtime())})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse flags into ``Options`` and train."""
-    parser = argparse.ArgumentParser(prog="python -m int4rt_train.train", description=__doc__,
+def option_parser(prog: str, description: str, defaults: Options,
+                  corpus_required: bool = True) -> argparse.ArgumentParser:
+    """The loop's flags (every field of ``Options``) with ``defaults``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = Options(Path(), Path(), Path())
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, required=corpus_required)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True, help="checkpoint and log folder")
     parser.add_argument("--init-from", type=Path,
@@ -273,8 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             default=getattr(defaults, name))
     parser.add_argument("--dev-set", default=defaults.dev_set)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags into ``Options`` and train."""
+    parser = option_parser("python -m int4rt_train.train", __doc__ or "",
+                           Options(Path(), Path(), Path()))
     opts = Options(**vars(parser.parse_args(argv)))
-    _Stop.install()
+    Stop.install()
     state = train(opts)
     print(f"stopped at step {state['step']}", flush=True)
     return 0

@@ -17,6 +17,9 @@ import llvmlite.binding as llvm_binding
 from numba.core import config
 
 from int4rt.ops.gemv.dot_tiles import AVX2_TILES, PORTABLE_TILES, VNNI_TILES
+from int4rt.ops.numba_runtime import import_array_math
+
+import_array_math()  # before the first kernel loads: keeps SciPy out of process start
 
 
 def host_features() -> frozenset[str]:

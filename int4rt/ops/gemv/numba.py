@@ -16,7 +16,7 @@ from int4rt.ops.gemv.reference import (
     output_range,
     prepare_fully_connected,
 )
-from int4rt.ops.gemv.weight_layout import padded_unsigned, stream_layout
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.reference import check_rounding
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
@@ -28,28 +28,6 @@ def _requantize_rows(acc, bias, multiplier, shift, y_zero_point, y_min, y_max, r
         for n in range(acc.shape[1]):
             y = requantize_one(np.int64(acc[b, n]) + bias[n], multiplier[n], shift[n], rounding)
             out[b, n] = min(max(y + y_zero_point, y_min), y_max)
-
-
-@nb.njit(cache=True, nogil=True)
-def _linear_rows(u, w, offsets, flush, bias, multiplier, shift, y_zero_point, y_min, y_max,
-                 rounding, out):
-    """§7.1 over padded unsigned codes ``u`` [B, Kp] (§7.3, §7.4), requantized into ``out``.
-
-    Each block of ``FRAME_BLOCK`` rows runs the blocked GEMM into a block of int32
-    accumulators, which is requantized while it is still in cache (no second pass over all
-    B rows).
-    """
-    n_frames, n_rows = u.shape[0], w.shape[0]
-    chunks = u.shape[1] // CHUNK
-    acc = np.empty((min(FRAME_BLOCK, n_frames), n_rows), dtype=np.int32)
-    for b_start in range(0, n_frames, FRAME_BLOCK):
-        b_stop = min(b_start + FRAME_BLOCK, n_frames)
-        tiles(u[b_start:b_stop], w, chunks, flush, acc, 0, b_stop - b_start)
-        for b in range(b_stop - b_start):
-            for n in range(n_rows):
-                y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
-                                   shift[n], rounding)
-                out[b_start + b, n] = min(max(y + y_zero_point, y_min), y_max)
 
 
 @nb.njit(cache=True)
@@ -106,9 +84,10 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
     The dot products run on unsigned codes with the zero point folded into a per-row
-    constant (§7.3), on the blocked kernel (§7.4), requantized block by block. The layer was
-    validated when it was loaded, so a call checks only what it is given: the codes' shape,
-    dtype and range (one reduction each), the rounding name and the output dtype.
+    constant (§7.3), on the blocked kernel (§7.4), requantized block by block
+    (:func:`linear_rows`). The layer was validated when it was loaded, so a call checks only
+    what it is given: the codes' shape, dtype and range (one reduction each), the rounding
+    name and the output dtype.
     """
     y_min, y_max = output_range(out_dtype)
     codes = np.asarray(x)
@@ -122,12 +101,54 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
         raise ArithmeticSpecError(
             f"activations: codes outside [{x_format.qmin}, {x_format.qmax}]")
     check_rounding(rounding)
-    layout = stream_layout(layer, x_format)
-    u = padded_unsigned(codes, layout)
-    out = np.empty((u.shape[0], layer.n_out), dtype=out_dtype)
-    _linear_rows(u, layout.weight, layout.offsets, layout.flush, layout.bias, layout.multiplier,
-                 layout.shift, 0, y_min, y_max, rounding_code(rounding), out)
+    rows = codes.reshape(-1, layer.n_in)
+    out = np.empty((rows.shape[0], layer.n_out), dtype=out_dtype)
+    linear_rows(rows, stream_layout(layer, x_format), rounding_code(rounding), y_min, y_max, out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
+
+
+OUTPUT_RANGES = {np.dtype(np.int16): (-(1 << 15), (1 << 15) - 1),
+                 np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1)}
+"""``output_range`` of the two output dtypes, looked up without ``np.iinfo`` (§7.1)."""
+
+
+def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
+                   out_dtype: np.dtype) -> np.ndarray:
+    """:func:`linear` of codes ``x`` [B, K] the caller guarantees valid (the search's own
+    intermediates), with the layer's ``stream_layout`` and ``rounding`` already a code
+    (``rounding_code``): no checks on the hot path. ``out_dtype``: int16 or int32.
+    """
+    y_min, y_max = OUTPUT_RANGES[out_dtype]
+    out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
+    linear_rows(x, layout, rounding, y_min, y_max, out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def linear_rows(x, layout, rounding, y_min, y_max, out):
+    """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`.
+
+    The codes become unsigned padded codes (§7.3); each block of ``FRAME_BLOCK`` rows then
+    runs the blocked GEMM (§7.4) into a block of int32 accumulators, which is requantized
+    while it is still in cache (no second pass over all B rows).
+    """
+    rows, width = x.shape[0], layout.weight.shape[1]
+    u = np.zeros((rows, width), dtype=np.uint8)
+    for b in range(rows):
+        for k in range(layout.n_in):
+            u[b, k] = x[b, k] - layout.qmin
+    w, offsets, bias = layout.weight, layout.offsets, layout.bias
+    multiplier, shift = layout.multiplier, layout.shift
+    n_rows = w.shape[0]
+    acc = np.empty((min(FRAME_BLOCK, rows), n_rows), dtype=np.int32)
+    for b_start in range(0, rows, FRAME_BLOCK):
+        b_stop = min(b_start + FRAME_BLOCK, rows)
+        tiles(u[b_start:b_stop], w, width // CHUNK, layout.flush, acc, 0, b_stop - b_start)
+        for b in range(b_stop - b_start):
+            for n in range(n_rows):
+                y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
+                                   shift[n], rounding)
+                out[b_start + b, n] = min(max(y, y_min), y_max)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

@@ -10,7 +10,7 @@ are padded the same way with zero unsigned codes; padded products are 0, so sums
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,27 +24,22 @@ def padded_width(n_in: int) -> int:
     return max(CHUNK, -(-n_in // CHUNK) * CHUNK)
 
 
-@dataclass(frozen=True, eq=False)
-class StreamLayout:
-    """One layer's weights in kernel order, with what the kernels need per call."""
+class StreamLayout(NamedTuple):
+    """One layer's weights in kernel order, with what the kernels need per call (a named
+    tuple, so Numba kernels take it as one argument).
+    """
 
-    weight: np.ndarray
-    """int8 [N, Kp], C-contiguous: rows padded with zero codes."""
-    offsets: np.ndarray
-    """int32 [N]: ``(zp − qmin) · Σ_k w[n, k]``, the folded zero point of §7.3."""
-    flush: int
-    """Chunks an int16 lane may accumulate exactly (``flush_period``); 0 selects the portable
-    tiles (always so when ``INT4RT_KERNELS=portable``), ``VNNI_FLUSH`` the VNNI tiles
-    (``dispatch.kernel_flush``)."""
+    weight: np.ndarray  # int8 [N, Kp], C-contiguous: rows padded with zero codes
+    offsets: np.ndarray  # int32 [N]: (zp − qmin) · Σ_k w[n, k], the folded zero point (§7.3)
+    flush: int  # chunks an int16 lane may accumulate exactly (flush_period); 0 selects the
+    # portable tiles (always so when INT4RT_KERNELS=portable), VNNI_FLUSH the VNNI tiles
+    # (dispatch.kernel_flush)
     n_in: int
     qmin: int
     qmax: int
-    bias: np.ndarray
-    """int64 [N]: the layer's bias, cast once for the requantization pass."""
-    multiplier: np.ndarray
-    """int64 [N]."""
-    shift: np.ndarray
-    """int64 [N]."""
+    bias: np.ndarray  # int64 [N]: the layer's bias, cast once for the requantization pass
+    multiplier: np.ndarray  # int64 [N]
+    shift: np.ndarray  # int64 [N]
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -64,15 +59,8 @@ def stream_layout(layer: QLinear, fmt: ActQuant) -> StreamLayout:
         offsets = ((fmt.zero_point - fmt.qmin) * layer.row_sums.astype(np.int64)).astype(np.int32)
         flush = flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin)
         layout = StreamLayout(weight, offsets, kernel_flush(flush),
-                              layer.n_in, fmt.qmin, fmt.qmax, layer.bias.astype(np.int64),
+                              int(layer.n_in), int(fmt.qmin), int(fmt.qmax),
+                              layer.bias.astype(np.int64),
                               layer.multiplier.astype(np.int64), layer.shift.astype(np.int64))
         per_layer[fmt] = layout
     return layout
-
-
-def padded_unsigned(x: np.ndarray, layout: StreamLayout) -> np.ndarray:
-    """``x − qmin`` as uint8 [B, Kp], zero in the padding (§7.3); x must hold valid codes."""
-    rows = x.reshape(-1, layout.n_in)
-    u = np.zeros((rows.shape[0], layout.weight.shape[1]), dtype=np.uint8)
-    np.subtract(rows, layout.qmin, out=u[:, :layout.n_in], casting="unsafe")
-    return u

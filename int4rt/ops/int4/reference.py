@@ -46,10 +46,16 @@ def pack_int4(codes: object) -> np.ndarray:
     return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
 
 
+_BYTES = np.arange(256)
+_CODE_PAIRS = np.stack([((_BYTES & 0xF) ^ 8) - 8, ((_BYTES >> 4) ^ 8) - 8], axis=1).astype(np.int8)
+"""Row b: the signed codes of byte b, low nibble first (§5)."""
+
+
 def unpack_int4(packed: object, count: int) -> np.ndarray:
-    """The first ``count`` signed 4-bit codes of ``packed`` bytes, as int8 (§5)."""
-    flat = check_packed(packed, count).astype(np.int16)
-    nibbles = np.empty(flat.size * 2, dtype=np.int16)
-    nibbles[0::2] = flat & 0xF
-    nibbles[1::2] = flat >> 4
-    return ((nibbles[:count] ^ 8) - 8).astype(np.int8)
+    """The first ``count`` signed 4-bit codes of ``packed`` bytes, as int8 (§5).
+
+    Each byte is looked up in :data:`_CODE_PAIRS` (one pass over the bytes, no wider
+    temporaries: model loading unpacks every 4-bit layer this way).
+    """
+    flat = check_packed(packed, count)
+    return np.take(_CODE_PAIRS, flat, axis=0).reshape(-1)[:count]

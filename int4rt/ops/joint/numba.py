@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numba as nb
@@ -10,12 +11,14 @@ import numpy as np
 from int4rt.layers import ActQuant, Joint, check_joint_inputs
 from int4rt.ops.activations.numba import tanh16_one
 from int4rt.ops.activations.tables import check_sigmoid_table
-from int4rt.ops.gemv.numba import linear
+from int4rt.ops.gemv.numba import linear, linear_rows
+from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 from int4rt.trace_names import JOINT, JOINT_RECORDS, name
 
 INT16_MIN, INT16_MAX = -32768, 32767
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def project_encoder(
@@ -101,3 +104,30 @@ def joint_logits(
         for key, tensor in zip(JOINT_RECORDS, (pre, act, hid, logits), strict=True):
             trace.record(name(prefix, key), tensor)
     return logits
+
+
+def joint_logits_trusted(joint: Joint, enc_proj: np.ndarray, pred_proj: np.ndarray,
+                         table: np.ndarray, rounding: str) -> np.ndarray:
+    """:func:`joint_logits` of int64 projections [N, J] the caller guarantees valid (the
+    search's own), with a validated joint and table: no checks on the hot path.
+    """
+    params = _HIDDEN.get(joint)
+    if params is None or params[0] != rounding:
+        params = _HIDDEN[joint] = (rounding, hidden_params(joint, rounding))
+    logits = np.empty((enc_proj.shape[0], joint.out.n_out), dtype=np.int32)
+    _logits_rows(enc_proj, pred_proj, params[1], table, stream_layout(joint.out, joint.hidden),
+                 logits)
+    return logits
+
+
+_HIDDEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@nb.njit(cache=True, nogil=True)
+def _logits_rows(e, p, params, table, out_layout, logits):
+    """§9.2 in one kernel: combine, tanh, hidden codes, then the output layer to int32."""
+    pre = np.empty(e.shape, dtype=np.int16)
+    act = np.empty(e.shape, dtype=np.int16)
+    hid = np.empty(e.shape, dtype=np.int16)
+    _hidden_rows(e, p, params, table, pre, act, hid)
+    linear_rows(hid, out_layout, params.rounding, INT32_MIN, INT32_MAX, logits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numba as nb
@@ -12,9 +13,9 @@ from int4rt.ops.activations.lookup import LUT_OFFSET, gate_luts
 from int4rt.ops.activations.numba import tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
-from int4rt.ops.gemv.numba import linear
+from int4rt.ops.gemv.numba import linear, linear_rows
 from int4rt.ops.gemv.packed_gemv import NO_PACKED, gemv_packed, packed_layout
-from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
 from int4rt.trace_names import GATES, LSTM_RECORDS, name
@@ -52,15 +53,30 @@ class RecurrentParams(NamedTuple):
     rounding: int  # DOUBLE_ROUNDING or SINGLE_ROUNDING
 
 
+_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+ANY_ROWS = 0
+"""``rows`` of parameters used with batches of any size (the blocked tiles of §7.4)."""
+
+
 def recurrent_params(cell: LstmCell, rounding: str, rows: int) -> RecurrentParams:
     """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding`` for ``rows``
     independent rows: one row (the encoder's directions, a batch of one) streams the packed
     weights of §7.5 when the layer has them; more rows share each weight row through the
-    blocked tiles of §7.4.
+    blocked tiles of §7.4. Built on first use and kept with the cell, keyed by ``rounding`` and
+    whether ``rows`` is one (the only way ``rows`` changes the parameters).
     """
+    key = (rounding, rows == 1)
+    per_cell = _PARAMS.setdefault(cell, {})
+    params = per_cell.get(key)
+    if params is None:
+        params = per_cell[key] = _recurrent_params(cell, rounding, rows == 1)
+    return params
+
+
+def _recurrent_params(cell: LstmCell, rounding: str, packed_rows: bool) -> RecurrentParams:
     rec = cell.recurrent_fc
     layout = stream_layout(rec, cell.hidden)
-    packed = packed_layout(rec, cell.hidden) if rows == 1 else NO_PACKED
+    packed = packed_layout(rec, cell.hidden) if packed_rows else NO_PACKED
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
@@ -191,6 +207,39 @@ def lstm_step(
     c_state = c.astype(np.int16)
     _run(cell, projected[:, None, :], h_state, c_state, table, rounding, False)
     return h_state.astype(h.dtype), c_state
+
+
+class StepPlan(NamedTuple):
+    """What one trusted LSTM step needs, derived once per cell (passed to Numba whole)."""
+
+    input_layout: StreamLayout  # the input FC in kernel order (§7.4)
+    recurrent: RecurrentParams  # for any number of rows (ANY_ROWS: the blocked tiles)
+    luts: tuple  # (sigmoid, tanh) gate tables of the step's sigmoid table (gate_luts)
+
+
+def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
+    """The :class:`StepPlan` of a validated ``cell`` under ``rounding`` and sigmoid ``table``
+    (the table its steps are then given)."""
+    return StepPlan(stream_layout(cell.input_fc, cell.input),
+                    recurrent_params(cell, rounding, ANY_ROWS), gate_luts(table))
+
+
+@nb.njit(cache=True, nogil=True)
+def lstm_step_trusted(plan, x, h, c, table):
+    """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
+    states ``h`` (codes) and ``c`` [B, H] advance in place; returns the new hidden codes
+    (int16 [B, H]). The search's hot path (``plan``: :func:`step_plan`).
+    """
+    rows, hs = x.shape[0], c.shape[1]
+    projected = np.empty((rows, 4 * hs), dtype=np.int16)
+    linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
+    pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
+    gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
+    cells = np.empty((rows, 1, hs), dtype=np.int16)
+    hidden = np.empty((rows, 1, hs), dtype=np.int16)
+    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, plan.luts,
+                     False, h, c, pre, gates, cells, hidden)
+    return hidden.reshape(rows, hs)
 
 
 def lstm_sequence(

@@ -1,0 +1,156 @@
+"""Predictor, LM and joint outputs of label histories, held in rows of preallocated arrays
+(docs/DECODING.md, "Label histories and batching").
+
+A history's outputs live in one *slot*: row ``s`` of every pool array. ``evaluate`` feeds a
+batch of tokens to the states of parent slots and writes the results into new slots: one
+predictor step, one joint projection and one step per LM for the whole batch (on threads when
+Numba allows several). With the Numba backend the kernels run without per-call checks: every
+input is the search's own codes, the layers were validated at load and the tables once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+
+from int4rt.model.lm import LmModel
+from int4rt.model.lstm_stack import LstmStack, LstmState
+from int4rt.model.parallel import run_all
+from int4rt.model.rnnt import RnntModel
+from int4rt.ops.gemv.numba import linear_trusted
+from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.joint.numba import joint_logits_trusted
+from int4rt.ops.log_softmax.numba import log_softmax_trusted
+from int4rt.ops.log_softmax.tables import prepare_log_softmax
+from int4rt.ops.requantize.scalar import rounding_code
+
+INT16, INT32 = np.dtype(np.int16), np.dtype(np.int32)
+TRUSTED_BACKEND = "numba"
+"""The backend whose kernels the search calls without per-call checks."""
+
+
+class _StatePool:
+    """The LSTM states of one stack, one row per slot."""
+
+    def __init__(self, state: LstmState, capacity: int) -> None:
+        self.h = [np.repeat(h, capacity, axis=0) for h in state.h]
+        self.c = [np.repeat(c, capacity, axis=0) for c in state.c]
+
+    def gather(self, slots: np.ndarray) -> LstmState:
+        return LstmState(tuple(h[slots] for h in self.h), tuple(c[slots] for c in self.c))
+
+    def scatter(self, slots: np.ndarray, state: LstmState) -> None:
+        for pool, rows in zip(self.h + self.c, state.h + state.c, strict=True):
+            pool[slots] = rows
+
+    def grow(self, capacity: int) -> None:
+        self.h = [_grown(h, capacity) for h in self.h]
+        self.c = [_grown(c, capacity) for c in self.c]
+
+
+class Evaluator:
+    """Pools ``pred_proj`` int64 [S, J] and ``lm_log_probs`` int32 [L, S, V] (one row per
+    slot), the states behind them, and the joint of encoder and predictor rows.
+
+    Slot 0 starts as the empty history: the blank id (the RNN-T's start symbol and the LMs'
+    sentence start) fed to the initial states.
+    """
+
+    def __init__(self, model: RnntModel, lms: Sequence[LmModel], backend: str,
+                 capacity: int = 16) -> None:
+        self._model = model
+        self._lms = tuple(lms)
+        self._backend = backend
+        self._trusted = backend == TRUSTED_BACKEND
+        self._rounding = rounding_code(model.rounding)
+        self._pred_proj = stream_layout(model.joint.pred_proj, model.predictor.output)
+        self._lm_outs = [(stream_layout(lm.out, lm.output), rounding_code(lm.rounding))
+                         for lm in self._lms]
+        self._pred_stack = model.predictor_stack
+        self._lm_stacks = [lm.stack for lm in self._lms]
+        self._tables = [prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
+                        for frac_bits, exp2, ln in
+                        [(model.joint.logit_frac_bits, model.exp2_table, model.ln_table)]
+                        + [(lm.logit_frac_bits, lm.exp2_table, lm.ln_table)
+                           for lm in self._lms]]
+        self._pred_states = self._pool(self._pred_stack, capacity)
+        self._lm_states = [self._pool(stack, capacity) for stack in self._lm_stacks]
+        self.pred_proj = np.zeros((capacity, model.joint.out.n_in), dtype=np.int64)
+        self.lm_log_probs = np.zeros((len(self._lms), capacity, len(model.vocab)),
+                                     dtype=np.int32)
+        self.evaluate(np.zeros(1, np.int64), np.array([model.blank_id]), np.zeros(1, np.int64))
+
+    @property
+    def capacity(self) -> int:
+        """Slots the pools hold."""
+        return self.pred_proj.shape[0]
+
+    def grow(self, capacity: int) -> None:
+        """Enlarge every pool to ``capacity`` slots, keeping the rows held."""
+        self._pred_states.grow(capacity)
+        for pool in self._lm_states:
+            pool.grow(capacity)
+        self.pred_proj = _grown(self.pred_proj, capacity)
+        self.lm_log_probs = np.ascontiguousarray(
+            _grown(self.lm_log_probs.swapaxes(0, 1), capacity).swapaxes(0, 1))
+
+    def evaluate(self, parents: np.ndarray, tokens: np.ndarray, slots: np.ndarray) -> None:
+        """Slot ``slots[b]`` := the outputs after token ``tokens[b]`` follows the history of
+        slot ``parents[b]`` (a slot may be its own parent); rows are independent.
+        """
+        tasks: list[Callable[[], None]] = [partial(self._predictor, parents, tokens, slots)]
+        tasks += [partial(self._lm, index, parents, tokens, slots)
+                  for index in range(len(self._lms))]
+        run_all(tasks)
+
+    def joint(self, enc_rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """RNN-T log-probabilities int32 [N, V] of encoder projections ``enc_rows`` int64
+        [N, J] joined with the predictor projections of ``slots``.
+        """
+        model = self._model
+        pred_rows = self.pred_proj[slots]
+        if not self._trusted:
+            return model.joint_log_probs(enc_rows, pred_rows, backend=self._backend)
+        logits = joint_logits_trusted(model.joint, enc_rows, pred_rows, model.sigmoid_table,
+                                      model.rounding)
+        return log_softmax_trusted(logits, model.joint.logit_frac_bits, *self._tables[0])
+
+    def _pool(self, stack: LstmStack, capacity: int) -> _StatePool:
+        state = stack.initial_state(1)
+        if self._trusted:  # the trusted kernels keep h codes in int16
+            state = LstmState(tuple(h.astype(np.int16) for h in state.h), state.c)
+        return _StatePool(state, capacity)
+
+    def _predictor(self, parents: np.ndarray, tokens: np.ndarray, slots: np.ndarray) -> None:
+        model = self._model
+        state = self._pred_states.gather(parents)
+        if self._trusted:
+            out = self._pred_stack.step_trusted(model.predictor.embedding[tokens], state.h,
+                                                state.c)
+            proj = linear_trusted(out, self._pred_proj, self._rounding, INT16)
+        else:
+            out, state = model.predictor_step(tokens, state, backend=self._backend)
+            proj = model.project_predictor(out, backend=self._backend)
+        self._pred_states.scatter(slots, state)
+        self.pred_proj[slots] = proj
+
+    def _lm(self, index: int, parents: np.ndarray, tokens: np.ndarray,
+            slots: np.ndarray) -> None:
+        lm, pool = self._lms[index], self._lm_states[index]
+        state = pool.gather(parents)
+        if self._trusted:
+            out = self._lm_stacks[index].step_trusted(lm.embedding[tokens], state.h, state.c)
+            logits = linear_trusted(out, *self._lm_outs[index], INT32)
+            log_probs = log_softmax_trusted(logits, lm.logit_frac_bits, *self._tables[index + 1])
+        else:
+            log_probs, state = lm.step(tokens, state, backend=self._backend)
+        pool.scatter(slots, state)
+        self.lm_log_probs[index, slots] = log_probs
+
+
+def _grown(pool: np.ndarray, capacity: int) -> np.ndarray:
+    grown = np.zeros((capacity, *pool.shape[1:]), dtype=pool.dtype)
+    grown[:pool.shape[0]] = pool
+    return grown

@@ -1,0 +1,141 @@
+"""QAT fine-tuning of the RNN-T, bit-exact with int4rt, resumable (docs/TRAINING.md §6).
+
+    OMP_NUM_THREADS=1 nice -n 5 python -m int4rt_train.qat --corpus /work/corpus \\
+        --config configs/small.json --init-from models/checkpoints/small-fp32 \\
+        --run /work/runs/small-qat
+    python -m int4rt_train.qat --config configs/small.json --run /work/runs/small-qat \\
+        --export small-qat.safetensors
+    int4rt convert small-qat.safetensors --config configs/small.json -o small-qat-int4.safetensors
+
+A fresh run loads the FP32 weights of ``--init-from``, sets every weight scale by SAWB (or MSE,
+``--scale-init``) per gate block and every activation clip to the 0.1 / 99.9 percentiles of
+the FP32 model's values on ``--calib-utterances`` training utterances, then fine-tunes with
+the FP32 loop (``int4rt_train.train``: checkpoints, resume, logs, dev WER), here on the
+engine's own greedy output. ``--export`` writes the newest checkpoint's QAT tensors
+(weights, ``<weight>_scale``, clips) for ``int4rt convert``; convert it without ``--calib``
+(or with ``--cell-scale config``) so that the cell scale is the config's, as in training.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from int4rt.model.config import RnntConfig
+from int4rt_train.batches import collate
+from int4rt_train.checkpoint import load_checkpoint, newest_checkpoint
+from int4rt_train.model import Transducer
+from int4rt_train.qat_layers import SCALE_INIT
+from int4rt_train.qat_model import QatTransducer, calibrate
+from int4rt_train.train import (
+    Options,
+    Recipe,
+    Stop,
+    fresh_state,
+    load_utterances,
+    log,
+    option_parser,
+    read_weights,
+    rnnt_config,
+    train,
+    training_shards,
+)
+
+CALIB_BATCH = 16
+
+
+@dataclass
+class QatOptions(Options):
+    """``Options`` with QAT's defaults (no dropout: it would change the integers) and its own."""
+
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    dropout: float = 0.0
+    scale_init: str = "sawb"
+    calib_utterances: int = 64
+
+
+def build(opts: Options) -> tuple[RnntConfig, QatTransducer, torch.optim.Optimizer]:
+    """Config, QAT model (scales and clips to be set by ``initial_state`` or a checkpoint), Adam."""
+    config = rnnt_config(opts.config)
+    torch.manual_seed(opts.seed)
+    model = QatTransducer(Transducer(config), config, getattr(opts, "scale_init", "sawb"))
+    return config, model, torch.optim.Adam(model.parameters(), lr=opts.lr)
+
+
+def initial_state(opts: Options, model: torch.nn.Module) -> dict[str, Any]:
+    """A fresh QAT run: FP32 weights from ``--init-from``, scales, calibrated clips, step 0."""
+    assert isinstance(model, QatTransducer) and isinstance(opts, QatOptions)
+    if opts.init_from is None:
+        raise SystemExit("QAT starts from trained FP32 weights: give --init-from (a milestone "
+                         "folder or a checkpoint file)")
+    missing, unexpected = model.load_state_dict(read_weights(opts.init_from), strict=False)
+    if unexpected or any(not name.startswith("clips.") and not name.endswith("_scale")
+                         for name in missing):
+        raise SystemExit(f"{opts.init_from}: not an FP32 model of {opts.config} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.init_scales(opts.scale_init)
+    shards = training_shards(opts)
+    utterances = load_utterances(shards[:1], model.config.vocab)
+    rng = np.random.default_rng(opts.seed)
+    chosen = [utterances[i] for i in rng.permutation(len(utterances))[:opts.calib_utterances]]
+    batches = []
+    for start in range(0, len(chosen), CALIB_BATCH):
+        features, lengths, labels, label_lengths = collate(chosen[start:start + CALIB_BATCH],
+                                                           model.config.vocab)
+        batches.append((features, lengths, labels, label_lengths))
+    ranges = calibrate(model, batches, opts.seed)
+    log(opts.run, {"event": "calibrated", "utterances": len(chosen),
+                   "clips": {k: [round(v, 4) for v in r] for k, r in ranges.items()}})
+    return fresh_state()
+
+
+QAT = Recipe(build, initial_state)
+
+
+def export(config_path: Path, source: Path, output: Path) -> Path:
+    """The QAT checkpoint ``int4rt convert`` reads, from ``source`` (a run folder, its newest
+    checkpoint, or a checkpoint file)."""
+    checkpoint = newest_checkpoint(source) if source.is_dir() else source
+    if checkpoint is None:
+        raise SystemExit(f"no checkpoint in {source}")
+    config = rnnt_config(config_path)
+    model = QatTransducer(Transducer(config), config)
+    load_checkpoint(checkpoint, model, None)
+    save_file(model.export_tensors(), str(output), metadata={"source": str(checkpoint)})
+    return checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fine-tune (or, with ``--export``, export) a QAT RNN-T."""
+    parser = option_parser("python -m int4rt_train.qat", __doc__ or "",
+                           QatOptions(Path(), Path(), Path()), corpus_required=False)
+    parser.add_argument("--scale-init", choices=SCALE_INIT, default="sawb",
+                        help="initial weight scales per gate block (a fresh run)")
+    parser.add_argument("--calib-utterances", type=int, default=64,
+                        help="training utterances whose FP32 values set the initial clips")
+    parser.add_argument("--export", type=Path, metavar="OUT",
+                        help="write the run's newest QAT checkpoint for int4rt convert and exit")
+    args = vars(parser.parse_args(argv))
+    output = args.pop("export")
+    if output is not None:
+        source = export(args["config"], args["run"], output)
+        print(f"wrote {output} from {source}", flush=True)
+        return 0
+    if args["corpus"] is None:
+        parser.error("--corpus is required to train")
+    opts = QatOptions(**args)
+    Stop.install()
+    state = train(opts, QAT)
+    print(f"stopped at step {state['step']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
