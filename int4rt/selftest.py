@@ -21,6 +21,12 @@ from int4rt.ops.activations.tables import sigmoid_table
 from int4rt.ops.formats import INT32_MAX, INT32_MIN
 from int4rt.ops.gemv.dot_tiles import flush_period
 from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
+from int4rt.ops.gemv.packed_gemv import (
+    PACKED_PATHS,
+    pack_offset_nibbles,
+    packed_flush_period,
+    packed_width,
+)
 from int4rt.ops.gemv.weight_layout import padded_width
 from int4rt.ops.log_softmax.tables import exp2_table, ln_table
 from int4rt.ops.profiles import get_profile
@@ -138,6 +144,36 @@ def _gemm_path_cases(rng: np.random.Generator) -> list[Case]:
             cases.append(Case("fully_connected",
                               f"{path} path, {weight_bits}-bit weights x {code_bits}-bit codes "
                               f"{n_out}x{n_in}, batch {batch}", run))
+        if weight_bits == 4:
+            cases += _packed_path_cases(w, x, zp, bias, mult, shift, code_bits)
+    return cases
+
+
+def _packed_path_cases(w: np.ndarray, x: np.ndarray, zp: int, bias: np.ndarray,
+                       mult: np.ndarray, shift: np.ndarray, code_bits: int) -> list[Case]:
+    """§7.1 on the one-row kernel over offset nibbles (§7.5), where this CPU has it."""
+    kernel_gemv, kernel_requantize = get_backend("numba").gemv, get_backend("numba").requantize
+    (batch, n_in), n_out = x.shape, w.shape[0]
+    cases = []
+    for path, gemv in PACKED_PATHS.items():
+
+        def run(impl, gemv=gemv):
+            if impl is not kernel_gemv:
+                return impl.fully_connected(
+                    x.astype(np.uint8), w.astype(np.int8), bias, x_zero_point=zp,
+                    multiplier=mult, shift=shift, y_zero_point=0, y_min=INT32_MIN,
+                    y_max=INT32_MAX)
+            u = np.zeros((batch, packed_width(n_in)), np.uint8)
+            u[:, :n_in] = x
+            acc = np.empty((batch, n_out), np.int32)
+            gemv(u, pack_offset_nibbles(w.astype(np.int8)),
+                 (zp * w.sum(axis=1) - bias).astype(np.int32),
+                 packed_flush_period((1 << code_bits) - 1), acc)
+            return kernel_requantize.requantize(acc, mult, shift).astype(np.int32)
+
+        cases.append(Case("fully_connected",
+                          f"{path} path, 4-bit weights x {code_bits}-bit codes "
+                          f"{n_out}x{n_in}, {batch} rows one by one", run))
     return cases
 
 

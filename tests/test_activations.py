@@ -9,6 +9,7 @@ import pytest
 
 from int4rt import arith
 from int4rt.ops.activations import numba as activations_numba
+from int4rt.ops.activations.lookup import LUT_OFFSET, gate_luts
 
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int64)
 TABLES = {"tflm": arith.TFLM_SIGMOID_TABLE, "int4rt": arith.sigmoid_table()}
@@ -25,6 +26,32 @@ def test_kernel_matches_reference_on_every_input(fn, table_name, mult, shift):
     fast = getattr(activations_numba, fn)(ALL_INT16, table, mult, shift)
     assert ref.dtype == fast.dtype == np.int16
     np.testing.assert_array_equal(ref, fast)
+
+
+@pytest.mark.parametrize("table_name", sorted(TABLES))
+def test_gate_luts_equal_the_kernels_on_every_input(table_name):
+    """The LSTM's whole-domain gate tables (Q3.12, scaling (3, 0)) against the Numba kernels."""
+    table = TABLES[table_name]
+    sigmoid, tanh = gate_luts(table)
+    assert sigmoid.dtype == tanh.dtype == np.int16 and sigmoid.shape == tanh.shape == (65536,)
+    np.testing.assert_array_equal(sigmoid, activations_numba.sigmoid16(ALL_INT16, table, 3, 0))
+    np.testing.assert_array_equal(tanh, activations_numba.tanh16(ALL_INT16, table, 3, 0))
+    # §6.3 worked examples: x = −32768, −1000, 0, 1000, 32767.
+    at = np.array([-32768, -1000, 0, 1000, 32767]) + LUT_OFFSET
+    assert sigmoid[at].tolist() == [11, 14394, 16384, 18374, 32757]
+    assert tanh[at].tolist() == [-32767, *tanh[at][1:4].tolist(), 32767]
+    assert tanh[LUT_OFFSET] == 0 and tanh[LUT_OFFSET + 1000] == -tanh[LUT_OFFSET - 1000]
+    assert gate_luts(table.copy())[0] is sigmoid  # cached by contents
+    assert not sigmoid.flags.writeable
+
+
+def test_gate_luts_reject_a_bad_table():
+    broken = arith.TFLM_SIGMOID_TABLE.copy()
+    broken[10] = 0
+    with pytest.raises(ValueError, match="non-decreasing"):
+        gate_luts(broken)
+    with pytest.raises(ValueError, match="uint16"):
+        gate_luts(arith.TFLM_SIGMOID_TABLE.astype(np.int32))
 
 
 def test_generated_table():

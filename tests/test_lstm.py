@@ -13,6 +13,7 @@ import int4rt.ops.lstm.reference as ref
 from int4rt.arith import get_profile
 from int4rt.layers import ActQuant, stack_frames
 from int4rt.model.random_model import random_lstm_cell
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH
 from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
@@ -145,3 +146,37 @@ def test_stack_frames_pads_with_zero_point():
     stacked = stack_frames(x, 2, -3)
     assert stacked.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, -3, -3]]
     assert stack_frames(x, 1, 0) is x
+
+
+def test_recurrent_params_are_kept_per_rounding_and_row_count():
+    """One row gets the packed §7.5 weights (where the path has them), more rows the blocked
+    tiles; each is built once per cell and rounding."""
+    cell = _cell(11, 4, 4, False)
+    one = fast.recurrent_params(cell, "double", 1)
+    many = fast.recurrent_params(cell, "double", 5)
+    assert fast.recurrent_params(cell, "double", 1) is one
+    assert fast.recurrent_params(cell, "double", 3) is many
+    assert fast.recurrent_params(cell, "single", 1) is not one
+    assert many.packed.shape[0] == 0
+    expected_rows = 0 if ACTIVE_PATH == "portable" else 4 * cell.hidden_size
+    assert one.packed.shape[0] == expected_rows
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_trusted_step_equals_lstm_step(rows):
+    """The search's one-kernel step (blocked tiles for any batch) = lstm_step, whose one-row
+    batches run the packed GEMV."""
+    cell = _cell(12, 4, 4, False)
+    rng = np.random.default_rng(rows)
+    x = rng.integers(cell.input.qmin, cell.input.qmax, size=(rows, cell.input_size),
+                     endpoint=True).astype(cell.input.dtype)
+    h = rng.integers(cell.hidden.qmin, cell.hidden.qmax, size=(rows, cell.hidden_size),
+                     endpoint=True).astype(cell.hidden.dtype)
+    c = rng.integers(-3000, 3000, size=(rows, cell.hidden_size)).astype(np.int16)
+    want_h, want_c = fast.lstm_step(cell, x, h, c, TABLE, "double")
+    h_trusted, c_trusted = h.astype(np.int16), c.copy()
+    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted,
+                                 TABLE)
+    np.testing.assert_array_equal(got, want_h)
+    np.testing.assert_array_equal(h_trusted, want_h)
+    np.testing.assert_array_equal(c_trusted, want_c)

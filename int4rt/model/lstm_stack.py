@@ -82,7 +82,7 @@ class LstmStack:
     @cached_property
     def step_plans(self) -> tuple[StepPlan, ...]:
         """Each layer's :class:`StepPlan` for :meth:`step_trusted`, derived once."""
-        return tuple(step_plan(cell, self.rounding) for cell in self.cells)
+        return tuple(step_plan(cell, self.rounding, self.sigmoid_table) for cell in self.cells)
 
     def step_trusted(self, x: np.ndarray, h: tuple[np.ndarray, ...],
                      c: tuple[np.ndarray, ...]) -> np.ndarray:

@@ -17,20 +17,26 @@ def _table_input(x: int, multiplier: int, shift: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
+def _interpolate(table: np.ndarray, a: int, frac_bits: int) -> int:
+    """``(T[u] << frac_bits) + f·(T[u+1] − T[u])`` for u = a >> frac_bits below 255.
+
+    The index is clamped to 254 so both loads stay inside the table whatever ``a`` is; the
+    callers replace the result by the saturation value when u ≥ 255 (§6.3, §6.4). No branch
+    depends on the data, so loops over these functions vectorize.
+    """
+    u = min(a >> frac_bits, np.int64(254))
+    lo = np.int64(table[u])
+    return (lo << frac_bits) + (a & ((1 << frac_bits) - 1)) * (np.int64(table[u + 1]) - lo)
+
+
+@nb.njit(cache=True, inline="always")
 def sigmoid16_one(x: int, table: np.ndarray, multiplier: int, shift: int) -> int:
     """Sigmoid of one int16 value to Q0.15 (§6.3)."""
     v = _table_input(x, multiplier, shift)
-    a = -v if v < 0 else v
-    u = a >> 9
-    if u >= 255:
-        r = np.int64(0x7FFF << 10)
-    else:
-        lo = np.int64(table[u])
-        r = (lo << 9) + (a & 511) * (np.int64(table[u + 1]) - lo)
-    if v >= 0:
-        r = r + 512
-    else:
-        r = (1 << 25) - r + 511
+    a = abs(v)
+    r = _interpolate(table, a, 9)
+    r = np.int64(0x7FFF << 10) if a >> 9 >= 255 else r
+    r = r + 512 if v >= 0 else (1 << 25) - r + 511
     return r >> 10
 
 
@@ -38,17 +44,10 @@ def sigmoid16_one(x: int, table: np.ndarray, multiplier: int, shift: int) -> int
 def tanh16_one(x: int, table: np.ndarray, multiplier: int, shift: int) -> int:
     """Tanh of one int16 value to Q0.15 (§6.4)."""
     v = _table_input(x, multiplier, shift)
-    a = -v if v < 0 else v
-    u = a >> 8
-    if u >= 255:
-        r = np.int64(0xFFFF << 8)
-    else:
-        lo = np.int64(table[u])
-        r = (lo << 8) + (a & 255) * (np.int64(table[u + 1]) - lo)
-    if v >= 0:
-        r = r - (1 << 23) + 128
-    else:
-        r = -r + (1 << 23) + 127
+    a = abs(v)
+    r = _interpolate(table, a, 8)
+    r = np.int64(0xFFFF << 8) if a >> 8 >= 255 else r
+    r = r - (1 << 23) + 128 if v >= 0 else -r + (1 << 23) + 127
     return r >> 8
 
 

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 CHUNK = 32  # bytes per AVX2 register
 INT16_MAX = 32767
-TILE_SHAPES = ((4, 2), (1, 4), (1, 2), (4, 1), (1, 1))
+TILE_SHAPES = ((2, 4), (1, 4), (2, 1), (1, 1))
 """(activation rows F, weight rows R) of the tiles every path provides."""
 
 
@@ -37,8 +37,38 @@ def flush_period(max_abs_weight: int, max_code: int) -> int:
     return INT16_MAX // per_chunk if per_chunk else 1 << 30
 
 
-def _make_avx2_tile(rows_f: int, rows_r: int):
-    """An intrinsic for one F × R tile on AVX2 (see the module docstring)."""
+I64 = ir.IntType(64)
+I8X32 = ir.VectorType(ir.IntType(8), CHUNK)
+I16X16 = ir.VectorType(ir.IntType(16), 16)
+I32X8 = ir.VectorType(ir.IntType(32), 8)
+
+
+def _as_i64(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    return builder.sext(value, I64) if value.type != I64 else value
+
+
+def avx2_functions(module: ir.Module) -> tuple:
+    """``vpmaddubsw``, ``vpmaddwd`` and an 8-lane int32 sum, declared in ``module``."""
+    maddubs = cgutils.get_or_insert_function(
+        module, ir.FunctionType(I16X16, [I8X32, I8X32]), "llvm.x86.avx2.pmadd.ub.sw")
+    maddwd = cgutils.get_or_insert_function(
+        module, ir.FunctionType(I32X8, [I16X16, I16X16]), "llvm.x86.avx2.pmadd.wd")
+    reduce_add = cgutils.get_or_insert_function(
+        module, ir.FunctionType(ir.IntType(32), [I32X8]), "llvm.vector.reduce.add.v8i32")
+    return maddubs, maddwd, reduce_add
+
+
+def make_avx2_tile(rows_f: int, rows_r: int, chunk_operands, vnni: bool = False):
+    """An intrinsic ``tile(u, w, b0, n0, n_chunks, flush, out)`` for F × R outputs.
+
+    ``chunk_operands(builder, u_ptr, w_ptr, b0, n0, n_chunks)`` emits the set-up of one
+    operand layout and returns ``operands(c)``, which emits chunk c's 32-byte operand vectors
+    as an F × R nested list of lists of (unsigned, signed) pairs. On AVX2 each pair goes
+    through ``vpmaddubsw``; the pair sums are added into int16 lanes that are widened to int32
+    every ``flush`` chunks (``vpmaddwd`` with ones, §7.4). With ``vnni`` each pair goes
+    through ``vpdpbusd``, which adds four products straight into int32 lanes (``flush`` is not
+    used). Each lane total is stored to ``out[b0 + f, n0 + r]``.
+    """
 
     @intrinsic
     def tile(typingctx, u, w, b0, n0, n_chunks, flush, out):
@@ -48,68 +78,63 @@ def _make_avx2_tile(rows_f: int, rows_r: int):
         sig = types.void(u, w, b0, n0, n_chunks, flush, out)
 
         def codegen(context, builder, signature, args):
-            u_arr = context.make_array(signature.args[0])(context, builder, args[0])
-            w_arr = context.make_array(signature.args[1])(context, builder, args[1])
-            out_arr = context.make_array(signature.args[6])(context, builder, args[6])
-            i64 = ir.IntType(64)
-            i8x32 = ir.VectorType(ir.IntType(8), CHUNK)
-            i16x16 = ir.VectorType(ir.IntType(16), 16)
-            i32x8 = ir.VectorType(ir.IntType(32), 8)
-            module = builder.module
-            maddubs = cgutils.get_or_insert_function(
-                module, ir.FunctionType(i16x16, [i8x32, i8x32]), "llvm.x86.avx2.pmadd.ub.sw")
-            maddwd = cgutils.get_or_insert_function(
-                module, ir.FunctionType(i32x8, [i16x16, i16x16]), "llvm.x86.avx2.pmadd.wd")
-            reduce_add = cgutils.get_or_insert_function(
-                module, ir.FunctionType(ir.IntType(32), [i32x8]), "llvm.vector.reduce.add.v8i32")
-            b0_v = builder.sext(args[2], i64) if args[2].type != i64 else args[2]
-            n0_v = builder.sext(args[3], i64) if args[3].type != i64 else args[3]
-            chunks = builder.sext(args[4], i64) if args[4].type != i64 else args[4]
-            flush_v = builder.sext(args[5], i64) if args[5].type != i64 else args[5]
-            u_ptr = builder.bitcast(u_arr.data, i8x32.as_pointer())
-            w_ptr = builder.bitcast(w_arr.data, i8x32.as_pointer())
-            u_base = [builder.mul(builder.add(b0_v, ir.Constant(i64, f)), chunks)
-                      for f in range(rows_f)]
-            w_base = [builder.mul(builder.add(n0_v, ir.Constant(i64, r)), chunks)
-                      for r in range(rows_r)]
-            zero16 = ir.Constant(i16x16, [0] * 16)
-            ones = ir.Constant(i16x16, [1] * 16)
-            acc32 = [[cgutils.alloca_once_value(builder, ir.Constant(i32x8, [0] * 8))
+            u_arr, w_arr, out_arr = (context.make_array(signature.args[i])(context, builder,
+                                                                            args[i])
+                                     for i in (0, 1, 6))
+            maddubs, maddwd, reduce_add = avx2_functions(builder.module)
+            dpbusd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(I32X8, [I32X8, I32X8, I32X8]),
+                "llvm.x86.avx512.vpdpbusd.256") if vnni else None
+            b0_v, n0_v, chunks, flush_v = (_as_i64(builder, a) for a in args[2:6])
+            if vnni:
+                flush_v = builder.add(chunks, ir.Constant(I64, 1))  # one block, no lanes
+            operands = chunk_operands(builder, builder.bitcast(u_arr.data, I8X32.as_pointer()),
+                                      builder.bitcast(w_arr.data, I8X32.as_pointer()), b0_v,
+                                      n0_v, chunks)
+            zero16 = ir.Constant(I16X16, [0] * 16)
+            ones = ir.Constant(I16X16, [1] * 16)
+            acc32 = [[cgutils.alloca_once_value(builder, ir.Constant(I32X8, [0] * 8))
                       for _ in range(rows_r)] for _ in range(rows_f)]
             acc16 = [[cgutils.alloca_once_value(builder, zero16)
                       for _ in range(rows_r)] for _ in range(rows_f)]
 
-            def widen():
+            def add_chunk(c):
+                pairs = operands(c)
                 for f in range(rows_f):
                     for r in range(rows_r):
-                        wide = builder.call(maddwd, [builder.load(acc16[f][r]), ones])
-                        builder.store(builder.add(builder.load(acc32[f][r]), wide), acc32[f][r])
-                        builder.store(zero16, acc16[f][r])
+                        if vnni:
+                            total = builder.load(acc32[f][r])
+                            for a, b in pairs[f][r]:
+                                total = builder.call(dpbusd, [total, builder.bitcast(a, I32X8),
+                                                              builder.bitcast(b, I32X8)])
+                            builder.store(total, acc32[f][r])
+                            continue
+                        total = builder.load(acc16[f][r])
+                        for a, b in pairs[f][r]:
+                            total = builder.add(total, builder.call(maddubs, [a, b]))
+                        builder.store(total, acc16[f][r])
 
             n_blocks = builder.udiv(
-                builder.add(chunks, builder.sub(flush_v, ir.Constant(i64, 1))), flush_v)
+                builder.add(chunks, builder.sub(flush_v, ir.Constant(I64, 1))), flush_v)
             with cgutils.for_range(builder, n_blocks) as block:
                 start = builder.mul(block.index, flush_v)
                 stop = builder.add(start, flush_v)
-                over = builder.icmp_signed(">", stop, chunks)
-                stop = builder.select(over, chunks, stop)
-                with cgutils.for_range_slice(builder, start, stop, ir.Constant(i64, 1),
-                                             intp=i64) as (c, _):
-                    w_vecs = [builder.load(builder.gep(w_ptr, [builder.add(w_base[r], c)]),
-                                           align=1) for r in range(rows_r)]
+                stop = builder.select(builder.icmp_signed(">", stop, chunks), chunks, stop)
+                with cgutils.for_range_slice(builder, start, stop, ir.Constant(I64, 1),
+                                             intp=I64) as (c, _):
+                    add_chunk(c)
+                if not vnni:
                     for f in range(rows_f):
-                        u_vec = builder.load(builder.gep(u_ptr, [builder.add(u_base[f], c)]),
-                                             align=1)
                         for r in range(rows_r):
-                            pairs = builder.call(maddubs, [u_vec, w_vecs[r]])
-                            builder.store(builder.add(builder.load(acc16[f][r]), pairs),
-                                          acc16[f][r])
-                widen()
-            n_cols = builder.sext(cgutils.unpack_tuple(builder, out_arr.shape)[1], i64)
+                            wide = builder.call(maddwd, [builder.load(acc16[f][r]), ones])
+                            builder.store(builder.add(builder.load(acc32[f][r]), wide),
+                                          acc32[f][r])
+                            builder.store(zero16, acc16[f][r])
+            n_cols = _as_i64(builder, cgutils.unpack_tuple(builder, out_arr.shape)[1])
             for f in range(rows_f):
-                row = builder.mul(builder.add(b0_v, ir.Constant(i64, f)), n_cols)
+                row = builder.mul(builder.add(b0_v, ir.Constant(I64, f)), n_cols)
                 for r in range(rows_r):
-                    index = builder.add(row, builder.add(n0_v, ir.Constant(i64, r)))
+                    index = builder.add(row, builder.add(n0_v, ir.Constant(I64, r)))
                     total = builder.call(reduce_add, [builder.load(acc32[f][r])])
                     builder.store(total, builder.gep(out_arr.data, [index]))
             return context.get_dummy_value()
@@ -117,6 +142,29 @@ def _make_avx2_tile(rows_f: int, rows_r: int):
         return sig, codegen
 
     return tile
+
+
+def _make_avx2_tile(rows_f: int, rows_r: int, vnni: bool = False):
+    """The F × R tile over int8 weights: chunk c of each row is one 32-byte load (§7.4)."""
+
+    def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
+        u_base = [builder.mul(builder.add(b0, ir.Constant(I64, f)), chunks)
+                  for f in range(rows_f)]
+        w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
+                  for r in range(rows_r)]
+
+        def operands(c):
+            w_vecs = [builder.load(builder.gep(w_ptr, [builder.add(w_base[r], c)]), align=1)
+                      for r in range(rows_r)]
+            out = []
+            for f in range(rows_f):
+                u_vec = builder.load(builder.gep(u_ptr, [builder.add(u_base[f], c)]), align=1)
+                out.append([[(u_vec, w_vecs[r])] for r in range(rows_r)])
+            return out
+
+        return operands
+
+    return make_avx2_tile(rows_f, rows_r, chunk_operands, vnni)
 
 
 def _make_portable_tile(rows_f: int, rows_r: int):
@@ -138,4 +186,6 @@ def _make_portable_tile(rows_f: int, rows_r: int):
 
 
 AVX2_TILES = {shape: _make_avx2_tile(*shape) for shape in TILE_SHAPES}
+VNNI_TILES = {shape: _make_avx2_tile(*shape, vnni=True) for shape in TILE_SHAPES}
+"""``vpdpbusd`` tiles; compiled only where the host has VNNI (``dispatch.HAS_VNNI``)."""
 PORTABLE_TILES = {shape: _make_portable_tile(*shape) for shape in TILE_SHAPES}

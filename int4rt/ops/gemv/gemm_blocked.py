@@ -2,24 +2,46 @@
 
 ``u`` [B, Kp] holds unsigned codes (B frames or hypotheses), ``w`` [N, Kp] a layer in the
 layout of :mod:`int4rt.ops.gemv.weight_layout`. Frames are taken in blocks that stay in L2;
-within a block every pair of weight rows is streamed once for all frames, four frames at a
-time (the 4 × 2 tile). One activation row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the
-fast tiles are used, else the portable ones (exact for any codes).
+within a block every four weight rows are streamed once for all frames, two frames at a
+time (the 2 × 4 tile: 8 int16 accumulators, 4 weight and 1 activation register, inside AVX2's
+16; it loads half the activation bytes per product that a 4 × 2 tile does). One activation
+row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the AVX2 tiles are used, with ``flush < 0``
+the VNNI ones, else the portable ones (both exact for any codes).
 """
 
 from __future__ import annotations
 
 import numba as nb
 
-from int4rt.ops.gemv.dispatch import FAST_TILES, supported_paths
+from int4rt.ops.gemv.dispatch import (
+    FAST_TILES,
+    HAS_VNNI,
+    VNNI_FLUSH,
+    WIDE_TILES,
+    supported_paths,
+)
 from int4rt.ops.gemv.dot_tiles import CHUNK, PORTABLE_TILES
 
 FRAME_BLOCK = 128
 """Activation rows per L2 block: 128 × 1280 bytes = 160 KiB."""
 
 
-def _either(fast_tile, portable_tile):
-    """One tile that takes the fast form when ``flush > 0`` (§7.4), else the portable one."""
+def _either(wide_tile, fast_tile, portable_tile):
+    """One tile: the ``vnni`` form when ``flush < 0`` (only where the host has VNNI), the AVX2
+    form when ``flush > 0`` (§7.4), else the portable one.
+    """
+    if HAS_VNNI:
+
+        @nb.njit(inline="always")
+        def tile(u, w, b0, n0, chunks, flush, out):
+            if flush < 0:
+                wide_tile(u, w, b0, n0, chunks, flush, out)
+            elif flush > 0:
+                fast_tile(u, w, b0, n0, chunks, flush, out)
+            else:
+                portable_tile(u, w, b0, n0, chunks, flush, out)
+
+        return tile
 
     @nb.njit(inline="always")
     def tile(u, w, b0, n0, chunks, flush, out):
@@ -31,34 +53,31 @@ def _either(fast_tile, portable_tile):
     return tile
 
 
-_T42, _T14, _T12, _T41, _T11 = (_either(FAST_TILES[s], PORTABLE_TILES[s])
-                                for s in ((4, 2), (1, 4), (1, 2), (4, 1), (1, 1)))
+_T24, _T14, _T21, _T11 = (_either(WIDE_TILES[s], FAST_TILES[s], PORTABLE_TILES[s])
+                          for s in ((2, 4), (1, 4), (2, 1), (1, 1)))
 
 
 @nb.njit(nogil=True, cache=True)
 def tiles(u, w, chunks, flush, out, b_start, b_stop):
+    """Raw sums ``out[b, n] = Σ_k u[b, k]·w[n, k]`` for rows b in [b_start, b_stop)."""
     n_rows = w.shape[0]
     n0 = 0
-    if b_stop - b_start == 1:
-        while n0 + 4 <= n_rows:
-            _T14(u, w, b_start, n0, chunks, flush, out)
-            n0 += 4
     while n0 < n_rows:
-        pair = n0 + 2 <= n_rows
+        quad = n0 + 4 <= n_rows
         b0 = b_start
-        while b0 + 4 <= b_stop:
-            if pair:
-                _T42(u, w, b0, n0, chunks, flush, out)
+        while b0 + 2 <= b_stop:
+            if quad:
+                _T24(u, w, b0, n0, chunks, flush, out)
             else:
-                _T41(u, w, b0, n0, chunks, flush, out)
-            b0 += 4
-        while b0 < b_stop:
-            if pair:
-                _T12(u, w, b0, n0, chunks, flush, out)
+                _T21(u, w, b0, n0, chunks, flush, out)
+            b0 += 2
+        if b0 < b_stop:
+            if quad:
+                _T14(u, w, b0, n0, chunks, flush, out)
             else:
                 _T11(u, w, b0, n0, chunks, flush, out)
-            b0 += 1
-        n0 += 2 if pair else 1
+        n0 += 4 if quad else 1
+
 
 @nb.njit(nogil=True, cache=True)
 def gemm(u, w, offsets, flush, out):
@@ -83,3 +102,12 @@ GEMM_PATHS = {"portable": _portable_gemm}
 """Every path this host supports, by name: ``path(u, w, offsets, flush, out)``."""
 if "avx2" in supported_paths():
     GEMM_PATHS["avx2"] = gemm
+
+
+def _vnni_gemm(u, w, offsets, flush, out) -> None:
+    """The same GEMM on the ``vpdpbusd`` tiles (exact for any codes, so ``flush`` is unused)."""
+    gemm(u, w, offsets, VNNI_FLUSH, out)
+
+
+if HAS_VNNI:
+    GEMM_PATHS["vnni"] = _vnni_gemm

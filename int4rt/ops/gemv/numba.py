@@ -7,7 +7,8 @@ import numpy as np
 
 from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
+from int4rt.ops.gemv.dot_tiles import CHUNK
+from int4rt.ops.gemv.gemm_blocked import FRAME_BLOCK, tiles
 from int4rt.ops.gemv.reference import (
     FullyConnectedArgs,
     check_packed_weights,
@@ -83,9 +84,10 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
     The dot products run on unsigned codes with the zero point folded into a per-row
-    constant (§7.3), on the blocked kernel (§7.4). The layer was validated when it was
-    loaded, so a call checks only what it is given: the codes' shape, dtype and range (one
-    reduction each), the rounding name and the output dtype.
+    constant (§7.3), on the blocked kernel (§7.4), requantized block by block
+    (:func:`linear_rows`). The layer was validated when it was loaded, so a call checks only
+    what it is given: the codes' shape, dtype and range (one reduction each), the rounding
+    name and the output dtype.
     """
     y_min, y_max = output_range(out_dtype)
     codes = np.asarray(x)
@@ -124,18 +126,29 @@ def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
 
 @nb.njit(cache=True, nogil=True)
 def linear_rows(x, layout, rounding, y_min, y_max, out):
-    """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`:
-    unsigned padded codes (§7.3), the blocked GEMM (§7.4), then the requantization pass.
+    """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`.
+
+    The codes become unsigned padded codes (§7.3); each block of ``FRAME_BLOCK`` rows then
+    runs the blocked GEMM (§7.4) into a block of int32 accumulators, which is requantized
+    while it is still in cache (no second pass over all B rows).
     """
     rows, width = x.shape[0], layout.weight.shape[1]
     u = np.zeros((rows, width), dtype=np.uint8)
     for b in range(rows):
         for k in range(layout.n_in):
             u[b, k] = x[b, k] - layout.qmin
-    acc = np.empty((rows, layout.weight.shape[0]), dtype=np.int32)
-    blocked_gemm(u, layout.weight, layout.offsets, layout.flush, acc)
-    _requantize_rows(acc, layout.bias, layout.multiplier, layout.shift, 0, y_min, y_max,
-                     rounding, out)
+    w, offsets, bias = layout.weight, layout.offsets, layout.bias
+    multiplier, shift = layout.multiplier, layout.shift
+    n_rows = w.shape[0]
+    acc = np.empty((min(FRAME_BLOCK, rows), n_rows), dtype=np.int32)
+    for b_start in range(0, rows, FRAME_BLOCK):
+        b_stop = min(b_start + FRAME_BLOCK, rows)
+        tiles(u[b_start:b_stop], w, width // CHUNK, layout.flush, acc, 0, b_stop - b_start)
+        for b in range(b_stop - b_start):
+            for n in range(n_rows):
+                y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
+                                   shift[n], rounding)
+                out[b_start + b, n] = min(max(y, y_min), y_max)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

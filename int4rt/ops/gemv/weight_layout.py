@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH
+from int4rt.ops.gemv.dispatch import kernel_flush
 from int4rt.ops.gemv.dot_tiles import CHUNK, flush_period
 
 
@@ -32,7 +32,8 @@ class StreamLayout(NamedTuple):
     weight: np.ndarray  # int8 [N, Kp], C-contiguous: rows padded with zero codes
     offsets: np.ndarray  # int32 [N]: (zp − qmin) · Σ_k w[n, k], the folded zero point (§7.3)
     flush: int  # chunks an int16 lane may accumulate exactly (flush_period); 0 selects the
-    # portable tiles (always so when INT4RT_KERNELS=portable)
+    # portable tiles (always so when INT4RT_KERNELS=portable), VNNI_FLUSH the VNNI tiles
+    # (dispatch.kernel_flush)
     n_in: int
     qmin: int
     qmax: int
@@ -57,7 +58,7 @@ def stream_layout(layer: QLinear, fmt: ActQuant) -> StreamLayout:
             weight[:, :layer.n_in] = layer.weight
         offsets = ((fmt.zero_point - fmt.qmin) * layer.row_sums.astype(np.int64)).astype(np.int32)
         flush = flush_period(layer.max_abs_weight, fmt.qmax - fmt.qmin)
-        layout = StreamLayout(weight, offsets, int(flush) if ACTIVE_PATH != "portable" else 0,
+        layout = StreamLayout(weight, offsets, kernel_flush(flush),
                               int(layer.n_in), int(fmt.qmin), int(fmt.qmax),
                               layer.bias.astype(np.int64),
                               layer.multiplier.astype(np.int64), layer.shift.astype(np.int64))

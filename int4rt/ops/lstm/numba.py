@@ -9,10 +9,12 @@ import numba as nb
 import numpy as np
 
 from int4rt.layers import LstmCell, initial_state
-from int4rt.ops.activations.numba import sigmoid16_one, tanh16_one
+from int4rt.ops.activations.lookup import LUT_OFFSET, gate_luts
+from int4rt.ops.activations.numba import tanh16_one
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
 from int4rt.ops.gemv.numba import linear, linear_rows
+from int4rt.ops.gemv.packed_gemv import NO_PACKED, gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
@@ -32,6 +34,8 @@ class RecurrentParams(NamedTuple):
     weight: np.ndarray  # int8 [4H, Hp] recurrent weights, rows padded to 32 bytes (§7.4)
     offsets: np.ndarray  # int32 [4H] the hidden zero point folded out of the dots (§7.3)
     flush: int  # chunks an int16 lane may accumulate exactly; 0 = portable tiles (§7.4)
+    packed: np.ndarray  # uint8 [4H, Kq/2] offset nibbles (§7.5), or empty: use ``weight``
+    packed_flush: int  # packed chunks per int16 widening (§7.5)
     multiplier: np.ndarray  # int64 [4H] recurrent FC requantization (§8.2)
     shift: np.ndarray  # int64 [4H]
     h_zero_point: int  # hidden format (§8.4)
@@ -50,26 +54,35 @@ class RecurrentParams(NamedTuple):
 
 
 _PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+ANY_ROWS = 0
+"""``rows`` of parameters used with batches of any size (the blocked tiles of §7.4)."""
 
 
-def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
-    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``, built on
-    first use and kept with the cell."""
+def recurrent_params(cell: LstmCell, rounding: str, rows: int) -> RecurrentParams:
+    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding`` for ``rows``
+    independent rows: one row (the encoder's directions, a batch of one) streams the packed
+    weights of §7.5 when the layer has them; more rows share each weight row through the
+    blocked tiles of §7.4. Built on first use and kept with the cell, keyed by ``rounding`` and
+    whether ``rows`` is one (the only way ``rows`` changes the parameters).
+    """
+    key = (rounding, rows == 1)
     per_cell = _PARAMS.setdefault(cell, {})
-    params = per_cell.get(rounding)
+    params = per_cell.get(key)
     if params is None:
-        params = per_cell[rounding] = _recurrent_params(cell, rounding)
+        params = per_cell[key] = _recurrent_params(cell, rounding, rows == 1)
     return params
 
 
-def _recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
+def _recurrent_params(cell: LstmCell, rounding: str, packed_rows: bool) -> RecurrentParams:
     rec = cell.recurrent_fc
     layout = stream_layout(rec, cell.hidden)
+    packed = packed_layout(rec, cell.hidden) if packed_rows else NO_PACKED
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
     tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
     return RecurrentParams(
         weight=layout.weight, offsets=layout.offsets, flush=layout.flush,
+        packed=packed.weight, packed_flush=packed.flush,
         multiplier=layout.multiplier, shift=layout.shift,
         h_zero_point=int(cell.hidden.zero_point), h_min=int(cell.hidden.qmin),
         h_max=int(cell.hidden.qmax), hidden_multiplier=int(cell.hidden_multiplier),
@@ -79,60 +92,92 @@ def _recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     )
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _gate_pre(acc, projected, multiplier, shift, rounding, pre):
+    """§8.2 for one row: ``pre = sat16(gx + sat16(requantize(acc)))`` over 4H, branch-free."""
+    for r in range(pre.size):
+        rec = _sat16(requantize_one(acc[r], multiplier[r], shift[r], rounding))
+        pre[r] = _sat16(np.int64(projected[r]) + rec)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _activate(pre, sigmoid_lut, tanh_lut, gates):
+    """§8.3 gates of one row: sigmoid on blocks i, f, o and tanh on g, each one look-up in the
+    whole-domain tables of :mod:`int4rt.ops.activations.lookup` (Q3.12 input, scaling (3, 0)).
+    """
+    hs = gates.shape[1]
+    for k in range(4):
+        block = pre[k * hs:(k + 1) * hs]
+        out = gates[k]
+        lut = tanh_lut if k == 2 else sigmoid_lut
+        for j in range(hs):
+            out[j] = lut[np.int64(block[j]) + LUT_OFFSET]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _update(gates, p, table, tanh_c, c_row, h_row, cell_out, hidden_out):
+    """§8.3 cell update and §8.4 hidden state of one row, from its gates [4, H].
+
+    Three loops: the cell (requantizations only), tanh of the cell (table look-ups, into the
+    scratch row ``tanh_c``) and the hidden codes; the first and the last vectorize.
+    """
+    rounding, clip = p.rounding, p.cell_clip
+    lo = -clip if clip > 0 else INT16_MIN
+    hi = clip if clip > 0 else INT16_MAX
+    i_gate, f_gate, g_gate, o_gate = gates[0], gates[1], gates[2], gates[3]
+    for j in range(c_row.size):
+        forget = _sat16(requantize_one(np.int64(f_gate[j]) * np.int64(c_row[j]),
+                                       p.forget_multiplier, p.forget_shift, rounding))
+        update = _sat16(requantize_one(np.int64(i_gate[j]) * np.int64(g_gate[j]),
+                                       p.input_multiplier, p.input_shift, rounding))
+        c = min(max(_sat16(forget + update), lo), hi)
+        c_row[j] = c
+        cell_out[j] = c
+    for j in range(c_row.size):
+        tanh_c[j] = tanh16_one(c_row[j], table, p.tanh_multiplier, p.tanh_shift)
+    for j in range(c_row.size):
+        h = requantize_one(np.int64(tanh_c[j]) * np.int64(o_gate[j]), p.hidden_multiplier,
+                           p.hidden_shift, rounding) + p.h_zero_point
+        h = min(max(h, p.h_min), p.h_max)
+        h_row[j] = h
+        hidden_out[j] = h
+
+
 @nb.njit(cache=True, nogil=True)
-def _recurrent_steps(projected, p, table, reverse, h_state, c_state, pre_out, gate_out,
+def _recurrent_steps(projected, p, table, luts, reverse, h_state, c_state, pre_out, gate_out,
                      cell_out, hidden_out):
     """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
-    ``p`` is a :class:`RecurrentParams`. ``h_state`` [B, H] (codes, int16-held) and
+    ``p`` is a :class:`RecurrentParams`; ``luts`` the gate tables of ``table``
+    (:func:`~int4rt.ops.activations.lookup.gate_luts`). ``h_state`` [B, H] (codes, int16-held) and
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
     ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
-    over ``p.weight`` in the padded layout (§7.4). Gate outputs go to ``gate_out``
-    [B, T, 4, H] in order i, f, g, o.
+    over ``p.weight`` in the padded layout (§7.4), or on the one-row kernel over ``p.packed``
+    when it is not empty (§7.5). Gate outputs go to ``gate_out``
+    [B, T, 4, H] in order i, f, g, o. Each step is three passes over contiguous rows (gate
+    pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
-    w_h, offsets_h, flush = p.weight, p.offsets, p.flush
-    rounding, h_min, clip = p.rounding, p.h_min, p.cell_clip
+    w_h, offsets_h, flush, h_min = p.weight, p.offsets, p.flush, p.h_min
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
-    u = np.zeros((rows, w_h.shape[1]), dtype=np.uint8)
+    packed = p.packed.shape[0] > 0
+    u = np.zeros((rows, 2 * p.packed.shape[1] if packed else w_h.shape[1]), dtype=np.uint8)
     acc = np.empty((rows, 4 * hs), dtype=np.int32)
+    tanh_c = np.empty(hs, dtype=np.int16)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         for b in range(rows):
             for k in range(hs):
                 u[b, k] = h_state[b, k] - h_min
-        blocked_gemm(u, w_h, offsets_h, flush, acc)
+        if packed:
+            gemv_packed(u, p.packed, offsets_h, p.packed_flush, acc)
+        else:
+            blocked_gemm(u, w_h, offsets_h, flush, acc)
         for b in range(rows):
-            h_row = h_state[b]
-            c_row = c_state[b]
-            pre = pre_out[b, t]
-            for r in range(4 * hs):
-                rec = _sat16(requantize_one(acc[b, r], p.multiplier[r], p.shift[r], rounding))
-                pre[r] = _sat16(np.int64(projected[b, t, r]) + rec)
-            for j in range(hs):
-                i = sigmoid16_one(pre[j], table, 3, 0)
-                f = sigmoid16_one(pre[hs + j], table, 3, 0)
-                g = tanh16_one(pre[2 * hs + j], table, 3, 0)
-                o = sigmoid16_one(pre[3 * hs + j], table, 3, 0)
-                forget = _sat16(requantize_one(f * np.int64(c_row[j]), p.forget_multiplier,
-                                               p.forget_shift, rounding))
-                update = _sat16(requantize_one(i * g, p.input_multiplier, p.input_shift,
-                                               rounding))
-                c = _sat16(forget + update)
-                if clip > 0:
-                    c = min(max(c, -clip), clip)
-                tanh_c = tanh16_one(c, table, p.tanh_multiplier, p.tanh_shift)
-                h = requantize_one(tanh_c * o, p.hidden_multiplier, p.hidden_shift,
-                                  rounding) + p.h_zero_point
-                h = min(max(h, h_min), p.h_max)
-                c_row[j] = c
-                h_row[j] = h
-                gate_out[b, t, 0, j] = i
-                gate_out[b, t, 1, j] = f
-                gate_out[b, t, 2, j] = g
-                gate_out[b, t, 3, j] = o
-                cell_out[b, t, j] = c
-                hidden_out[b, t, j] = h
+            _gate_pre(acc[b], projected[b, t], p.multiplier, p.shift, p.rounding, pre_out[b, t])
+            _activate(pre_out[b, t], luts[0], luts[1], gate_out[b, t])
+            _update(gate_out[b, t], p, table, tanh_c, c_state[b], h_state[b], cell_out[b, t],
+                    hidden_out[b, t])
 
 
 def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
@@ -143,8 +188,8 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     gates = np.empty((rows, steps, 4, hs), dtype=np.int16)
     cells = np.empty((rows, steps, hs), dtype=np.int16)
     hidden = np.empty((rows, steps, hs), dtype=np.int16)
-    _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding), table,
-                     reverse, h, c, pre, gates, cells, hidden)
+    _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding, rows),
+                     table, gate_luts(table), reverse, h, c, pre, gates, cells, hidden)
     return pre, gates, cells, hidden
 
 
@@ -168,12 +213,15 @@ class StepPlan(NamedTuple):
     """What one trusted LSTM step needs, derived once per cell (passed to Numba whole)."""
 
     input_layout: StreamLayout  # the input FC in kernel order (§7.4)
-    recurrent: RecurrentParams
+    recurrent: RecurrentParams  # for any number of rows (ANY_ROWS: the blocked tiles)
+    luts: tuple  # (sigmoid, tanh) gate tables of the step's sigmoid table (gate_luts)
 
 
-def step_plan(cell: LstmCell, rounding: str) -> StepPlan:
-    """The :class:`StepPlan` of a validated ``cell`` under ``rounding``."""
-    return StepPlan(stream_layout(cell.input_fc, cell.input), recurrent_params(cell, rounding))
+def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
+    """The :class:`StepPlan` of a validated ``cell`` under ``rounding`` and sigmoid ``table``
+    (the table its steps are then given)."""
+    return StepPlan(stream_layout(cell.input_fc, cell.input),
+                    recurrent_params(cell, rounding, ANY_ROWS), gate_luts(table))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -189,8 +237,8 @@ def lstm_step_trusted(plan, x, h, c, table):
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
     hidden = np.empty((rows, 1, hs), dtype=np.int16)
-    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, False, h, c,
-                     pre, gates, cells, hidden)
+    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, plan.luts,
+                     False, h, c, pre, gates, cells, hidden)
     return hidden.reshape(rows, hs)
 
 

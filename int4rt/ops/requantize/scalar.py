@@ -1,6 +1,10 @@
 """Scalar Numba twins of the requantization primitives (docs/ARITHMETIC.md §4).
 
-Every argument and result is an int64 holding the integer the specification names.
+Every argument and result is an int64 holding the integer the specification names. The
+forms have no data-dependent branches (selects, min/max), so loops over them vectorize: the
+§4.1 saturation is a ``min`` (only a = b = −2^31 gives a product whose rounded high half,
+2^31, exceeds int32), and a non-positive shift is a left shift by 0 (§4.3: left = max(s, 0),
+right = max(−s, 0)).
 """
 
 from __future__ import annotations
@@ -18,22 +22,21 @@ SINGLE_ROUNDING = 1
 
 @nb.njit(cache=True, inline="always")
 def srdhm(a: int, b: int) -> int:
-    """Saturating rounding doubling high multiply (§4.1)."""
-    if a == INT32_MIN and b == INT32_MIN:
-        return INT32_MAX
+    """Saturating rounding doubling high multiply (§4.1) of int32 values.
+
+    ``(a·b + 2^30) >> 31`` is at most ``(2^62 − 2^31 + 2^30) >> 31 = 2^31 − 1`` unless
+    a = b = −2^31, where it is 2^31 and §4.1 gives 2^31 − 1: one ``min`` covers both.
+    """
     p = np.int64(a) * np.int64(b)
-    q = p + (np.int64(1 << 30) if p >= 0 else np.int64(1 - (1 << 30)))
-    if q >= 0:
-        return q >> 31
-    return -((-q) >> 31)
+    return min((p + np.int64(1 << 30)) >> 31, np.int64(INT32_MAX))
 
 
 @nb.njit(cache=True, inline="always")
 def rounding_divide_by_pot(x: int, exponent: int) -> int:
     """``x / 2^exponent`` rounded half away from zero (§4.2)."""
     mask = (np.int64(1) << exponent) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+    threshold = (mask >> 1) + np.int64(x < 0)
+    return (x >> exponent) + np.int64((x & mask) > threshold)
 
 
 @nb.njit(cache=True, inline="always")
@@ -46,9 +49,8 @@ def wrap_int32(x: int) -> int:
 def requantize_one(acc: int, multiplier: int, shift: int, rounding: int) -> int:
     """One int32 accumulator scaled by ``multiplier · 2^(shift − 31)`` (§4.3, §4.4)."""
     if rounding == DOUBLE_ROUNDING:
-        if shift > 0:
-            return rounding_divide_by_pot(srdhm(wrap_int32(np.int64(acc) << shift), multiplier), 0)
-        return rounding_divide_by_pot(srdhm(acc, multiplier), -shift)
+        x = wrap_int32(np.int64(acc) << max(shift, 0))
+        return rounding_divide_by_pot(srdhm(x, multiplier), max(-shift, 0))
     total = 31 - shift
     return (np.int64(acc) * np.int64(multiplier) + (np.int64(1) << (total - 1))) >> total
 

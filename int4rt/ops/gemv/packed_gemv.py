@@ -1,0 +1,180 @@
+"""One-row GEMV over weights held as offset nibbles, half the bytes of §7.4 (ARITHMETIC.md §7.5).
+
+A recurrent step multiplies one row of hidden codes by the same weights at every step, so its
+speed is that of streaming the weights through the cache. For 4-bit weight codes
+``w ∈ [−8, 7]`` this layout holds ``w + 8 ∈ [0, 15]`` two per byte, so a 4H × H layer of the
+paper model (2560 × 640) takes 800 KiB instead of 1.6 MiB and stays in a 1 MiB L2.
+
+- **Layout (made once per layer at load time; the file format of §5 is unchanged).** Rows are
+  padded with zero codes to ``Kq``, a multiple of 64 codes. Packed chunk c of row n is 32 bytes:
+  byte j holds ``w[n, 64c + j] + 8`` in its low nibble and ``w[n, 64c + 32 + j] + 8`` in its
+  high nibble. Activations are unsigned codes ``u`` (§7.3) padded to ``Kq`` with zeros.
+- **Kernel.** A chunk gives two 32-byte vectors of nibbles (mask; shift by 4, mask), each
+  multiplied with its 32 codes by ``vpmaddubsw``; both pair sums are added to int16 lanes,
+  widened every ``flush`` chunks. Then ``Σ_k u·w = Σ_k u·(w + 8) − 8·Σ_k u``: the kernel
+  subtracts ``8·Σ_k u`` once per activation row. On the ``vnni`` path ``vpdpbusd`` adds the
+  products straight into int32 lanes instead (``flush`` = ``VNNI_FLUSH``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+
+from int4rt.layers import ActQuant, QLinear
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, HAS_VNNI, VNNI_FLUSH, kernel_flush
+from int4rt.ops.gemv.dot_tiles import CHUNK, I8X32, I16X16, I64, INT16_MAX, make_avx2_tile
+
+CODES_PER_CHUNK = 2 * CHUNK  # 64 codes in one 32-byte packed chunk
+NIBBLE_OFFSET = 8  # stored nibble = w + 8 for w in [−8, 7]
+NIBBLE_MAX = 15
+
+
+def packed_flush_period(max_code: int) -> int:
+    """Packed chunks an int16 lane may accumulate exactly (§7.5).
+
+    Every product ``u·(w + 8)`` is in [0, 15·max(u)]; a lane adds four of them per chunk (two
+    ``vpmaddubsw`` pairs), so ``m`` chunks are exact while ``m · 4 · 15 · max(u) ≤ 32767``.
+    """
+    per_chunk = 4 * NIBBLE_MAX * max_code
+    return INT16_MAX // per_chunk if per_chunk else 1 << 30
+
+
+def packed_width(n_in: int) -> int:
+    """K rounded up to a multiple of 64 codes (at least 64)."""
+    return max(CODES_PER_CHUNK, -(-n_in // CODES_PER_CHUNK) * CODES_PER_CHUNK)
+
+
+def pack_offset_nibbles(weight: np.ndarray) -> np.ndarray:
+    """int8 codes [N, K] in [−8, 7] to uint8 [N, Kq/2] in the layout above (zero padding)."""
+    n_out, n_in = weight.shape
+    width = packed_width(n_in)
+    codes = np.full((n_out, width), NIBBLE_OFFSET, dtype=np.uint8)
+    codes[:, :n_in] = weight.astype(np.int16) + NIBBLE_OFFSET
+    chunks = codes.reshape(n_out, width // CODES_PER_CHUNK, 2, CHUNK)
+    packed = chunks[:, :, 0, :] | (chunks[:, :, 1, :] << 4)
+    return np.ascontiguousarray(packed.reshape(n_out, width // 2))
+
+
+@dataclass(frozen=True, eq=False)
+class PackedLayout:
+    """One layer's offset-nibble weights and the int16 flush period for its codes."""
+
+    weight: np.ndarray
+    """uint8 [N, Kq/2]; empty ([0, 32]) when the layer has no packed form."""
+    flush: int
+    """Packed chunks per widening, ``VNNI_FLUSH`` for the VNNI tiles; 0 when the layer has no
+    packed form."""
+
+
+NO_PACKED = PackedLayout(np.zeros((0, CHUNK), np.uint8), 0)
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def packed_layout(layer: QLinear, fmt: ActQuant) -> PackedLayout:
+    """The packed form of ``layer`` fed with codes of ``fmt``, built on first use and kept.
+
+    Only 4-bit weight codes within [−8, 7] with a positive flush period, on the AVX2 or VNNI
+    path, have one (its flush is ``VNNI_FLUSH`` on the latter); everything else gets
+    :data:`NO_PACKED` (the caller keeps the §7.4 kernels).
+    """
+    per_layer = _CACHE.setdefault(layer, {})
+    layout = per_layer.get(fmt)
+    if layout is None:
+        flush = packed_flush_period(fmt.qmax - fmt.qmin)
+        weight = layer.weight
+        usable = (ACTIVE_PATH in ("avx2", "vnni") and flush > 0 and weight.size > 0
+                  and int(weight.min()) >= -NIBBLE_OFFSET
+                  and int(weight.max()) <= NIBBLE_MAX - NIBBLE_OFFSET)
+        layout = (PackedLayout(pack_offset_nibbles(weight), kernel_flush(flush)) if usable
+                  else NO_PACKED)
+        per_layer[fmt] = layout
+    return layout
+
+
+def _make_packed_tile(rows_r: int, vnni: bool = False):
+    """The 1 × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above)."""
+    low_nibbles = ir.Constant(I8X32, [NIBBLE_MAX] * CHUNK)
+    four = ir.Constant(I16X16, [4] * 16)
+
+    def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
+        u_base = builder.mul(b0, builder.mul(chunks, ir.Constant(I64, 2)))
+        w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
+                  for r in range(rows_r)]
+
+        def operands(c):
+            u_at = builder.add(u_base, builder.mul(c, ir.Constant(I64, 2)))
+            u_low = builder.load(builder.gep(u_ptr, [u_at]), align=1)
+            u_high = builder.load(builder.gep(u_ptr, [builder.add(u_at, ir.Constant(I64, 1))]),
+                                  align=1)
+            row = []
+            for r in range(rows_r):
+                packed = builder.load(builder.gep(w_ptr, [builder.add(w_base[r], c)]), align=1)
+                w_low = builder.and_(packed, low_nibbles)
+                shifted = builder.lshr(builder.bitcast(packed, I16X16), four)
+                w_high = builder.and_(builder.bitcast(shifted, I8X32), low_nibbles)
+                row.append([(u_low, w_low), (u_high, w_high)])
+            return [row]
+
+        return operands
+
+    return make_avx2_tile(1, rows_r, chunk_operands, vnni)
+
+
+def _either(wide_tile, fast_tile):
+    """The VNNI form when ``flush < 0`` (only where the host has VNNI), else the AVX2 form."""
+    if HAS_VNNI:
+
+        @nb.njit(inline="always")
+        def tile(u, wp, b0, n0, chunks, flush, out):
+            if flush < 0:
+                wide_tile(u, wp, b0, n0, chunks, flush, out)
+            else:
+                fast_tile(u, wp, b0, n0, chunks, flush, out)
+
+        return tile
+    return fast_tile
+
+
+_P4, _P1 = (_either(_make_packed_tile(r, vnni=True), _make_packed_tile(r)) for r in (4, 1))
+
+
+@nb.njit(nogil=True, cache=True)
+def gemv_packed(u, wp, offsets, flush, out):
+    """``out[b, n] = Σ_k u[b, k]·w[n, k] − offsets[n]`` in int32 from packed ``wp`` (§7.5).
+
+    ``u`` [B, Kq] uint8 codes, zero in the padding; each row is one GEMV over all weights.
+    """
+    chunks = wp.shape[1] // CHUNK
+    n_rows = wp.shape[0]
+    for b in range(u.shape[0]):
+        code_sum = np.int64(0)
+        for k in range(u.shape[1]):
+            code_sum += u[b, k]
+        n0 = 0
+        while n0 + 4 <= n_rows:
+            _P4(u, wp, b, n0, chunks, flush, out)
+            n0 += 4
+        while n0 < n_rows:
+            _P1(u, wp, b, n0, chunks, flush, out)
+            n0 += 1
+        for n in range(n_rows):
+            out[b, n] = out[b, n] - NIBBLE_OFFSET * code_sum - offsets[n]
+
+
+def _vnni_gemv_packed(u, wp, offsets, flush, out) -> None:
+    """The same GEMV on the ``vpdpbusd`` tiles (no int16 lanes, so ``flush`` is unused)."""
+    gemv_packed(u, wp, offsets, VNNI_FLUSH, out)
+
+
+PACKED_PATHS = {}
+"""The one-row paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the selftest
+and the tests check each)."""
+if ACTIVE_PATH in ("avx2", "vnni"):
+    PACKED_PATHS["avx2 offset-nibble one-row"] = gemv_packed
+if HAS_VNNI and ACTIVE_PATH != "portable":
+    PACKED_PATHS["vnni offset-nibble one-row"] = _vnni_gemv_packed
