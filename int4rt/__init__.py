@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from int4rt.errors import ArithmeticSpecError, FormatError, Int4rtError
+from int4rt.numba_cache import use_versioned_cache
+
+use_versioned_cache()  # before any kernel is defined: a changed kernel source never reuses a cache
 
 if TYPE_CHECKING:
     from pathlib import Path
