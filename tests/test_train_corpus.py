@@ -49,6 +49,25 @@ def test_reserved_voices_are_never_training_voices() -> None:
     assert synth.is_reserved(synth.Voice("espeak", "en-us+klatt4"))
 
 
+def test_training_voices_and_shifts_cover_the_documented_ranges() -> None:
+    rng = np.random.default_rng(2)
+    voices = [synth.training_voice(rng) for _ in range(4000)]
+    flite = [v for v in voices if v.engine == "flite"]
+    assert 0.37 < len(flite) / len(voices) < 0.43
+    pitched = [v.f0 for v in flite if v.f0]
+    assert 0.65 < len(pitched) / len(flite) < 0.75
+    assert synth.FLITE_F0_HZ[0] <= min(pitched) and max(pitched) <= synth.FLITE_F0_HZ[1]
+    assert all(v.f0 == 0 for v in voices if v.engine == "espeak")
+    assert synth.Voice("flite", "kal", f0=190).label() == "flite:kal:f0190"
+    augs = [augment.training_augmentation(rng) for _ in range(4000)]
+    shifts = [a.shift_cents for a in augs if a.shift_cents]
+    assert 0.32 < len(shifts) / len(augs) < 0.38
+    assert augment.SHIFT_CENTS[0] <= min(shifts) and max(shifts) <= augment.SHIFT_CENTS[1]
+    shifted = augment.Augmentation(speed=1.1, shift_cents=-120)
+    assert shifted.sox_effects() == ("speed", "1.100", "pitch", "-120")
+    assert shifted.label() == "speed1.1+shift-120"
+
+
 @pytest.mark.parametrize("color", augment.NOISE_COLORS)
 def test_noise_is_mixed_at_the_requested_snr(color: str) -> None:
     clean = (0.3 * np.sin(np.arange(32000) * 0.05)).astype(np.float32)

@@ -61,17 +61,18 @@ def test_one_step_lowers_the_loss(tmp_path: Path) -> None:
     assert after.item() < before.item() - 1e-3
 
 
-def _options(corpus: Path, run: Path, steps: int) -> Options:
+def _options(corpus: Path, run: Path, steps: int, masks: int = 0) -> Options:
     return Options(corpus=corpus, config=CONFIG, run=run, batch_frames=150, max_batch=4,
                    warmup_steps=2, log_every=2, dev_minutes=1e9, checkpoint_minutes=1e9,
-                   max_steps=steps)
+                   max_steps=steps, freq_masks=masks, time_masks=masks)
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("masks", [0, 2])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, masks: int) -> None:
     corpus = _corpus(tmp_path / "corpus")
-    straight = train(_options(corpus, tmp_path / "a", 7))
-    train(_options(corpus, tmp_path / "b", 3))     # interrupted after 3 steps
-    resumed = train(_options(corpus, tmp_path / "b", 7))
+    straight = train(_options(corpus, tmp_path / "a", 7, masks))
+    train(_options(corpus, tmp_path / "b", 3, masks))     # interrupted after 3 steps
+    resumed = train(_options(corpus, tmp_path / "b", 7, masks))
     assert straight == resumed
     assert straight["epoch"] >= 1                  # the run crossed an epoch boundary
     a = load_file(str(tmp_path / "a" / "ckpt-000000007.safetensors"))

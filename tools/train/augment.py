@@ -1,4 +1,4 @@
-"""Augmentation: speed and tempo perturbation, telephone band (sox effects), noise and gain.
+"""Augmentation: speed, tempo and pitch shift, telephone band (sox effects), noise and gain.
 
 An :class:`Augmentation` is drawn once per utterance from a seeded generator; its sox part
 runs inside :func:`synth.synthesize`, its noise and gain part on the samples afterwards.
@@ -15,6 +15,7 @@ import numpy as np
 SNRS_DB = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 NOISE_COLORS = ("white", "pink", "brown")
 PEAK_LIMIT = 0.98
+SHIFT_CENTS = (-250, 400)
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,19 @@ class Augmentation:
     noise: str | None = None
     snr_db: float = 0.0
     gain_db: float = 0.0
+    shift_cents: int = 0
 
     def sox_effects(self) -> tuple[str, ...]:
-        """The sox effect chain for speed, tempo and band limiting (300–3400 Hz)."""
+        """The sox effect chain for speed, tempo, pitch shift and band limiting (300–3400 Hz).
+
+        sox ``pitch`` moves the whole spectrum, formants included, at constant duration: a
+        crude change of vocal-tract length, i.e. of speaker.
+        """
         effects: list[str] = []
         if self.speed != 1.0:
             effects += ["speed", f"{self.speed:.3f}"]
+        if self.shift_cents:
+            effects += ["pitch", str(self.shift_cents)]
         if self.tempo != 1.0:
             effects += ["tempo", "-s", f"{self.tempo:.3f}"]
         if self.telephone:
@@ -46,6 +54,8 @@ class Augmentation:
             parts.append(f"speed{self.speed:g}")
         if self.tempo != 1.0:
             parts.append(f"tempo{self.tempo:.2f}")
+        if self.shift_cents:
+            parts.append(f"shift{self.shift_cents:+d}")
         if self.telephone:
             parts.append("telephone")
         if self.noise is not None:
@@ -64,7 +74,8 @@ def training_augmentation(rng: np.random.Generator) -> Augmentation:
     noise = str(rng.choice(NOISE_COLORS)) if noisy else None
     snr = float(rng.choice(SNRS_DB[1:])) if noisy else 0.0
     gain = float(rng.uniform(-20.0, 0.0)) if rng.random() < 0.5 else 0.0
-    return Augmentation(speed, tempo, telephone, noise, snr, gain)
+    shift = int(rng.integers(SHIFT_CENTS[0], SHIFT_CENTS[1] + 1)) if rng.random() < 0.35 else 0
+    return Augmentation(speed, tempo, telephone, noise, snr, gain, shift)
 
 
 def colored_noise(color: str, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -32,6 +32,8 @@ OTHER_VARIANTS = ("adam", "anika", "announcer", "aunty", "belinda", "benjamin", 
                   "whisper", "Alex", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee", "Mike",
                   "Storm", "antonio", "marcelo", "pablo", "sandro")
 TRAIN_FLITE = ("kal", "kal16", "awb")
+FLITE_SHARE = 0.4
+FLITE_F0_HZ = (85, 240)
 REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox",
                   "bible": "bible-kjv"}
 
@@ -59,11 +61,12 @@ class Voice:
     name: str
     rate: int = 175
     pitch: int = 50
+    f0: int = 0
 
     def label(self) -> str:
-        """A short name for manifests, e.g. ``espeak:en-us+m1:s170:p55``."""
+        """A short name for manifests, e.g. ``espeak:en-us+m1:s170:p55`` or ``flite:kal:f0190``."""
         if self.engine == "flite":
-            return f"flite:{self.name}"
+            return f"flite:{self.name}" + (f":f0{self.f0}" if self.f0 else "")
         return f"espeak:{self.name}:s{self.rate}:p{self.pitch}"
 
 
@@ -84,9 +87,15 @@ def espeak_voice(rng: np.random.Generator, variants: tuple[str, ...]) -> Voice:
 
 
 def training_voice(rng: np.random.Generator) -> Voice:
-    """A training voice: 25 % flite (kal, kal16, awb), else espeak-ng (70 % common variants)."""
-    if rng.random() < 0.25:
-        return Voice("flite", str(rng.choice(TRAIN_FLITE)))
+    """A training voice: 40 % flite, else espeak-ng (70 % common variants).
+
+    A flite voice (kal, kal16, awb: all male) gets a mean pitch of 85–240 Hz 70 % of the time,
+    so that the model hears flite's diphone and clustergen timbre at female pitches too.
+    """
+    if rng.random() < FLITE_SHARE:
+        name = str(rng.choice(TRAIN_FLITE))
+        f0 = int(rng.integers(FLITE_F0_HZ[0], FLITE_F0_HZ[1] + 1)) if rng.random() < 0.7 else 0
+        return Voice("flite", name, f0=f0)
     pool = COMMON_VARIANTS if rng.random() < 0.7 else OTHER_VARIANTS
     return espeak_voice(rng, pool)
 
@@ -100,6 +109,9 @@ def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = ()) -> np
                        str(voice.pitch), "-w", str(wav), text]
         else:
             command = ["flite", "-voice", voice.name, "-t", text, "-o", str(wav)]
+            if voice.f0:
+                command += ["--setf", f"int_f0_target_mean={voice.f0}",
+                            "--setf", f"int_f0_target_stddev={max(voice.f0 // 6, 10)}"]
         subprocess.run(command, check=True, capture_output=True)
         raw = subprocess.run(
             ["sox", "-V1", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",

@@ -40,6 +40,7 @@ from int4rt_train.corpus import Utterance, complete_shards, read_shard
 from int4rt_train.milestone import read_milestone
 from int4rt_train.model import Transducer
 from int4rt_train.rnnt_loss import rnnt_loss
+from int4rt_train.spec_augment import MaskPolicy, mask_features
 
 MAX_FRAMES = 1600  # utterances longer than 16 s are skipped (lattice memory)
 CMVN_SHARDS = 4
@@ -68,6 +69,8 @@ class Options:
     dev_set: str = "dev-fortunes"
     log_every: int = 50
     max_steps: int | None = None
+    freq_masks: int = 0
+    time_masks: int = 0
 
 
 def log(run: Path, record: dict[str, Any]) -> None:
@@ -233,6 +236,10 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
             started = time.time()
             chosen = [utterances[i] for i in batches[state["position"]]]
             features, lengths, labels, label_lengths = collate(chosen, config.vocab)
+            if opts.freq_masks or opts.time_masks:
+                features = mask_features(features, lengths, model.frontend.cmvn_mean,
+                                         config.frontend.n_mels,
+                                         MaskPolicy(opts.freq_masks, time_masks=opts.time_masks))
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(opts, state)
             log_probs, enc_lengths = model(features, lengths, labels)
@@ -300,7 +307,7 @@ def option_parser(prog: str, description: str, defaults: Options,
                         help="start a new run from these model weights (a milestone folder or a "
                         "checkpoint file) when the run folder has no checkpoint yet")
     for name in ("seed", "threads", "warmup_steps", "patience", "batch_frames", "max_batch",
-                 "log_every", "max_steps"):
+                 "log_every", "max_steps", "freq_masks", "time_masks"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int,
                             default=getattr(defaults, name))
     for name in ("lr", "min_lr", "clip_norm", "dropout", "checkpoint_minutes", "dev_minutes"):
