@@ -4,7 +4,8 @@
         --config configs/small.json --corpus /work/corpus --sets dev-fortunes test-fortunes-clean
 
 Decodes each set's feature shard (the same features the engine computes from its WAVs) with the
-PyTorch model's batched greedy search; prints one JSON line per set.
+PyTorch model's batched greedy search; prints one JSON line per set, and with ``--by-voice``
+one more per synthesizer voice of the set (``flite:slt``, ``espeak:m3``, ...).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import torch
 
+from int4rt.metrics import cer, wer
 from int4rt.model.config import RnntConfig, load_config
 from int4rt_train.checkpoint import model_tensors
 from int4rt_train.milestone import read_milestone
 from int4rt_train.model import Transducer
-from int4rt_train.train import evaluate, load_utterances
+from int4rt_train.train import greedy_texts, load_utterances
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--sets", nargs="+", default=["dev-fortunes"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--by-voice", action="store_true",
+                        help="also score each synthesizer voice of a set on its own")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
@@ -42,12 +46,34 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(read_milestone(args.weights) if args.weights.is_dir()
                           else model_tensors(args.weights))
     for name in args.sets:
-        utterances = load_utterances([args.corpus / "sets" / name / "features"], config.vocab)
-        result = evaluate(model, utterances, config.vocab)
-        print(json.dumps({"set": name, "utterances": len(utterances),
-                          "wer": round(result["dev_wer"], 2), "cer": round(result["dev_cer"], 2),
-                          "example": result["dev_example"]}), flush=True)
+        stem = args.corpus / "sets" / name / "features"
+        utterances = load_utterances([stem], config.vocab)
+        hyps = greedy_texts(model, utterances, config.vocab)
+        groups = {"": list(range(len(utterances)))}
+        if args.by_voice:
+            voices = voice_families(stem.with_suffix(".jsonl"))
+            for index, utt in enumerate(utterances):
+                groups.setdefault(voices[utt.uid], []).append(index)
+        for voice, members in groups.items():
+            refs = [utterances[i].text for i in members]
+            outs = [hyps[i] for i in members]
+            print(json.dumps({"set": name, **({"voice": voice} if voice else {}),
+                              "utterances": len(members), "wer": round(100 * wer(refs, outs), 2),
+                              "cer": round(100 * cer(refs, outs), 2),
+                              "example": f"{refs[0]} => {outs[0]}"}), flush=True)
     return 0
+
+
+def voice_families(manifest: Path) -> dict[str, str]:
+    """Utterance id → its voice without rate, pitch or accent (``flite:slt``, ``espeak:m3``)."""
+    families = {}
+    with open(manifest, encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            engine, name = row["voice"].split(":")[:2]
+            variant = name.partition("+")[2] if engine == "espeak" else name
+            families[row["id"]] = f"{engine}:{variant or 'default'}"
+    return families
 
 
 if __name__ == "__main__":

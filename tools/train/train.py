@@ -103,9 +103,9 @@ def load_utterances(stems: list[Path], vocab: tuple[str, ...]) -> list[Utterance
             if 0 < utt.features.shape[0] <= MAX_FRAMES and set(utt.text) <= symbols]
 
 
-def evaluate(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],
-             batch: int = 32) -> dict[str, float]:
-    """Greedy WER and CER (percent) over ``utterances``."""
+def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],
+                 batch: int = 32) -> list[str]:
+    """The model's greedy transcript of each utterance (batched by length), in order."""
     model.eval()
     order = sorted(range(len(utterances)), key=lambda i: utterances[i].features.shape[0])
     hyps: dict[int, str] = {}
@@ -115,8 +115,14 @@ def evaluate(model: Transducer, utterances: list[Utterance], vocab: tuple[str, .
         for index, ids in zip(chunk, model.greedy(features, lengths), strict=True):
             hyps[index] = ids_text(ids, vocab)
     model.train()
+    return [hyps[i] for i in range(len(utterances))]
+
+
+def evaluate(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],
+             batch: int = 32) -> dict[str, float]:
+    """Greedy WER and CER (percent) over ``utterances``."""
     refs = [u.text for u in utterances]
-    outs = [hyps[i] for i in range(len(utterances))]
+    outs = greedy_texts(model, utterances, vocab, batch)
     return {"dev_wer": 100 * wer(refs, outs), "dev_cer": 100 * cer(refs, outs),
             "dev_example": f"{refs[0]} => {outs[0]}"}
 
