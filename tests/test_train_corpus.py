@@ -1,7 +1,8 @@
-"""Corpus building blocks that need no synthesizer: text cleaning, splits, noise, shards."""
+"""Corpus building blocks: text cleaning, splits, voices, augmentation, noise, shards."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,20 @@ def test_training_voices_and_shifts_cover_the_documented_ranges() -> None:
     shifted = augment.Augmentation(speed=1.1, shift_cents=-120)
     assert shifted.sox_effects() == ("speed", "1.100", "pitch", "-120")
     assert shifted.label() == "speed1.1+shift-120"
+    assert shifted.band_effects() == ()
+    assert augment.Augmentation(telephone=True).band_effects() == ("sinc", "300-3400")
+
+
+@pytest.mark.skipif(shutil.which("flite") is None or shutil.which("sox") is None,
+                    reason="needs Debian flite and sox (corpus tools)")
+def test_slowed_8khz_voice_takes_the_telephone_band() -> None:
+    aug = augment.Augmentation(speed=0.9, telephone=True, shift_cents=-250)
+    samples = synth.synthesize("hello there", synth.Voice("flite", "kal"), aug.sox_effects(),
+                               aug.band_effects())
+    assert samples.size > synth.SAMPLE_RATE // 2
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+    hertz = np.fft.rfftfreq(samples.size, 1 / synth.SAMPLE_RATE)
+    assert spectrum[hertz > 4000].sum() < 0.01 * spectrum.sum()
 
 
 @pytest.mark.parametrize("color", augment.NOISE_COLORS)

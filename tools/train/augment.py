@@ -1,7 +1,7 @@
 """Augmentation: speed, tempo and pitch shift, telephone band (sox effects), noise and gain.
 
-An :class:`Augmentation` is drawn once per utterance from a seeded generator; its sox part
-runs inside :func:`synth.synthesize`, its noise and gain part on the samples afterwards.
+An :class:`Augmentation` is drawn once per utterance from a seeded generator; its sox parts
+run inside :func:`synth.synthesize`, its noise and gain part on the samples afterwards.
 Noise is synthetic (white, pink or brown), mixed at a signal-to-noise ratio measured over the
 whole utterance. Levels are kept below full scale, never clipped.
 """
@@ -31,7 +31,7 @@ class Augmentation:
     shift_cents: int = 0
 
     def sox_effects(self) -> tuple[str, ...]:
-        """The sox effect chain for speed, tempo, pitch shift and band limiting (300–3400 Hz).
+        """The sox effect chain for speed, tempo and pitch shift, at the synthesizer's rate.
 
         sox ``pitch`` moves the whole spectrum, formants included, at constant duration: a
         crude change of vocal-tract length, i.e. of speaker.
@@ -43,9 +43,12 @@ class Augmentation:
             effects += ["pitch", str(self.shift_cents)]
         if self.tempo != 1.0:
             effects += ["tempo", "-s", f"{self.tempo:.3f}"]
-        if self.telephone:
-            effects += ["sinc", "300-3400"]
         return tuple(effects)
+
+    def band_effects(self) -> tuple[str, ...]:
+        """Band limiting to 300–3400 Hz, run at 16 kHz (an 8 kHz voice slowed down by speed
+        and pitch has its Nyquist frequency below 3400 Hz)."""
+        return ("sinc", "300-3400") if self.telephone else ()
 
     def label(self) -> str:
         """A compact description for manifests, e.g. ``speed1.1+noise:pink@10+gain-6``."""

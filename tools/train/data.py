@@ -86,7 +86,7 @@ def noisy(rng: np.random.Generator) -> augment.Augmentation:
 def render(sentence: str, voice: synth.Voice, aug: augment.Augmentation,
            rng: np.random.Generator) -> np.ndarray:
     """16-bit samples of one utterance: synthesize, sox effects, noise and gain."""
-    samples = synth.synthesize(sentence, voice, aug.sox_effects())
+    samples = synth.synthesize(sentence, voice, aug.sox_effects(), aug.band_effects())
     return augment.to_int16(augment.apply_noise_and_gain(samples, aug, rng))
 
 

@@ -100,8 +100,10 @@ def training_voice(rng: np.random.Generator) -> Voice:
     return espeak_voice(rng, pool)
 
 
-def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = ()) -> np.ndarray:
-    """Float32 samples at 16 kHz of ``text`` spoken by ``voice``, after ``sox_effects``."""
+def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
+               band_effects: tuple[str, ...] = ()) -> np.ndarray:
+    """Float32 samples at 16 kHz of ``text`` spoken by ``voice``: ``sox_effects`` at the
+    synthesizer's rate, then resampling to 16 kHz, then ``band_effects``."""
     with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
         wav = Path(scratch) / "tts.wav"
         if voice.engine == "espeak":
@@ -115,7 +117,8 @@ def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = ()) -> np
         subprocess.run(command, check=True, capture_output=True)
         raw = subprocess.run(
             ["sox", "-V1", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",
-             "vol", "0.5", *sox_effects, "rate", str(SAMPLE_RATE), "gain", "-n", "-1"],
+             "vol", "0.5", *sox_effects, "rate", str(SAMPLE_RATE), *band_effects,
+             "gain", "-n", "-1"],
             check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
 
