@@ -42,7 +42,7 @@ from int4rt.model.container import load_model
 from int4rt.recognizer import Recognizer
 from int4rt_convert import ConvertOptions, QuantOptions, convert
 from int4rt_train.checkpoint import model_tensors, newest_checkpoint
-from int4rt_train.milestone import read_milestone
+from int4rt_train.milestone import provenance, read_milestone
 
 CLIP_SECONDS = (1.5, 4.0)  # a shipped clip's duration, shortest and longest
 LM_FILES = {"lm": "lm-external.safetensors", "source_lm": "lm-source.safetensors"}
@@ -59,9 +59,11 @@ class Weights:
 
 
 def read_weights(path: Path) -> Weights:
-    """The model tensors of a run folder, checkpoint, milestone or plain safetensors file."""
+    """The model tensors of a run folder, checkpoint, milestone or plain safetensors file, with
+    their ``provenance`` (a QAT export carries its run's state, ``int4rt_train.qat --export``).
+    """
     if path.is_dir() and (path / "milestone.json").is_file():
-        info = json.loads((path / "milestone.json").read_text(encoding="utf-8"))
+        info = provenance(path)
         return Weights(read_milestone(path), f"{path.name}/ ({info.get('source')})", info)
     if path.is_dir():
         newest = newest_checkpoint(path)
@@ -71,36 +73,12 @@ def read_weights(path: Path) -> Weights:
     if not path.is_file():
         raise SystemExit(f"ship: {path}: no such checkpoint file or folder")
     with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
         keys = list(handle.keys())
-    if any(key.startswith("model.") for key in keys):
-        state = json.loads(metadata.get("state", "{}"))
-        origin = run_origin(path.parent)
-        if origin is not None:
-            state["init_from"] = origin
-        return Weights(model_tensors(path), path.name, state)
-    with safe_open(str(path), framework="pt") as handle:
-        tensors = {key: handle.get_tensor(key) for key in keys}
-    return Weights(tensors, path.name, {})
-
-
-def run_origin(run: Path) -> str | None:
-    """The ``--init-from`` of the run's first start (``metrics.jsonl``), if any: the run's step
-    and audio counters start at 0 there, after what that milestone had seen.
-    """
-    try:
-        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "started":
-            origin = record.get("options", {}).get("init_from")
-            return None if origin in (None, "None") else origin
-    return None
+        if any(key.startswith("model.") for key in keys):
+            tensors = model_tensors(path)
+        else:
+            tensors = {key: handle.get_tensor(key) for key in keys}
+    return Weights(tensors, path.name, provenance(path))
 
 
 def is_qat(weights: Weights) -> bool:
