@@ -124,3 +124,113 @@ def test_a_qat_checkpoint_keeps_the_config_cell_scale(tmp_path, monkeypatch, qat
                          tmp_path / "model.safetensors", tmp_path, None)
     assert seen[0].quant.cell_scale == ("config" if qat else "calibrate")
     assert seen[0].calibration == tmp_path / "calib.jsonl"
+
+
+# The shipped model's real tuning scores (INT4 QAT from FP32 step 3211 with the bible and source
+# LMs, the first 15 dev-fortunes + 15 dev-bible utterances by id): modified beam search, one
+# symbol per 40 ms frame, loses to greedy; ALSD does not.
+MEASURED = [
+    ({"method": "greedy"}, 29.8, 12.36),
+    ({"method": "beam", "beam": 4, "length_reward": 0.0}, 43.71, 18.28),
+    ({"method": "beam", "beam": 4, "length_reward": 1.0, "lm_weight": 0.6}, 38.41, 17.62),
+    ({"method": "beam", "beam": 8, "length_reward": 1.0, "lm_weight": 0.6}, 38.74, 17.36),
+    ({"method": "alsd", "beam": 4, "length_reward": 0.0}, 28.15, 11.37),
+    ({"method": "alsd", "beam": 8, "length_reward": 0.0}, 28.15, 11.64),
+    ({"method": "alsd", "beam": 8, "length_reward": 1.0, "lm_weight": 0.6}, 28.81, 12.82),
+]
+
+
+def test_default_grid_holds_beam_8_alsd_and_larger_weights():
+    from int4rt_train.fusion_tuning import DecodingGrid, decoding_points
+
+    points = decoding_points(DecodingGrid(), has_lm=True, has_source=True)
+    assert points[0] == {"method": "greedy"}
+    # (λ_ext, λ_src): (0, 0) and every pair with 0 ≤ λ_src ≤ λ_ext, λ_ext > 0: 1 + 2 + 3 + 3
+    assert len(points) == 1 + 2 * 2 * 9 * 2
+    assert {p["method"] for p in points[1:]} == {"beam", "alsd"}
+    assert {p["beam"] for p in points[1:]} == {4, 8}
+    assert max(p.get("lm_weight", 0) for p in points) == 1.0
+    assert max(p.get("source_lm_weight", 0) for p in points) == 0.6
+    assert all(0 < p["source_lm_weight"] <= p["lm_weight"] for p in points
+               if "source_lm_weight" in p)
+    assert len(points) == len({json.dumps(p, sort_keys=True) for p in points})
+    assert points[1] == {"method": "beam", "beam": 4, "length_reward": 0.0}
+    assert points[-1] == {"method": "alsd", "beam": 8, "length_reward": 1.0, "lm_weight": 1.0,
+                          "source_lm_weight": 0.6}
+    no_source = decoding_points(DecodingGrid(), has_lm=True, has_source=False)
+    assert len(no_source) == 1 + 2 * 2 * 4 * 2
+    assert not any("source_lm_weight" in p for p in no_source)
+    assert len(decoding_points(DecodingGrid(), has_lm=False, has_source=False)) == 1 + 2 * 2 * 2
+
+
+def test_best_point_on_measured_scores():
+    from int4rt_train.fusion_tuning import best_point
+
+    table = [{**point, "wer": wer, "cer": cer} for point, wer, cer in MEASURED]
+    assert MEASURED[best_point(table)][0] == {"method": "alsd", "beam": 4, "length_reward": 0.0}
+    assert best_point(table[:4]) == 0          # beam ≤ 8 without ALSD: greedy, as shipped
+    tied = [table[5], table[4]]                 # same WER: the lower CER wins
+    assert best_point(tied) == 1
+    assert best_point([table[4], dict(table[4])]) == 0   # all equal: the first (simplest)
+
+
+def test_tune_decodes_every_point_with_its_lm_files(monkeypatch):
+    import int4rt_train.ship as ship
+    from int4rt_train.fusion_tuning import DecodingGrid
+
+    class Recognizer:
+        def features(self, audio):
+            return audio
+
+        def decode_features(self, features, **settings):
+            seen.append(settings)
+            text = "a b" if settings.get("method") == "alsd" and settings["beam"] == 8 else "a"
+            return type("Result", (), {"text": text})()
+
+    seen = []
+    rows = [{"audio": "x.wav", "text": "a b"}]
+    grid = DecodingGrid(lm_weights=(0.0, 0.5), source_weights=(0.0, 0.5), length_rewards=(0.0,))
+    best, table = ship.tune(Recognizer(), rows, {"lm": "ext.st", "source_lm": "src.st"}, grid)
+    assert best == {"method": "alsd", "beam": 8, "length_reward": 0.0}
+    assert len(table) == len(seen) == 1 + 2 * 2 * 3
+    assert all(s.get("lm") == "ext.st" for s in seen if "lm_weight" in s)
+    assert all(s.get("source_lm") == "src.st" for s in seen if "source_lm_weight" in s)
+    assert all("lm" not in row for row in table)          # the table names no file
+
+
+def test_provenance_of_a_qat_export_reaches_bundle_json(run, tmp_path):
+    """A QAT run started from a checkpoint records it; its export carries the run's state;
+    ship's model entry fills step, init_from, what the FP32 weights had seen and both dev
+    WERs without hand editing, and ``--provenance`` adds or replaces fields."""
+    from int4rt_train.milestone import export_metadata
+    from int4rt_train.qat import origin_state
+    from int4rt_train.ship import _key_value, model_entry
+
+    folder, model = run
+    fp32 = folder / "ckpt-000000012.safetensors"
+    qat_run = tmp_path / "qat"
+    qat_run.mkdir()
+    optimizer = torch.optim.Adam(model.parameters())
+    state = {"step": 294, "epoch": 0, "audio_seconds": 3600.0, "best_dev_wer": 28.1,
+             **origin_state(fp32)}
+    save_checkpoint(qat_run / "ckpt-000000294.safetensors", model, optimizer, state)
+    from safetensors.torch import save_file
+
+    export = tmp_path / "qat-export.safetensors"
+    save_file({"joint.act_clip_low": torch.tensor(-1.0), "weight": torch.zeros(2, 3)},
+              str(export), metadata=export_metadata(qat_run / "ckpt-000000294.safetensors"))
+    weights = read_weights(export)
+    assert weights.state["step"] == 294 and weights.state["init_state"]["step"] == 12
+    entry = model_entry(weights, export, tmp_path / "calib.jsonl",
+                        dict([_key_value("note=from session 17"), _key_value("step=300")]))
+    assert entry["weights"] == "INT4 QAT" and entry["init_from"] == str(fp32)
+    assert entry["init"] == {"step": 12, "epoch": 1, "best_dev_wer": 55.5, "audio_hours": 2.0}
+    assert entry["qat_best_dev_wer"] == 28.1 and entry["fp32_best_dev_wer"] == 55.5
+    assert entry["audio_hours"] == 1.0
+    assert entry["note"] == "from session 17" and entry["step"] == 300
+    milestone = tmp_path / "milestone"
+    write_milestone(fp32, milestone, 2**20)
+    plain = model_entry(read_weights(milestone), export, tmp_path / "calib.jsonl", {})
+    assert plain["weights"] == "INT4 PTQ" and plain["step"] == 12
+    assert plain["fp32_best_dev_wer"] == 55.5 and plain["audio_hours"] == 2.0
+    assert "qat_best_dev_wer" not in plain and "init" not in plain

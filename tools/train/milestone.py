@@ -16,12 +16,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from int4rt_train.checkpoint import model_tensors, newest_checkpoint
+from int4rt_train.checkpoint import PATTERN, model_tensors, newest_checkpoint
 
 
 def write_milestone(checkpoint: Path, out: Path, max_bytes: int) -> list[Path]:
@@ -63,6 +64,53 @@ def read_milestone(folder: Path) -> dict[str, torch.Tensor]:
         with safe_open(str(folder / name), framework="pt") as handle:
             tensors.update({key: handle.get_tensor(key) for key in handle.keys()})
     return tensors
+
+
+def run_origin(run: Path) -> str | None:
+    """The ``--init-from`` of the run's first start (``metrics.jsonl``), if any: the run's step
+    and audio counters start at 0 there, after what that milestone had seen.
+    """
+    try:
+        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "started":
+            origin = record.get("options", {}).get("init_from")
+            return None if origin in (None, "None") else origin
+    return None
+
+
+def provenance(path: Path) -> dict[str, Any]:
+    """What is recorded about the weights at ``path``: a milestone folder's ``milestone.json``;
+    for a run folder (its newest checkpoint), a checkpoint or an export, the training state saved
+    in its metadata (step, epoch, audio seconds, best dev WER, …) and, when its run started
+    from other weights (``metrics.jsonl`` beside a checkpoint), ``init_from``; {} if nothing is.
+    """
+    if path.is_dir() and (path / "milestone.json").is_file():
+        return json.loads((path / "milestone.json").read_text(encoding="utf-8"))
+    if path.is_dir():
+        newest = newest_checkpoint(path)
+        if newest is None:
+            return {}
+        path = newest
+    with safe_open(str(path), framework="pt") as handle:
+        state = json.loads((handle.metadata() or {}).get("state", "{}"))
+    if "init_from" not in state and PATTERN.match(path.name):
+        origin = run_origin(path.parent)
+        if origin is not None:
+            state["init_from"] = origin
+    return state
+
+
+def export_metadata(checkpoint: Path) -> dict[str, str]:
+    """safetensors metadata of a file exported from ``checkpoint``: its name and its
+    ``provenance`` (JSON under ``state``, read back by ``provenance`` of the export)."""
+    return {"source": str(checkpoint), "state": json.dumps(provenance(checkpoint))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,9 +30,10 @@ from safetensors.torch import save_file
 from int4rt.model.config import RnntConfig
 from int4rt_train.batches import collate
 from int4rt_train.checkpoint import load_checkpoint, newest_checkpoint
+from int4rt_train.milestone import export_metadata, provenance
 from int4rt_train.model import Transducer
 from int4rt_train.qat_layers import SCALE_INIT
-from int4rt_train.qat_model import QatTransducer, calibrate
+from int4rt_train.qat_model import QatCharLm, QatTransducer, calibrate
 from int4rt_train.train import (
     Options,
     Recipe,
@@ -93,23 +94,34 @@ def initial_state(opts: Options, model: torch.nn.Module) -> dict[str, Any]:
     ranges = calibrate(model, batches, opts.seed)
     log(opts.run, {"event": "calibrated", "utterances": len(chosen),
                    "clips": {k: [round(v, 4) for v in r] for k, r in ranges.items()}})
-    return fresh_state()
+    return {**fresh_state(), **origin_state(opts.init_from)}
+
+
+def origin_state(init_from: Path) -> dict[str, Any]:
+    """What a QAT run's state records about the FP32 weights it started from (``init_from``,
+    ``init_state``: their ``provenance``); ``--export`` passes it on to ``int4rt_train.ship``."""
+    return {"init_from": str(init_from), "init_state": provenance(init_from)}
 
 
 QAT = Recipe(build, initial_state)
 
 
-def export(config_path: Path, source: Path, output: Path) -> Path:
-    """The QAT checkpoint ``int4rt convert`` reads, from ``source`` (a run folder, its newest
-    checkpoint, or a checkpoint file)."""
+def export_run(model: QatTransducer | QatCharLm, source: Path, output: Path) -> Path:
+    """Write the QAT checkpoint ``int4rt convert`` reads (``export_tensors``; metadata: the
+    run's ``provenance``) of ``source`` (a run folder, its newest checkpoint, or a checkpoint
+    file) loaded into ``model``; return the checkpoint read."""
     checkpoint = newest_checkpoint(source) if source.is_dir() else source
     if checkpoint is None:
         raise SystemExit(f"no checkpoint in {source}")
-    config = rnnt_config(config_path)
-    model = QatTransducer(Transducer(config), config)
     load_checkpoint(checkpoint, model, None)
-    save_file(model.export_tensors(), str(output), metadata={"source": str(checkpoint)})
+    save_file(model.export_tensors(), str(output), metadata=export_metadata(checkpoint))
     return checkpoint
+
+
+def export(config_path: Path, source: Path, output: Path) -> Path:
+    """``export_run`` of a QAT RNN-T run (``config_path`` its config)."""
+    config = rnnt_config(config_path)
+    return export_run(QatTransducer(Transducer(config), config), source, output)
 
 
 def main(argv: list[str] | None = None) -> int:

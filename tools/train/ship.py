@@ -7,8 +7,11 @@
 file, a milestone folder (``models/checkpoints/small-fp32``) or a plain safetensors file of
 model tensors; either LM may be left out. The RNN-T is converted to INT4 with calibration on
 ``dev-fortunes`` (the LMs on the dev text of their domain); the recommended decoding is the
-point of a small grid (greedy, beam × LM weights × length reward) with the lowest WER on a
-fixed mix of ``dev-fortunes`` and ``dev-bible`` utterances; ``--count`` clips are taken from
+point of a grid (greedy, {modified beam, ALSD} × beam × LM weights × length reward;
+``int4rt_train.fusion_tuning.decoding_points``) with the lowest WER on a fixed mix of
+``dev-fortunes`` and ``dev-bible`` utterances; ``bundle.json`` records where the model came
+from (the source's saved state: checkpoint, milestone or QAT export metadata; plus
+``--provenance KEY=VALUE``); ``--count`` clips are taken from
 ``eval-heldout-clean`` (reserved voices, held-out sentences), one per voice, deterministically.
 The folder ``--out`` (default ``int4rt/default_model``) is replaced whole by ``bundle.json``,
 ``model.safetensors``, ``lm-external.safetensors``, ``lm-source.safetensors``, ``clips.jsonl``
@@ -42,7 +45,8 @@ from int4rt.model.container import load_model
 from int4rt.recognizer import Recognizer
 from int4rt_convert import ConvertOptions, QuantOptions, convert
 from int4rt_train.checkpoint import model_tensors, newest_checkpoint
-from int4rt_train.milestone import read_milestone
+from int4rt_train.fusion_tuning import DecodingGrid, best_point, decoding_points
+from int4rt_train.milestone import provenance, read_milestone
 
 CLIP_SECONDS = (1.5, 4.0)  # a shipped clip's duration, shortest and longest
 LM_FILES = {"lm": "lm-external.safetensors", "source_lm": "lm-source.safetensors"}
@@ -59,9 +63,11 @@ class Weights:
 
 
 def read_weights(path: Path) -> Weights:
-    """The model tensors of a run folder, checkpoint, milestone or plain safetensors file."""
+    """The model tensors of a run folder, checkpoint, milestone or plain safetensors file, with
+    their ``provenance`` (a QAT export carries its run's state, ``int4rt_train.qat --export``).
+    """
     if path.is_dir() and (path / "milestone.json").is_file():
-        info = json.loads((path / "milestone.json").read_text(encoding="utf-8"))
+        info = provenance(path)
         return Weights(read_milestone(path), f"{path.name}/ ({info.get('source')})", info)
     if path.is_dir():
         newest = newest_checkpoint(path)
@@ -71,36 +77,12 @@ def read_weights(path: Path) -> Weights:
     if not path.is_file():
         raise SystemExit(f"ship: {path}: no such checkpoint file or folder")
     with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
         keys = list(handle.keys())
-    if any(key.startswith("model.") for key in keys):
-        state = json.loads(metadata.get("state", "{}"))
-        origin = run_origin(path.parent)
-        if origin is not None:
-            state["init_from"] = origin
-        return Weights(model_tensors(path), path.name, state)
-    with safe_open(str(path), framework="pt") as handle:
-        tensors = {key: handle.get_tensor(key) for key in keys}
-    return Weights(tensors, path.name, {})
-
-
-def run_origin(run: Path) -> str | None:
-    """The ``--init-from`` of the run's first start (``metrics.jsonl``), if any: the run's step
-    and audio counters start at 0 there, after what that milestone had seen.
-    """
-    try:
-        lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "started":
-            origin = record.get("options", {}).get("init_from")
-            return None if origin in (None, "None") else origin
-    return None
+        if any(key.startswith("model.") for key in keys):
+            tensors = model_tensors(path)
+        else:
+            tensors = {key: handle.get_tensor(key) for key in keys}
+    return Weights(tensors, path.name, provenance(path))
 
 
 def is_qat(weights: Weights) -> bool:
@@ -198,40 +180,48 @@ def score(recognizer: Recognizer, features: list[np.ndarray], refs: list[str],
 
 
 def tune(recognizer: Recognizer, rows: list[dict[str, Any]], lms: dict[str, str],
-         args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Every grid point's WER on ``rows``; the best settings (lowest WER, then CER, then the
-    simplest: greedy before beam, smaller weights first) and the table.
+         grid: DecodingGrid) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every point's WER on ``rows`` (``decoding_points``: greedy and the grid); the best
+    settings (``best_point``: lowest WER, then CER, then the simplest) and the table.
     """
     features = [recognizer.features(row["audio"]) for row in rows]
     refs = [row["text"] for row in rows]
-    points: list[dict[str, Any]] = [{"method": "greedy"}]
-    lm_weights = args.lm_weights if "lm" in lms else (0.0,)
-    source_weights = args.source_lm_weights if "source_lm" in lms else (0.0,)
-    for beam, lm_w, src_w, reward in itertools.product(args.beams, lm_weights, source_weights,
-                                                       args.length_rewards):
-        if src_w > 0 and lm_w == 0:
-            continue  # a source LM alone would only penalize the source domain
-        point: dict[str, Any] = {"method": "beam", "beam": beam, "length_reward": reward}
-        if lm_w > 0:
-            point.update(lm=lms["lm"], lm_weight=lm_w)
-        if src_w > 0:
-            point.update(source_lm=lms["source_lm"], source_lm_weight=src_w)
-        points.append(point)
+    points = decoding_points(grid, "lm" in lms, "source_lm" in lms)
+    for point in points:
+        if "lm_weight" in point:
+            point["lm"] = lms["lm"]
+        if "source_lm_weight" in point:
+            point["source_lm"] = lms["source_lm"]
     table = []
     for point in points:
         table.append(score(recognizer, features, refs, point))
         print(f"  tune {json.dumps(table[-1])}", flush=True)
-    best = min(range(len(table)), key=lambda i: (table[i]["wer"], table[i]["cer"], i))
-    return points[best], table
+    return points[best_point(table)], table
+
+
+def origin_entry(state: dict[str, Any]) -> dict[str, Any]:
+    """Provenance fields common to every bundle.json model entry: ``init_from`` and, when the
+    run recorded them (QAT runs), what the weights it started from had seen (``init``)."""
+    entry: dict[str, Any] = {"init_from": state.get("init_from")}
+    init = state.get("init_state")
+    if init:
+        seconds = init.get("audio_seconds")
+        entry["init"] = {key: init.get(key) for key in ("step", "epoch", "best_dev_wer",
+                                                        "dev_bpc", "init_from", "source")
+                         if init.get(key) is not None}
+        if seconds is not None:
+            entry["init"]["audio_hours"] = round(seconds / 3600, 2)
+    return entry
 
 
 def lm_entry(role: str, weights: Weights, out: Path, calibration: Path) -> dict[str, Any]:
     """The bundle.json entry of an LM file."""
     path = out / LM_FILES[role]
     return {"file": path.name, "sha256": file_digest(path), "bytes": path.stat().st_size,
-            "config": "lm-small", "checkpoint": weights.source,
-            "step": weights.state.get("step"), "epoch": weights.state.get("epoch"),
-            "dev_bpc": weights.state.get("dev_bpc"), "text_domain": LM_TEXTS[role],
+            "config": "lm-small", "weights": "INT4 QAT" if is_qat(weights) else "INT4 PTQ",
+            "checkpoint": weights.source, "step": weights.state.get("step"),
+            "epoch": weights.state.get("epoch"), "dev_bpc": weights.state.get("dev_bpc"),
+            **origin_entry(weights.state), "text_domain": LM_TEXTS[role],
             "calibration": str(calibration)}
 
 
@@ -257,18 +247,26 @@ def convert_lms(args: argparse.Namespace, work: Path, out: Path) -> dict[str, An
     return entries
 
 
-def model_entry(weights: Weights, path: Path, calibration: Path) -> dict[str, Any]:
-    """The bundle.json entry of the RNN-T file."""
+def model_entry(weights: Weights, path: Path, calibration: Path,
+                extra: dict[str, Any]) -> dict[str, Any]:
+    """The bundle.json entry of the RNN-T file: its provenance from ``weights.state`` (for a
+    QAT run, ``qat_best_dev_wer`` is its own, the INT4 engine's greedy dev WER, and
+    ``fp32_best_dev_wer`` that of the FP32 weights it started from), then ``extra``
+    (``--provenance``), which adds or replaces fields."""
     state = weights.state
     seconds = state.get("audio_seconds")
     qat = is_qat(weights)
-    return {"file": path.name, "sha256": file_digest(path), "bytes": path.stat().st_size,
-            "config": "small", "weights": "INT4 QAT" if qat else "INT4 PTQ",
-            "checkpoint": weights.source, "step": state.get("step"),
-            "epoch": state.get("epoch"), "init_from": state.get("init_from"),
-            "audio_hours": None if seconds is None else round(seconds / 3600, 2),
-            "fp32_best_dev_wer": state.get("best_dev_wer"), "fp32_dev_set": "dev-fortunes",
-            "calibration": str(calibration)}
+    entry = {"file": path.name, "sha256": file_digest(path), "bytes": path.stat().st_size,
+             "config": "small", "weights": "INT4 QAT" if qat else "INT4 PTQ",
+             "checkpoint": weights.source, "step": state.get("step"),
+             "epoch": state.get("epoch"), **origin_entry(state),
+             "audio_hours": None if seconds is None else round(seconds / 3600, 2)}
+    if qat:
+        entry["qat_best_dev_wer"] = state.get("best_dev_wer")
+        entry["fp32_best_dev_wer"] = (state.get("init_state") or {}).get("best_dev_wer")
+    else:
+        entry["fp32_best_dev_wer"] = state.get("best_dev_wer")
+    return {**entry, "fp32_dev_set": "dev-fortunes", "calibration": str(calibration), **extra}
 
 
 def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
@@ -284,7 +282,9 @@ def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
     recognizer = Recognizer(load_model(out / "model.safetensors"))
     lms = {role: str(out / LM_FILES[role]) for role in LM_FILES if entries[role] is not None}
     print("ship: choosing the decoding settings", flush=True)
-    best, table = tune(recognizer, tuning_set(args.corpus, args.tune_per_set), lms, args)
+    grid = DecodingGrid(args.methods, args.beams, args.lm_weights, args.source_lm_weights,
+                        args.length_rewards)
+    best, table = tune(recognizer, tuning_set(args.corpus, args.tune_per_set), lms, grid)
     for role in LM_FILES:
         if entries[role] is not None and role not in best:
             entries[role]["note"] = "not used by the recommended decoding (no gain in tuning)"
@@ -292,7 +292,7 @@ def build(args: argparse.Namespace, work: Path, out: Path) -> dict[str, Any]:
     clip_refs = [row["text"] for row in clips]
     return {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
-        "model": model_entry(weights, out / "model.safetensors", calibration),
+        "model": model_entry(weights, out / "model.safetensors", calibration, args.provenance),
         **entries,
         "decoding": {key: value for key, value in best.items() if key not in LM_FILES},
         "tuning": {"sets": ["dev-fortunes", "dev-bible"], "per_set": args.tune_per_set,
@@ -322,13 +322,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUNDLE_DIR)
     parser.add_argument("--tune-per-set", type=int, default=40,
                         help="utterances of each dev set the decoding is chosen on (default 40)")
-    parser.add_argument("--beams", type=_numbers(int), default=(4,))
-    parser.add_argument("--lm-weights", type=_numbers(float), default=(0.0, 0.2, 0.4))
-    parser.add_argument("--source-lm-weights", type=_numbers(float), default=(0.0, 0.2))
-    parser.add_argument("--length-rewards", type=_numbers(float), default=(0.0, 0.5, 1.0))
+    grid = DecodingGrid()
+    parser.add_argument("--methods", type=_methods, default=grid.methods,
+                        help="search methods besides greedy (default beam,alsd)")
+    parser.add_argument("--beams", type=_numbers(int), default=grid.beams)
+    parser.add_argument("--lm-weights", type=_numbers(float), default=grid.lm_weights)
+    parser.add_argument("--source-lm-weights", type=_numbers(float), default=grid.source_weights)
+    parser.add_argument("--length-rewards", type=_numbers(float), default=grid.length_rewards)
     parser.add_argument("--lm-calib-limit", type=int, default=200,
                         help="LM calibration sentences (default 200)")
+    parser.add_argument("--provenance", type=_key_value, action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="add or replace a field of bundle.json's model entry (VALUE: JSON "
+                             "if it parses, else a string); repeatable")
     args = parser.parse_args(argv)
+    args.provenance = dict(args.provenance)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.clips is None:
         args.clips = args.corpus / "sets" / "eval-heldout-clean"
@@ -362,6 +370,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ship: clips WER {info['clips']['recommended']['wer']} % (recommended), "
           f"{info['clips']['greedy']['wer']} % (greedy)")
     return 0
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(text.split(","))
+    if not set(methods) <= {"beam", "alsd"}:
+        raise argparse.ArgumentTypeError(f"methods are beam and alsd; got {text!r}")
+    return methods
 
 
 def _numbers(kind: type) -> Any:
