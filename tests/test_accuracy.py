@@ -213,6 +213,9 @@ def test_whole_run_on_tiny_random_models(tmp_path, monkeypatch):
     tuned = []
     monkeypatch.setattr(accuracy, "tune", lambda decode, items, *a, **k: (
         tuned.append([item.key for item in items]), tune(decode, items, *a, **k))[1])
+    methods = set()
+    monkeypatch.setattr(accuracy, "search", lambda model, enc, options, **k: (
+        methods.add(options.method), search(model, enc, options, **k))[1])
     out = tmp_path / "RESULTS.md"
     out.write_text("# Results\n\nkept\n")
     status = accuracy.main([
@@ -232,6 +235,7 @@ def test_whole_run_on_tiny_random_models(tmp_path, monkeypatch):
         for mode in ("none", "shallow", "density ratio"):
             assert f"| {system} | {mode} |" in text
     assert "**test-a** (2 utterances)" in text
+    assert methods == {"alsd"} and "alignment-length synchronous decoding (ALSD)" in text
     saved = json.loads((tmp_path / "work" / "accuracy.json").read_text())
     first, second = "wav/test-a-00000.wav", "wav/test-a-00001.wav"
     assert sorted(saved["hypotheses"]["test-a"]) == [first, second]

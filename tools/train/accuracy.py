@@ -13,8 +13,8 @@ Steps (docs/RESULTS.md, "Accuracy"):
    id, beam ``--tune-beam``): shallow λ and density-ratio (λ, μ) from a small grid
    (``int4rt_train.fusion_tuning``). Test sets are never used to choose anything.
 3. Each evaluation set (first ``--limit`` utterances by id): features once, each system's
-   encoder once, then int4rt's modified beam search (``int4rt.decode.search``) at every beam ×
-   {no LM, shallow, density ratio}. FP32 runs the same search on float scores
+   encoder once, then int4rt's search (``int4rt.decode.search``; ``--method``, ALSD by default)
+   at every beam × {no LM, shallow, density ratio}. FP32 runs the same search on float scores
    (``int4rt_train.float_search``).
 4. Markdown between markers in ``--out``, a PNG of WER against beam, and every hypothesis in
    ``<work>/accuracy.json``.
@@ -60,6 +60,8 @@ from int4rt_train.fusion_tuning import Choice, tune
 TEST_SETS = ("test-fortunes-clean", "test-fortunes-noisy", "test-bible-clean",
              "test-bible-noisy", "eval-heldout-clean", "eval-heldout-noisy")
 HEADING = "## Accuracy (issue 11)"
+METHOD_NAMES = {"alsd": "alignment-length synchronous decoding (ALSD)",
+                "beam": "modified beam search"}
 
 
 @dataclass
@@ -74,6 +76,7 @@ class System:
     lm_bytes: tuple[int | None, int | None]
     choice: Choice | None = None
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    method: str = "alsd"
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """What ``search`` takes: the encoder projection (float: the encoder output)."""
@@ -89,20 +92,21 @@ class System:
 
     def decode(self, enc: np.ndarray, mode: str, beam: int, lm_weight: float = 0.0,
                source_weight: float = 0.0) -> str:
-        """The best hypothesis's text under one configuration (modified beam search).
+        """The best hypothesis's text under one configuration (``method`` at ``beam``).
 
         A float model is searched through its model interface (the search's ``numpy`` path);
         an integer model on the Numba kernels.
         """
         backend = "numpy" if isinstance(self.model, FloatSearchRnnt) else "numba"
         if mode == "none":
-            return search(self.model, enc, DecodeOptions("beam", beam=beam),
+            return search(self.model, enc, DecodeOptions(self.method, beam=beam),
                           backend=backend).text
         if mode == "shallow":
-            return search(self.model, enc, DecodeOptions("beam", beam=beam, lm_weight=lm_weight),
+            return search(self.model, enc,
+                          DecodeOptions(self.method, beam=beam, lm_weight=lm_weight),
                           lm=self.lm, backend=backend).text
         return search(self.model, enc,
-                      DecodeOptions("beam", beam=beam, lm_weight=lm_weight,
+                      DecodeOptions(self.method, beam=beam, lm_weight=lm_weight,
                                     source_lm_weight=source_weight),
                       lm=self.lm, source_lm=self.source_lm, backend=backend).text
 
@@ -234,7 +238,8 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
     if "fp32" in args.systems:
         fmodel = load_float(fp32, args.config,
                             (int8.frontend.cmvn_mean, int8.frontend.cmvn_std))
-        systems.append(System("FP32", fmodel, *float_lms, fp32_bytes, tuple(float_lm_bytes)))
+        systems.append(System("FP32", fmodel, *float_lms, fp32_bytes, tuple(float_lm_bytes),
+                              method=args.method))
     for name, key, lm_key in (("INT8 PTQ", "int8", "int8"), ("INT4 PTQ", "int4", "int4"),
                               ("INT4 QAT", "int4-qat", "int4")):
         if key not in conversions or key not in args.systems:
@@ -242,7 +247,7 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
         model = load_model(conversions[key].path)
         lms, sizes = lm_pair(lm_key)
         systems.append(System(name, model, *lms, conversions[key].report["sizes"]["file_bytes"],
-                              tuple(sizes)))
+                              tuple(sizes), method=args.method))
     return systems, conversions
 
 
@@ -341,9 +346,10 @@ def render(args: argparse.Namespace, command: str, systems: list[System], board:
         "**synthetic** (espeak-ng / flite speech, reserved voices and sentences, "
         "`int4rt_train.data`), not recorded speech.", "",
         "```", command, "```", "",
-        f"Utterances per set: the first {args.limit or 'all'} by id. Search: int4rt's modified "
-        "beam search (DECODING.md) at each beam; FP32 runs the same search code on the float "
-        "model's log-probabilities (`int4rt_train.float_search`, 2^-16-nat fixed point). "
+        f"Utterances per set: the first {args.limit or 'all'} by id. Search: int4rt's "
+        f"{METHOD_NAMES[args.method]} (DECODING.md) at each beam; FP32 runs the same search "
+        "code on the float model's log-probabilities (`int4rt_train.float_search`, 2^-16-nat "
+        "fixed point). "
         "Fusion weights chosen per system on "
         f"{args.tune_set} (first {args.tune_limit} utterances, beam {args.tune_beam}); "
         "WER/CER in percent.", "",
@@ -434,6 +440,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lm-weights", type=_floats, default=(0.1, 0.2, 0.3, 0.5))
     p.add_argument("--source-weights", type=_floats, default=(0.1, 0.2, 0.3))
     p.add_argument("--beams", type=_ints, default=(1, 4, 8))
+    p.add_argument("--method", choices=tuple(METHOD_NAMES), default="alsd",
+                   help="search: alsd (several labels a frame) or beam (modified beam search, "
+                   "at most one label per encoder frame)")
     p.add_argument("--limit", type=int, help="first N utterances (by id) of each set")
     p.add_argument("--systems", type=lambda s: tuple(s.split(",")),
                    default=("fp32", "int8", "int4", "int4-qat"))
