@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,27 @@ def test_shard_round_trip(tmp_path: Path) -> None:
     assert [(u.uid, u.text) for u in utts] == [("a", "x y"), ("b", "z")]
     np.testing.assert_array_equal(utts[0].features, feats[0])
     np.testing.assert_array_equal(utts[1].features, feats[1])
+
+
+def test_a_failed_pitch_shift_is_rendered_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from int4rt_train import data
+
+    calls = []
+
+    def fake_synthesize(sentence, voice, effects, band):
+        calls.append(effects)
+        if "pitch" in effects:
+            raise subprocess.CalledProcessError(-11, ["sox"])
+        return np.full(1600, 0.25, dtype=np.float32)
+
+    monkeypatch.setattr(synth, "synthesize", fake_synthesize)
+    voice = synth.Voice("flite", "kal")
+    shifted = augment.Augmentation(speed=1.1, shift_cents=-165)
+    pcm, applied = data.render_training("a tale", voice, shifted, np.random.default_rng(0))
+    assert applied == augment.Augmentation(speed=1.1)
+    assert calls == [("speed", "1.100", "pitch", "-165"), ("speed", "1.100")]
+    assert pcm.dtype == np.int16 and np.all(pcm == 8192)
+    with pytest.raises(subprocess.CalledProcessError):
+        monkeypatch.setattr(synth, "synthesize", lambda *a: (_ for _ in ()).throw(
+            subprocess.CalledProcessError(2, ["sox"])))
+        data.render_training("a tale", voice, augment.Augmentation(), np.random.default_rng(0))

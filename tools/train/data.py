@@ -18,7 +18,9 @@ exactly what the engine computes from the WAV file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -90,6 +92,22 @@ def render(sentence: str, voice: synth.Voice, aug: augment.Augmentation,
     return augment.to_int16(augment.apply_noise_and_gain(samples, aug, rng))
 
 
+def render_training(sentence: str, voice: synth.Voice, aug: augment.Augmentation,
+                    rng: np.random.Generator) -> tuple[np.ndarray, augment.Augmentation]:
+    """``render``, except that when sox fails on a pitch shift (sox 14.4.2's ``pitch`` effect
+    has crashed on some inputs) the utterance is rendered without the shift; returns the
+    samples and the augmentation actually applied."""
+    try:
+        return render(sentence, voice, aug, rng), aug
+    except subprocess.CalledProcessError as error:
+        if not aug.shift_cents:
+            raise
+        print(f"sox failed ({error.returncode}) on {voice.label()} {aug.label()}; "
+              "rendered without the pitch shift", flush=True)
+        plain = dataclasses.replace(aug, shift_cents=0)
+        return render(sentence, voice, plain, rng), plain
+
+
 def features_of(pcm: np.ndarray) -> np.ndarray:
     """int4rt front-end features of 16-bit samples (as ``load_audio`` reads the WAV file)."""
     return compute_features(pcm.astype(np.float32) / np.float32(32768.0), FRONTEND)
@@ -156,7 +174,7 @@ def _write_training_shard(stem: Path, shard: int, sentences: list[str], seed: in
         voice, aug = synth.training_voice(rng), augment.training_augmentation(rng)
         if synth.is_reserved(voice):
             raise AssertionError(f"reserved voice {voice} drawn for training")
-        pcm = render(sentence, voice, aug, rng)
+        pcm, aug = render_training(sentence, voice, aug, rng)
         seconds += pcm.size / synth.SAMPLE_RATE
         rows.append({"id": f"{stem.name}-{slot:04d}", "text": sentence,
                      "voice": voice.label(), "aug": aug.label()})
