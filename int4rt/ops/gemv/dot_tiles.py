@@ -47,6 +47,7 @@ I32X8 = ir.VectorType(ir.IntType(32), 8)
 I8X64 = ir.VectorType(ir.IntType(8), 2 * CHUNK)
 I16X32 = ir.VectorType(ir.IntType(16), 32)
 I32X16 = ir.VectorType(ir.IntType(32), 16)
+I32X4 = ir.VectorType(ir.IntType(32), 4)
 
 
 def _as_i64(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
@@ -143,15 +144,50 @@ def make_avx2_tile(rows_f: int, rows_r: int, chunk_operands, kind: str = "avx2")
             n_cols = _as_i64(builder, cgutils.unpack_tuple(builder, out_arr.shape)[1])
             for f in range(rows_f):
                 row = builder.mul(builder.add(b0_v, ir.Constant(I64, f)), n_cols)
+                totals = [builder.load(acc32[f][r]) for r in range(rows_r)]
+                if rows_r == 4:  # four lane totals at once, one 16-byte store
+                    at = builder.gep(out_arr.data, [builder.add(row, n0_v)])
+                    builder.store(_four_totals(builder, totals),
+                                  builder.bitcast(at, I32X4.as_pointer()), align=4)
+                    continue
                 for r in range(rows_r):
                     index = builder.add(row, builder.add(n0_v, ir.Constant(I64, r)))
-                    total = builder.call(reduce_add, [builder.load(acc32[f][r])])
+                    total = builder.call(reduce_add, [totals[r]])
                     builder.store(total, builder.gep(out_arr.data, [index]))
             return context.get_dummy_value()
 
         return sig, codegen
 
     return tile
+
+
+def _four_totals(builder: ir.IRBuilder, vectors: list) -> ir.Value:
+    """The lane totals of four int32 vectors as one 4-lane vector, by a transposing tree:
+    ``vpunpck{l,h}dq`` then ``vpunpck{l,h}qdq`` pairs and adds leave [A, B, C, D] partial
+    totals in every 16-byte block, which halving adds then sum. Wrapping int32 adds in another
+    order: the same totals (§7.1)."""
+    count = vectors[0].type.count
+
+    def shuffle(x, y, pattern):
+        mask = [source * count + 4 * block + lane for block in range(count // 4)
+                for source, lane in pattern]
+        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32),
+                                                                      len(mask)), mask))
+
+    def fold(x, y, low, high):
+        return builder.add(shuffle(x, y, low), shuffle(x, y, high))
+
+    dwords = ((0, 0), (1, 0), (0, 1), (1, 1)), ((0, 2), (1, 2), (0, 3), (1, 3))
+    qwords = ((0, 0), (0, 1), (1, 0), (1, 1)), ((0, 2), (0, 3), (1, 2), (1, 3))
+    a, b, c, d = vectors
+    totals = fold(fold(a, b, *dwords), fold(c, d, *dwords), *qwords)
+    while totals.type.count > 4:
+        half = totals.type.count // 2
+        low, high = (ir.Constant(ir.VectorType(ir.IntType(32), half), list(range(k, k + half)))
+                     for k in (0, half))
+        totals = builder.add(builder.shuffle_vector(totals, totals, low),
+                             builder.shuffle_vector(totals, totals, high))
+    return totals
 
 
 def _ymm_chunks(builder, operands, chunks, flush, rows_f, rows_r, acc32, vnni):
