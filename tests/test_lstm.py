@@ -198,8 +198,7 @@ def test_trusted_step_equals_lstm_step(rows):
     c = rng.integers(-3000, 3000, size=(rows, cell.hidden_size)).astype(np.int16)
     want_h, want_c = fast.lstm_step(cell, x, h, c, TABLE, "double")
     h_trusted, c_trusted = h.astype(np.int16), c.copy()
-    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted,
-                                 TABLE)
+    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted)
     np.testing.assert_array_equal(got, want_h)
     np.testing.assert_array_equal(h_trusted, want_h)
     np.testing.assert_array_equal(c_trusted, want_c)
