@@ -40,6 +40,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="tables to run, of encoder,decode,process,sherpa (default: all "
                              "but sherpa, whose batch-1 LM calls make it slow)")
     parser.add_argument("--no-peers", action="store_true", help="skip torch / ONNX Runtime")
+    parser.add_argument("--compare-paths", default="",
+                        help="comma-separated int4rt kernel paths (of int4rt.ops.gemv.dispatch."
+                             "supported_paths()) to time as extra rows: the encoder, and beam 8 "
+                             "with density ratio at one thread, alternating with the default")
     parser.add_argument("--json", help="write all timings to this JSON file")
     parser.add_argument("--results", help="write the tables into this Markdown file's section")
     parser.add_argument("--png", help="write the time-vs-beam plot here (needs matplotlib)")
@@ -51,6 +55,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.repeats = args.repeats or (1 if quick else 5)
     args.threads = [int(t) for t in (args.threads or ("1" if quick else "1,2")).split(",")]
     args.tables = [t.strip() for t in args.tables.split(",")]
+    args.compare_paths = [p.strip() for p in args.compare_paths.split(",") if p.strip()]
     if not set(args.tables) <= {"encoder", "decode", "process", "sherpa"}:
         parser.error("--tables: choose from encoder, decode, process, sherpa")
     default_searches = "greedy,beam 8" if quick else ",".join(SEARCHES)

@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -17,23 +18,45 @@ from benchmarks import decode_grid, encoder_peers, process_stats
 from benchmarks.timing import alternate
 from benchmarks.workload import build, features_for, tune_label_rate
 from int4rt.decode import DecodeOptions, decode
-from int4rt.model.container import save_model
+from int4rt.model.container import load_model, save_model
+from int4rt.ops.gemv.dispatch import layouts_on_path
 
 
 def _log(message: str) -> None:
     print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {message}", flush=True)
 
 
+def on_path(models: tuple, path: str, folder: Path, warm_up: Callable[..., object]) -> tuple:
+    """Fresh copies of ``models`` (saved and loaded again, so no layout is shared) whose
+    layouts take kernel path ``path``: ``warm_up(*copies)`` runs inside
+    :func:`~int4rt.ops.gemv.dispatch.layouts_on_path`, which builds them; the copies keep the
+    path afterwards. Lets one table compare paths in one process, alternating.
+    """
+    copies = []
+    for index, model in enumerate(models):
+        file = folder / f"path-{path}-{index}.safetensors"
+        save_model(model, file)
+        copies.append(load_model(file))
+    with layouts_on_path(path):
+        warm_up(*copies)
+    return tuple(copies)
+
+
 def encoder_tables(model, features, frames, args, folder: Path) -> dict[int, dict]:
-    """Per thread count: int4rt's encoder and the peers', alternating."""
+    """Per thread count: int4rt's encoder (on each path of ``--compare-paths`` too) and the
+    peers', alternating."""
     onnx_files = None if args.no_peers else encoder_peers.export_onnx(model, frames, folder)
+    others = {path: on_path((model,), path, folder, lambda m: m.encode(features))[0]
+              for path in args.compare_paths}
     tables = {}
     for threads in args.threads:
-        def int4rt_encode(threads=threads):
+        def int4rt_encode(threads=threads, model=model):
             numba.set_num_threads(threads)
             return model.encode(features)
 
         runs = {"int4rt (Numba)": int4rt_encode}
+        runs |= {f"int4rt (Numba), `{path}` path": partial(int4rt_encode, model=other)
+                 for path, other in others.items()}
         if not args.no_peers:
             runs |= encoder_peers.ort_runs(onnx_files, model, frames, threads)
             runs |= encoder_peers.torch_runs(model, frames, threads)
@@ -42,8 +65,14 @@ def encoder_tables(model, features, frames, args, folder: Path) -> dict[int, dic
     return tables
 
 
-def decode_tables(tuned, untuned, features, ext, src, args) -> dict[int, dict]:
-    """One thread: the whole grid plus the every-frame case; more threads: the headline."""
+def decode_tables(tuned, untuned, features, ext, src, args, folder: Path) -> dict[int, dict]:
+    """One thread: the whole grid plus the every-frame case, and the headline on each path of
+    ``--compare-paths``; more threads: the headline."""
+    headline = DecodeOptions(**decode_grid.SEARCHES[decode_grid.HEADLINE[0]],
+                             **decode_grid.FUSIONS[decode_grid.HEADLINE[1]])
+    others = {path: on_path((tuned, ext, src), path, folder,
+                            lambda m, e, s: decode(m, features, headline, lm=e, source_lm=s))
+              for path in args.compare_paths}
     tables = {}
     for threads in args.threads:
         searches = {name: decode_grid.SEARCHES[name] for name in args.searches}
@@ -57,6 +86,9 @@ def decode_tables(tuned, untuned, features, ext, src, args) -> dict[int, dict]:
                                     **decode_grid.FUSIONS["density ratio"])
             runs["beam 8 / density ratio, every frame"] = partial(
                 decode, untuned, features, options, lm=ext, source_lm=src)
+            for path, (m, e, s) in others.items():
+                runs[f"beam 8 / density ratio, `{path}` path"] = partial(
+                    decode, m, features, headline, lm=e, source_lm=s)
 
         def pinned(fn, threads=threads):
             def run():
@@ -130,7 +162,7 @@ def run_all_tables(args: argparse.Namespace) -> dict:
                    "sherpa": None}
         tables = {
             "encoder": lambda: encoder_tables(model, features, frames, args, folder),
-            "decode": lambda: decode_tables(tuned, model, features, ext, src, args),
+            "decode": lambda: decode_tables(tuned, model, features, ext, src, args, folder),
             "process": lambda: process_tables(tuned, ext, src, args, folder),
             "sherpa": lambda: (None if args.no_peers else
                                sherpa_table(tuned, ext, src, features, args, folder)),

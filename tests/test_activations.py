@@ -9,7 +9,8 @@ import pytest
 
 from int4rt import arith
 from int4rt.ops.activations import numba as activations_numba
-from int4rt.ops.activations.lookup import LUT_OFFSET, gate_luts
+from int4rt.ops.activations.lookup import LUT_OFFSET, cell_tanh_lut, gate_luts
+from int4rt.ops.activations.reference import tanh_input_scaling
 
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int64)
 TABLES = {"tflm": arith.TFLM_SIGMOID_TABLE, "int4rt": arith.sigmoid_table()}
@@ -43,6 +44,19 @@ def test_gate_luts_equal_the_kernels_on_every_input(table_name):
     assert tanh[LUT_OFFSET] == 0 and tanh[LUT_OFFSET + 1000] == -tanh[LUT_OFFSET - 1000]
     assert gate_luts(table.copy())[0] is sigmoid  # cached by contents
     assert not sigmoid.flags.writeable
+
+
+@pytest.mark.parametrize("table_name", sorted(TABLES))
+@pytest.mark.parametrize("scale_log2", [-15, -11, -9, 0, 2])
+def test_cell_tanh_lut_equals_the_kernel_on_every_input(table_name, scale_log2):
+    """tanh of the cell state at its scale (§6.4, §8.4), one table per scaling."""
+    table = TABLES[table_name]
+    scaling = tanh_input_scaling(scale_log2)
+    lut = cell_tanh_lut(table, *scaling)
+    np.testing.assert_array_equal(lut, activations_numba.tanh16(ALL_INT16, table, *scaling))
+    assert cell_tanh_lut(table.copy(), *scaling) is lut and not lut.flags.writeable
+    if scaling == (3, 0):
+        assert lut is gate_luts(table)[1]
 
 
 def test_gate_luts_reject_a_bad_table():

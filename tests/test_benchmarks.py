@@ -22,14 +22,15 @@ def test_quick_mode_writes_every_table(tmp_path):
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--tables", "encoder,decode",
-         "--json", str(out), "--results", str(results_md)],
+         "--compare-paths", "portable", "--json", str(out), "--results", str(results_md)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["config"] == "tiny.json" and results["seconds"] == 1.0
-    assert list(results["encoder"]["1"]) == ["int4rt (Numba)"]
+    assert list(results["encoder"]["1"]) == ["int4rt (Numba)", "int4rt (Numba), `portable` path"]
     grid = results["decode"]["1"]
-    assert len(grid) == 2 * 3 + 1  # quick: 2 searches × 3 fusions + the every-frame case
+    assert len(grid) == 2 * 3 + 2  # quick: 2 searches × 3 fusions, every frame, portable path
+    assert "beam 8 / density ratio, `portable` path" in grid
     assert all(len(times) == 1 and times[0] > 0 for times in grid.values())
     assert 5.0 <= results["label_rate"] <= 30.0  # tuned toward 15 labels/s on 1 s of audio
     text = results_md.read_text()

@@ -12,10 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from int4rt.ops.gemv.dispatch import supported_paths
+from int4rt.layers import ActQuant, QLinear
+from int4rt.ops.gemv import reference
+from int4rt.ops.gemv.dispatch import layouts_on_path, supported_paths
 from int4rt.ops.gemv.dot_tiles import flush_period
 from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
-from int4rt.ops.gemv.weight_layout import padded_width
+from int4rt.ops.gemv.numba import linear_trusted
+from int4rt.ops.gemv.weight_layout import padded_width, stream_layout
+from int4rt.ops.requantize.scalar import rounding_code
 
 PATHS = sorted(GEMM_PATHS)
 
@@ -73,6 +77,53 @@ def test_any_flush_within_the_bound_is_exact(path, flush):
     w = np.full((5, 1280), -8, np.int8)
     offsets = np.zeros(5, np.int32)
     np.testing.assert_array_equal(_run(path, u, w, offsets, flush), _want(u, w, offsets))
+
+
+@st.composite
+def layers(draw):
+    """A layer and its codes at the edges of §7.1 and §4: extreme codes and weights whose sums
+    reach the overflow guard (|acc + bias| up to 2^31 − 1), multipliers from 2^30 (ties with
+    a negative shift) to 2^31 − 1 with shifts up to 30 (saturation), int16 or int32 outputs."""
+    weight_bits, bits = draw(st.sampled_from([4, 8])), draw(st.sampled_from([4, 8]))
+    signed = draw(st.booleans())
+    fmt = ActQuant(bits=bits, signed=signed, scale=0.1, zero_point=0)
+    zp = draw(st.integers(fmt.qmin, fmt.qmax))
+    fmt = ActQuant(bits=bits, signed=signed, scale=0.1, zero_point=zp)
+    rows, width, frames = draw(st.integers(1, 9)), draw(st.integers(1, 200)), draw(
+        st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w_max = 1 << (weight_bits - 1)
+    w = rng.integers(-w_max, w_max, size=(rows, width))
+    x = rng.integers(fmt.qmin, fmt.qmax, size=(frames, width), endpoint=True)
+    fill = draw(st.sampled_from(["random", "min", "max"]))
+    if fill != "random":
+        w[:] = -w_max if fill == "min" else w_max - 1
+        x[:] = fmt.qmax if zp - fmt.qmin < fmt.qmax - zp else fmt.qmin
+    room = 2**31 - 1 - width * 128 * 255  # the §7.1 guard's bias allowance
+    bias = rng.integers(-room, room, size=rows, endpoint=True)
+    bias[0] = draw(st.sampled_from([-room, room, 0]))
+    multiplier = rng.integers(2**30, 2**31, size=rows)
+    multiplier[0] = draw(st.sampled_from([2**30, 2**31 - 1]))
+    shift = rng.integers(-31, 31, size=rows)
+    shift[0] = draw(st.integers(-31, 30))
+    layer = QLinear(w.astype(np.int8), weight_bits, bias.astype(np.int32),
+                    multiplier.astype(np.int32), shift.astype(np.int32))
+    layer.validate("layer", bits)
+    return layer, fmt, x.astype(fmt.dtype), draw(st.sampled_from(["double", "single"])), \
+        np.dtype(draw(st.sampled_from([np.int16, np.int32])))
+
+
+@pytest.mark.parametrize("path", supported_paths())
+@settings(max_examples=60, deadline=None)
+@given(case=layers())
+def test_every_path_equals_reference_linear(path, case):
+    """§7.1 end to end (folded zero point, padding, requantization, clamp) on each path."""
+    layer, fmt, x, rounding, out_dtype = case
+    want = reference.linear(x, layer, fmt, rounding, out_dtype)
+    with layouts_on_path(path):
+        layout = stream_layout(layer, fmt)
+    np.testing.assert_array_equal(linear_trusted(x, layout, rounding_code(rounding), out_dtype),
+                                  want)
 
 
 def test_flush_period_is_the_int16_bound():

@@ -13,7 +13,7 @@ import int4rt.ops.lstm.reference as ref
 from int4rt.arith import get_profile
 from int4rt.layers import ActQuant, stack_frames
 from int4rt.model.random_model import random_lstm_cell
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, layouts_on_path, supported_paths
 from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
@@ -64,6 +64,29 @@ def test_reference_and_kernel_agree_with_traces(weight_bits, act_bits, signed, r
     hidden = outs[0][0]
     assert hidden.min() >= cell.hidden.qmin and hidden.max() <= cell.hidden.qmax
     assert np.unique(hidden).size > 2, "degenerate random model: hidden codes do not vary"
+
+
+@pytest.mark.parametrize("path", supported_paths())
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::2])
+def test_every_kernel_path_equals_reference(path, weight_bits, act_bits, signed, rounding):
+    """Each dot-product path this CPU has (§7.4, §7.5: the one-row packed GEMV and, for a
+    batch, the blocked tiles) gives the reference's integers; 64 inputs and 70 hidden units
+    make odd 32-byte chunk counts and partial 4-row tiles."""
+    cell = _cell(weight_bits + act_bits, weight_bits, act_bits, signed, input_size=64 + 13,
+                 hidden=70)
+    x = _inputs(5, cell.input, 9, cell.input_size)
+    want = ref.lstm_sequence(cell, x, TABLE, rounding)
+    rng = np.random.default_rng(2)
+    h = rng.integers(cell.hidden.qmin, cell.hidden.qmax, size=(3, cell.hidden_size),
+                     endpoint=True).astype(cell.hidden.dtype)
+    h[0] = cell.hidden.qmax
+    c = rng.integers(-32768, 32767, size=(3, cell.hidden_size), endpoint=True).astype(np.int16)
+    want_step = ref.lstm_step(cell, x[:3], h, c, TABLE, rounding)
+    with layouts_on_path(path):
+        got = fast.lstm_sequence(cell, x, TABLE, rounding)
+        got_step = fast.lstm_step(cell, x[:3], h, c, TABLE, rounding)
+    for a, b in zip((*want, *want_step), (*got, *got_step), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
@@ -175,8 +198,7 @@ def test_trusted_step_equals_lstm_step(rows):
     c = rng.integers(-3000, 3000, size=(rows, cell.hidden_size)).astype(np.int16)
     want_h, want_c = fast.lstm_step(cell, x, h, c, TABLE, "double")
     h_trusted, c_trusted = h.astype(np.int16), c.copy()
-    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted,
-                                 TABLE)
+    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted)
     np.testing.assert_array_equal(got, want_h)
     np.testing.assert_array_equal(h_trusted, want_h)
     np.testing.assert_array_equal(c_trusted, want_c)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH, VNNI_FLUSH, supported_paths
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, PATH_FLUSH, supported_paths
 from int4rt.ops.gemv.packed_gemv import (
     NO_PACKED,
     PACKED_PATHS,
@@ -129,7 +129,7 @@ def test_only_4_bit_codes_get_a_packed_form():
     assert packed_layout(small_eight, fmt) is NO_PACKED
     layout = packed_layout(four, fmt)
     if ACTIVE_PATH != "portable":  # INT4RT_KERNELS=portable keeps the §7.4 portable tiles only
-        assert layout.flush == (VNNI_FLUSH if ACTIVE_PATH == "vnni" else 36)
+        assert layout.flush == PATH_FLUSH.get(ACTIVE_PATH, 36)
         assert layout.weight.shape == (8, 32)
         assert packed_layout(four, fmt) is layout
     else:

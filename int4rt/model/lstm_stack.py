@@ -91,7 +91,7 @@ class LstmStack:
         last layer's hidden codes (int16).
         """
         for plan, h_layer, c_layer in zip(self.step_plans, h, c, strict=True):
-            x = lstm_step_trusted(plan, x, h_layer, c_layer, self.sigmoid_table)
+            x = lstm_step_trusted(plan, x, h_layer, c_layer)
         return x
 
     def sequence(self, x: np.ndarray, *, backend: str = "numba", trace: Trace | None = None,

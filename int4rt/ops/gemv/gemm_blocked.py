@@ -5,8 +5,9 @@ layout of :mod:`int4rt.ops.gemv.weight_layout`. Frames are taken in blocks that 
 within a block every four weight rows are streamed once for all frames, two frames at a
 time (the 2 × 4 tile: 8 int16 accumulators, 4 weight and 1 activation register, inside AVX2's
 16; it loads half the activation bytes per product that a 4 × 2 tile does). One activation
-row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the AVX2 tiles are used, with ``flush < 0``
-the VNNI ones, else the portable ones (both exact for any codes).
+row (a GEMV) uses 1 × 4 tiles. With ``flush > 0`` the AVX2 tiles are used, with
+``VNNI_FLUSH`` the VNNI ones, with ``VNNI512_FLUSH`` the VNNI ones on 64-byte registers, else
+the portable ones (all but AVX2 exact for any codes).
 """
 
 from __future__ import annotations
@@ -16,45 +17,21 @@ import numba as nb
 from int4rt.ops.gemv.dispatch import (
     FAST_TILES,
     HAS_VNNI,
+    HAS_VNNI512,
+    VNNI512_FLUSH,
     VNNI_FLUSH,
-    WIDE_TILES,
+    path_tile,
     supported_paths,
 )
-from int4rt.ops.gemv.dot_tiles import CHUNK, PORTABLE_TILES
+from int4rt.ops.gemv.dot_tiles import CHUNK, PORTABLE_TILES, VNNI512_TILES, VNNI_TILES
 
 FRAME_BLOCK = 128
 """Activation rows per L2 block: 128 × 1280 bytes = 160 KiB."""
 
 
-def _either(wide_tile, fast_tile, portable_tile):
-    """One tile: the ``vnni`` form when ``flush < 0`` (only where the host has VNNI), the AVX2
-    form when ``flush > 0`` (§7.4), else the portable one.
-    """
-    if HAS_VNNI:
-
-        @nb.njit(inline="always")
-        def tile(u, w, b0, n0, chunks, flush, out):
-            if flush < 0:
-                wide_tile(u, w, b0, n0, chunks, flush, out)
-            elif flush > 0:
-                fast_tile(u, w, b0, n0, chunks, flush, out)
-            else:
-                portable_tile(u, w, b0, n0, chunks, flush, out)
-
-        return tile
-
-    @nb.njit(inline="always")
-    def tile(u, w, b0, n0, chunks, flush, out):
-        if flush > 0:
-            fast_tile(u, w, b0, n0, chunks, flush, out)
-        else:
-            portable_tile(u, w, b0, n0, chunks, flush, out)
-
-    return tile
-
-
-_T24, _T14, _T21, _T11 = (_either(WIDE_TILES[s], FAST_TILES[s], PORTABLE_TILES[s])
-                          for s in ((2, 4), (1, 4), (2, 1), (1, 1)))
+_T24, _T14, _T21, _T11 = (
+    path_tile(VNNI512_TILES[s], VNNI_TILES[s], FAST_TILES[s], PORTABLE_TILES[s])
+    for s in ((2, 4), (1, 4), (2, 1), (1, 1)))
 
 
 @nb.njit(nogil=True, cache=True)
@@ -111,3 +88,12 @@ def _vnni_gemm(u, w, offsets, flush, out) -> None:
 
 if HAS_VNNI:
     GEMM_PATHS["vnni"] = _vnni_gemm
+
+
+def _vnni512_gemm(u, w, offsets, flush, out) -> None:
+    """The same GEMM on the 64-byte ``vpdpbusd`` tiles (``flush`` is unused)."""
+    gemm(u, w, offsets, VNNI512_FLUSH, out)
+
+
+if HAS_VNNI512:
+    GEMM_PATHS["vnni512"] = _vnni512_gemm

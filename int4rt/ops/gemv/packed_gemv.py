@@ -13,7 +13,8 @@ paper model (2560 × 640) takes 800 KiB instead of 1.6 MiB and stays in a 1 MiB 
   multiplied with its 32 codes by ``vpmaddubsw``; both pair sums are added to int16 lanes,
   widened every ``flush`` chunks. Then ``Σ_k u·w = Σ_k u·(w + 8) − 8·Σ_k u``: the kernel
   subtracts ``8·Σ_k u`` once per activation row. On the ``vnni`` path ``vpdpbusd`` adds the
-  products straight into int32 lanes instead (``flush`` = ``VNNI_FLUSH``).
+  products straight into int32 lanes instead (``flush`` = ``VNNI_FLUSH``); on ``vnni512`` it
+  does so on 64-byte registers, two packed chunks per instruction (``VNNI512_FLUSH``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,26 @@ import numpy as np
 from llvmlite import ir
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH, HAS_VNNI, VNNI_FLUSH, kernel_flush
-from int4rt.ops.gemv.dot_tiles import CHUNK, I8X32, I16X16, I64, INT16_MAX, make_avx2_tile
+from int4rt.ops.gemv.dispatch import (
+    ACTIVE_PATH,
+    HAS_VNNI,
+    HAS_VNNI512,
+    VNNI512_FLUSH,
+    VNNI_FLUSH,
+    kernel_flush,
+    path_tile,
+)
+from int4rt.ops.gemv.dot_tiles import (
+    CHUNK,
+    I8X32,
+    I8X64,
+    I16X16,
+    I16X32,
+    I64,
+    INT16_MAX,
+    concat,
+    make_avx2_tile,
+)
 
 CODES_PER_CHUNK = 2 * CHUNK  # 64 codes in one 32-byte packed chunk
 NIBBLE_OFFSET = 8  # stored nibble = w + 8 for w in [−8, 7]
@@ -78,69 +97,74 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def packed_layout(layer: QLinear, fmt: ActQuant) -> PackedLayout:
     """The packed form of ``layer`` fed with codes of ``fmt``, built on first use and kept.
 
-    Only 4-bit weight codes within [−8, 7] with a positive flush period, on the AVX2 or VNNI
-    path, have one (its flush is ``VNNI_FLUSH`` on the latter); everything else gets
+    Only 4-bit weight codes within [−8, 7] with a positive flush period, on the AVX2 or a VNNI
+    path, have one (its flush is ``kernel_flush``'s); everything else gets
     :data:`NO_PACKED` (the caller keeps the §7.4 kernels).
     """
     per_layer = _CACHE.setdefault(layer, {})
     layout = per_layer.get(fmt)
     if layout is None:
         flush = packed_flush_period(fmt.qmax - fmt.qmin)
+        chosen = kernel_flush(flush)  # 0 on the portable path
         weight = layer.weight
-        usable = (ACTIVE_PATH in ("avx2", "vnni") and flush > 0 and weight.size > 0
+        usable = (chosen != 0 and flush > 0 and weight.size > 0
                   and int(weight.min()) >= -NIBBLE_OFFSET
                   and int(weight.max()) <= NIBBLE_MAX - NIBBLE_OFFSET)
-        layout = (PackedLayout(pack_offset_nibbles(weight), kernel_flush(flush)) if usable
+        layout = (PackedLayout(pack_offset_nibbles(weight), chosen) if usable
                   else NO_PACKED)
         per_layer[fmt] = layout
     return layout
 
 
-def _make_packed_tile(rows_r: int, vnni: bool = False):
-    """The 1 × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above)."""
-    low_nibbles = ir.Constant(I8X32, [NIBBLE_MAX] * CHUNK)
-    four = ir.Constant(I16X16, [4] * 16)
+def _make_packed_tile(rows_r: int, kind: str = "avx2"):
+    """The 1 × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above).
+
+    Wide operands (``vnni512``) take packed chunks c and c + 1 in one 64-byte load: its low
+    nibbles are codes [64c, 64c + 32) and [64c + 64, 64c + 96), its high nibbles the other two
+    quarters, so the codes are gathered to match (two 32-byte loads each).
+    """
 
     def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
         u_base = builder.mul(b0, builder.mul(chunks, ir.Constant(I64, 2)))
         w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
                   for r in range(rows_r)]
 
-        def operands(c):
+        def u_chunk(at, k):
+            return builder.load(builder.gep(u_ptr, [builder.add(at, ir.Constant(I64, k))]),
+                                align=1)
+
+        def operands(c, wide):
+            vector, halves = (I8X64, I16X32) if wide else (I8X32, I16X16)
+            low_nibbles = ir.Constant(vector, [NIBBLE_MAX] * vector.count)
+            four = ir.Constant(halves, [4] * halves.count)
             u_at = builder.add(u_base, builder.mul(c, ir.Constant(I64, 2)))
-            u_low = builder.load(builder.gep(u_ptr, [u_at]), align=1)
-            u_high = builder.load(builder.gep(u_ptr, [builder.add(u_at, ir.Constant(I64, 1))]),
-                                  align=1)
+            if wide:
+                u_low = concat(builder, u_chunk(u_at, 0), u_chunk(u_at, 2))
+                u_high = concat(builder, u_chunk(u_at, 1), u_chunk(u_at, 3))
+            else:
+                u_low, u_high = u_chunk(u_at, 0), u_chunk(u_at, 1)
             row = []
             for r in range(rows_r):
-                packed = builder.load(builder.gep(w_ptr, [builder.add(w_base[r], c)]), align=1)
+                address = builder.gep(w_ptr, [builder.add(w_base[r], c)])
+                packed = builder.load(builder.bitcast(address, vector.as_pointer()), align=1)
                 w_low = builder.and_(packed, low_nibbles)
-                shifted = builder.lshr(builder.bitcast(packed, I16X16), four)
-                w_high = builder.and_(builder.bitcast(shifted, I8X32), low_nibbles)
+                shifted = builder.lshr(builder.bitcast(packed, halves), four)
+                w_high = builder.and_(builder.bitcast(shifted, vector), low_nibbles)
                 row.append([(u_low, w_low), (u_high, w_high)])
             return [row]
 
         return operands
 
-    return make_avx2_tile(1, rows_r, chunk_operands, vnni)
+    return make_avx2_tile(1, rows_r, chunk_operands, kind)
 
 
-def _either(wide_tile, fast_tile):
-    """The VNNI form when ``flush < 0`` (only where the host has VNNI), else the AVX2 form."""
-    if HAS_VNNI:
-
-        @nb.njit(inline="always")
-        def tile(u, wp, b0, n0, chunks, flush, out):
-            if flush < 0:
-                wide_tile(u, wp, b0, n0, chunks, flush, out)
-            else:
-                fast_tile(u, wp, b0, n0, chunks, flush, out)
-
-        return tile
-    return fast_tile
+def _packed_tile(rows_r: int):
+    """The 1 × R packed tile of every path (a layout has no packed form on ``portable``)."""
+    zmm, wide, fast = (_make_packed_tile(rows_r, kind) for kind in ("vnni512", "vnni", "avx2"))
+    return path_tile(zmm, wide, fast, fast)
 
 
-_P4, _P1 = (_either(_make_packed_tile(r, vnni=True), _make_packed_tile(r)) for r in (4, 1))
+_P4, _P1 = _packed_tile(4), _packed_tile(1)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -171,10 +195,17 @@ def _vnni_gemv_packed(u, wp, offsets, flush, out) -> None:
     gemv_packed(u, wp, offsets, VNNI_FLUSH, out)
 
 
+def _vnni512_gemv_packed(u, wp, offsets, flush, out) -> None:
+    """The same GEMV on the 64-byte ``vpdpbusd`` tiles (``flush`` is unused)."""
+    gemv_packed(u, wp, offsets, VNNI512_FLUSH, out)
+
+
 PACKED_PATHS = {}
 """The one-row paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the selftest
 and the tests check each)."""
-if ACTIVE_PATH in ("avx2", "vnni"):
+if ACTIVE_PATH != "portable":
     PACKED_PATHS["avx2 offset-nibble one-row"] = gemv_packed
-if HAS_VNNI and ACTIVE_PATH != "portable":
-    PACKED_PATHS["vnni offset-nibble one-row"] = _vnni_gemv_packed
+    if HAS_VNNI:
+        PACKED_PATHS["vnni offset-nibble one-row"] = _vnni_gemv_packed
+    if HAS_VNNI512:
+        PACKED_PATHS["vnni512 offset-nibble one-row"] = _vnni512_gemv_packed

@@ -9,8 +9,7 @@ import numba as nb
 import numpy as np
 
 from int4rt.layers import LstmCell, initial_state
-from int4rt.ops.activations.lookup import LUT_OFFSET, gate_luts
-from int4rt.ops.activations.numba import tanh16_one
+from int4rt.ops.activations.lookup import LUT_OFFSET, cell_tanh_lut, gate_luts
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
 from int4rt.ops.gemv.numba import linear, linear_rows
@@ -47,8 +46,6 @@ class RecurrentParams(NamedTuple):
     forget_shift: int
     input_multiplier: int  # i·g to the cell scale (§8.3)
     input_shift: int
-    tanh_multiplier: int  # tanh input scaling of the cell state (§6.4)
-    tanh_shift: int
     cell_clip: int  # 0 = none
     rounding: int  # DOUBLE_ROUNDING or SINGLE_ROUNDING
 
@@ -79,7 +76,6 @@ def _recurrent_params(cell: LstmCell, rounding: str, packed_rows: bool) -> Recur
     packed = packed_layout(rec, cell.hidden) if packed_rows else NO_PACKED
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
-    tanh_m, tanh_s = tanh_input_scaling(cell.cell_scale_log2)
     return RecurrentParams(
         weight=layout.weight, offsets=layout.offsets, flush=layout.flush,
         packed=packed.weight, packed_flush=packed.flush,
@@ -87,8 +83,8 @@ def _recurrent_params(cell: LstmCell, rounding: str, packed_rows: bool) -> Recur
         h_zero_point=int(cell.hidden.zero_point), h_min=int(cell.hidden.qmin),
         h_max=int(cell.hidden.qmax), hidden_multiplier=int(cell.hidden_multiplier),
         hidden_shift=int(cell.hidden_shift), forget_multiplier=int(f_m), forget_shift=int(f_s),
-        input_multiplier=int(i_m), input_shift=int(i_s), tanh_multiplier=int(tanh_m),
-        tanh_shift=int(tanh_s), cell_clip=int(cell.cell_clip), rounding=rounding_code(rounding),
+        input_multiplier=int(i_m), input_shift=int(i_s), cell_clip=int(cell.cell_clip),
+        rounding=rounding_code(rounding),
     )
 
 
@@ -115,11 +111,12 @@ def _activate(pre, sigmoid_lut, tanh_lut, gates):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _update(gates, p, table, tanh_c, c_row, h_row, cell_out, hidden_out):
+def _update(gates, p, cell_lut, tanh_c, c_row, h_row, cell_out, hidden_out):
     """§8.3 cell update and §8.4 hidden state of one row, from its gates [4, H].
 
-    Three loops: the cell (requantizations only), tanh of the cell (table look-ups, into the
-    scratch row ``tanh_c``) and the hidden codes; the first and the last vectorize.
+    Three loops: the cell (requantizations only), tanh of the cell (one look-up each in
+    ``cell_lut``, :func:`~int4rt.ops.activations.lookup.cell_tanh_lut`, into the scratch row
+    ``tanh_c``) and the hidden codes; the first and the last vectorize.
     """
     rounding, clip = p.rounding, p.cell_clip
     lo = -clip if clip > 0 else INT16_MIN
@@ -134,7 +131,7 @@ def _update(gates, p, table, tanh_c, c_row, h_row, cell_out, hidden_out):
         c_row[j] = c
         cell_out[j] = c
     for j in range(c_row.size):
-        tanh_c[j] = tanh16_one(c_row[j], table, p.tanh_multiplier, p.tanh_shift)
+        tanh_c[j] = cell_lut[np.int64(c_row[j]) + LUT_OFFSET]
     for j in range(c_row.size):
         h = requantize_one(np.int64(tanh_c[j]) * np.int64(o_gate[j]), p.hidden_multiplier,
                            p.hidden_shift, rounding) + p.h_zero_point
@@ -144,12 +141,12 @@ def _update(gates, p, table, tanh_c, c_row, h_row, cell_out, hidden_out):
 
 
 @nb.njit(cache=True, nogil=True)
-def _recurrent_steps(projected, p, table, luts, reverse, h_state, c_state, pre_out, gate_out,
+def _recurrent_steps(projected, p, luts, reverse, h_state, c_state, pre_out, gate_out,
                      cell_out, hidden_out):
     """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
-    ``p`` is a :class:`RecurrentParams`; ``luts`` the gate tables of ``table``
-    (:func:`~int4rt.ops.activations.lookup.gate_luts`). ``h_state`` [B, H] (codes, int16-held) and
+    ``p`` is a :class:`RecurrentParams`; ``luts`` the cell's tables (:func:`step_luts`).
+    ``h_state`` [B, H] (codes, int16-held) and
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
     ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
     over ``p.weight`` in the padded layout (§7.4), or on the one-row kernel over ``p.packed``
@@ -176,8 +173,17 @@ def _recurrent_steps(projected, p, table, luts, reverse, h_state, c_state, pre_o
         for b in range(rows):
             _gate_pre(acc[b], projected[b, t], p.multiplier, p.shift, p.rounding, pre_out[b, t])
             _activate(pre_out[b, t], luts[0], luts[1], gate_out[b, t])
-            _update(gate_out[b, t], p, table, tanh_c, c_state[b], h_state[b], cell_out[b, t],
+            _update(gate_out[b, t], p, luts[2], tanh_c, c_state[b], h_state[b], cell_out[b, t],
                     hidden_out[b, t])
+
+
+def step_luts(cell: LstmCell, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The look-up tables of ``cell``'s steps under sigmoid ``table``: the gates' sigmoid and
+    tanh (§8.3, :func:`~int4rt.ops.activations.lookup.gate_luts`) and the tanh of its cell
+    state at its cell scale (§8.4, :func:`~int4rt.ops.activations.lookup.cell_tanh_lut`).
+    """
+    return (*gate_luts(table),
+            cell_tanh_lut(table, *tanh_input_scaling(cell.cell_scale_log2)))
 
 
 def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
@@ -189,7 +195,7 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     cells = np.empty((rows, steps, hs), dtype=np.int16)
     hidden = np.empty((rows, steps, hs), dtype=np.int16)
     _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding, rows),
-                     table, gate_luts(table), reverse, h, c, pre, gates, cells, hidden)
+                     step_luts(cell, table), reverse, h, c, pre, gates, cells, hidden)
     return pre, gates, cells, hidden
 
 
@@ -214,18 +220,17 @@ class StepPlan(NamedTuple):
 
     input_layout: StreamLayout  # the input FC in kernel order (§7.4)
     recurrent: RecurrentParams  # for any number of rows (ANY_ROWS: the blocked tiles)
-    luts: tuple  # (sigmoid, tanh) gate tables of the step's sigmoid table (gate_luts)
+    luts: tuple  # (sigmoid, tanh, cell tanh) tables of the step's sigmoid table (step_luts)
 
 
 def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
-    """The :class:`StepPlan` of a validated ``cell`` under ``rounding`` and sigmoid ``table``
-    (the table its steps are then given)."""
+    """The :class:`StepPlan` of a validated ``cell`` under ``rounding`` and sigmoid ``table``."""
     return StepPlan(stream_layout(cell.input_fc, cell.input),
-                    recurrent_params(cell, rounding, ANY_ROWS), gate_luts(table))
+                    recurrent_params(cell, rounding, ANY_ROWS), step_luts(cell, table))
 
 
 @nb.njit(cache=True, nogil=True)
-def lstm_step_trusted(plan, x, h, c, table):
+def lstm_step_trusted(plan, x, h, c):
     """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
     states ``h`` (codes) and ``c`` [B, H] advance in place; returns the new hidden codes
     (int16 [B, H]). The search's hot path (``plan``: :func:`step_plan`).
@@ -237,7 +242,7 @@ def lstm_step_trusted(plan, x, h, c, table):
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
     hidden = np.empty((rows, 1, hs), dtype=np.int16)
-    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, table, plan.luts,
+    _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, plan.luts,
                      False, h, c, pre, gates, cells, hidden)
     return hidden.reshape(rows, hs)
 
