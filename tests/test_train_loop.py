@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,10 @@ def test_char_lm_training_lowers_dev_bits_per_char(tmp_path: Path) -> None:
     state = train_lm(opts)
     assert state["epoch"] == 10
     assert state["dev_bpc"] < 0.6 * before
+    newest = sorted((tmp_path / "run").glob("ckpt-*.safetensors"))[-1]
+    write_milestone(newest, tmp_path / "milestone", max_bytes=10 ** 7)
+    info = json.loads((tmp_path / "milestone" / "milestone.json").read_text())
+    assert info["dev_bpc"] == state["dev_bpc"] and info["step"] == state["step"]
 
 
 def _qat_options(corpus: Path, run: Path, init: Path, steps: int) -> QatOptions:

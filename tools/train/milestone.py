@@ -50,6 +50,8 @@ def write_milestone(checkpoint: Path, out: Path, max_bytes: int) -> list[Path]:
         save_file(group, str(path))
         paths.append(path)
     info = {key: state.get(key) for key in ("step", "epoch", "audio_seconds", "best_dev_wer")}
+    if "dev_bpc" in state:
+        info["dev_bpc"] = state["dev_bpc"]
     info["source"] = checkpoint.name
     info["parts"] = [p.name for p in paths]
     (out / "milestone.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
