@@ -56,8 +56,8 @@ milestone: $(VENV)/.stamp-dev
 
 # The default model bundle (docs/TRAINING.md §7) from the newest checkpoints of the runs.
 MODEL ?= $(RUNS)/small
-LM_EXTERNAL ?= $(RUNS)/lm-bible
-LM_SOURCE ?= $(RUNS)/lm-source
+LM_EXTERNAL ?= models/checkpoints/lm-bible
+LM_SOURCE ?= models/checkpoints/lm-source
 ship: $(VENV)/.stamp-dev
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -m int4rt_train.ship --model $(MODEL) \
 		$(if $(LM_EXTERNAL),--lm-external $(LM_EXTERNAL)) \

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
 
 from int4rt.model.config import load_config  # noqa: E402
+from int4rt_train.accuracy import qat_export  # noqa: E402
 from int4rt_train.batches import collate  # noqa: E402
 from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
 from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
@@ -145,6 +146,15 @@ def test_qat_run_resumes_exactly_and_exports(tmp_path: Path) -> None:
     assert torch.equal(exported["encoder.lstm.weight_ih_l0_scale"],
                        a["model.encoder.lstm.weight_ih_l0_scale"])
     assert exported["encoder.input.act_clip_high"] == a["model.clips.encoder_input.act_clip_high"]
+    # the accuracy table takes either the run's checkpoint (exported for it) or the export
+    checkpoint = tmp_path / "a" / "ckpt-000000004.safetensors"
+    made = qat_export(checkpoint, tmp_path / "work", CONFIG)
+    assert made == tmp_path / "work" / "rnnt-qat.export.safetensors"
+    again = load_file(str(made))
+    assert again.keys() == exported.keys()
+    assert all(torch.equal(again[key], exported[key]) for key in exported)
+    assert qat_export(tmp_path / "qat.safetensors", tmp_path / "work2", CONFIG) == \
+        tmp_path / "qat.safetensors"
     config = load_config(CONFIG)
     model = QAT.build(_qat_options(corpus, tmp_path / "a", init, 4))[1]
     model.load_state_dict({k[len("model."):]: v for k, v in a.items() if k.startswith("model.")})

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from int4rt.decode import DecodeOptions, search
@@ -147,17 +148,46 @@ def plain_checkpoint(source: Path, work: Path, name: str) -> Path:
     tensors, renamed without the prefix (rewritten unless made from this file as it is now).
     """
     out = work / f"{name}.model.safetensors"
-    stamp = out.with_suffix(".source")
-    origin = f"{source.resolve()} {source.stat().st_mtime_ns}"
-    if out.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == origin:
+    if _made_from(out, source):
         return out
     tensors = load_file(str(source))
     if not any(key.startswith("model.") for key in tensors):
         return source
     save_file({key[len("model."):]: value for key, value in tensors.items()
                if key.startswith("model.")}, str(out))
-    stamp.write_text(origin, encoding="utf-8")
+    _stamp(out, source)
     return out
+
+
+def qat_export(source: Path, work: Path, config: Path) -> Path:
+    """A QAT RNN-T file ``int4rt convert`` reads: a QAT training checkpoint (``model.*``
+    tensors under the QAT model's own names) is exported to ``<work>/rnnt-qat.export.safetensors``
+    (``int4rt_train.qat.export``); an export is returned as it is."""
+    out = work / "rnnt-qat.export.safetensors"
+    if _made_from(out, source):
+        return out
+    with safe_open(str(source), "np") as handle:
+        if not any(key.startswith("model.") for key in handle.keys()):
+            return source
+    from int4rt_train.qat import export
+    work.mkdir(parents=True, exist_ok=True)
+    export(config, source, out)
+    _stamp(out, source)
+    return out
+
+
+def _origin(source: Path) -> str:
+    return f"{source.resolve()} {source.stat().st_mtime_ns}"
+
+
+def _made_from(out: Path, source: Path) -> bool:
+    stamp = out.with_suffix(".source")
+    return out.is_file() and stamp.is_file() and \
+        stamp.read_text(encoding="utf-8") == _origin(source)
+
+
+def _stamp(out: Path, source: Path) -> None:
+    out.with_suffix(".source").write_text(_origin(source), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -204,7 +234,7 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
     lm_plain = {key: plain_checkpoint(path, work, f"lm-{key}")
                 for key, path in lm_checkpoints.items() if path is not None}
     fp32 = plain_checkpoint(args.model_fp32, work, "rnnt-fp32")
-    qat = None if args.model_qat is None else plain_checkpoint(args.model_qat, work, "rnnt-qat")
+    qat = None if args.model_qat is None else qat_export(args.model_qat, work, args.config)
     conversions: dict[str, Converted] = {}
     for bits in (8, 4):
         conversions[f"int{bits}"] = convert(fp32, args.config,
@@ -422,7 +452,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m int4rt_train.accuracy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-fp32", type=Path, required=True, help="float RNN-T checkpoint")
-    p.add_argument("--model-qat", type=Path, help="QAT RNN-T checkpoint (INT4 QAT rows)")
+    p.add_argument("--model-qat", type=Path,
+                   help="QAT RNN-T: a QAT run's checkpoint or its --export (INT4 QAT rows)")
     p.add_argument("--config", type=Path, default=Path("configs/small.json"))
     p.add_argument("--lm-external", type=Path, help="external (target-domain) LM checkpoint")
     p.add_argument("--lm-source", type=Path, help="source-domain LM checkpoint")
