@@ -159,5 +159,7 @@ def test_qat_run_resumes_exactly_and_exports(tmp_path: Path) -> None:
     model = QAT.build(_qat_options(corpus, tmp_path / "a", init, 4))[1]
     model.load_state_dict({k[len("model."):]: v for k, v in a.items() if k.startswith("model.")})
     dev = load_utterances([corpus / "sets" / "dev-fortunes" / "features"], config.vocab)
+    torch.set_num_threads(1)
     result = evaluate(model, dev, config.vocab)      # the engine's greedy search
+    assert torch.get_num_threads() == 1              # Numba's OpenMP threads did not leak
     assert 0 <= result["dev_wer"] and " => " in result["dev_example"]
