@@ -468,8 +468,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-set", default="dev-bible")
     p.add_argument("--tune-limit", type=int, default=40)
     p.add_argument("--tune-beam", type=int, default=4)
-    p.add_argument("--lm-weights", type=_floats, default=(0.1, 0.2, 0.3, 0.5))
-    p.add_argument("--source-weights", type=_floats, default=(0.1, 0.2, 0.3))
+    p.add_argument("--lm-weights", type=_floats, default=(0.3, 0.5, 0.7, 1.0))
+    p.add_argument("--source-weights", type=_floats, default=(0.1, 0.3, 0.5, 0.7))
     p.add_argument("--beams", type=_ints, default=(1, 4, 8))
     p.add_argument("--method", choices=tuple(METHOD_NAMES), default="alsd",
                    help="search: alsd (several labels a frame) or beam (modified beam search, "
