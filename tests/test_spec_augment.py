@@ -6,7 +6,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from int4rt_train.spec_augment import MaskPolicy, mask_features  # noqa: E402
+from int4rt_train.spec_augment import (  # noqa: E402
+    MaskPolicy,
+    mask_features,
+    warp_features,
+    warp_positions,
+)
 
 N_MELS, BLOCKS = 10, 3
 
@@ -56,3 +61,30 @@ def test_time_masks_blank_whole_frames_within_the_length_and_width() -> None:
         assert int(frames.sum()) <= 2 * 4
         assert torch.equal(out[row, ~frames], features[row, ~frames])
     assert (out == -7.0).any()
+
+
+def test_warp_positions_scale_below_the_knee_and_keep_both_ends() -> None:
+    up = warp_positions(41, 1.1)
+    assert up[0] == 0 and up[40] == 40
+    assert torch.allclose(up[:33], torch.arange(33, dtype=torch.float64) * 1.1)
+    assert bool((up[1:] > up[:-1]).all())                     # monotone
+    assert torch.allclose(warp_positions(41, 1.0), torch.arange(41, dtype=torch.float64))
+
+
+def test_warp_moves_a_spectral_peak_in_every_block_and_leaves_padding() -> None:
+    features = torch.zeros(1, 6, N_MELS * BLOCKS)
+    for block in range(BLOCKS):
+        features[0, :4, block * N_MELS + 6] = 1.0             # a peak at channel 6
+    out = warp_features(features, torch.tensor([4]), N_MELS, max_warp=0.0)
+    assert torch.equal(out, features)                          # factor exactly 1
+    torch.manual_seed(0)
+    out = warp_features(features, torch.tensor([4]), N_MELS, max_warp=0.3)
+    torch.manual_seed(0)
+    factor = 1.0 + 0.3 * (2 * float(torch.rand(())) - 1)
+    source = warp_positions(N_MELS, factor)
+    expected = (1 - (source - 6).abs()).clamp(min=0).float()   # linear interpolation of a spike
+    for block in range(BLOCKS):
+        assert torch.allclose(out[0, :4, block * N_MELS:(block + 1) * N_MELS],
+                              expected.expand(4, -1), atol=1e-6)
+    assert torch.equal(out[0, 4:], features[0, 4:])
+    assert not torch.equal(out, features)

@@ -66,7 +66,7 @@ def test_one_step_lowers_the_loss(tmp_path: Path) -> None:
 def _options(corpus: Path, run: Path, steps: int, masks: int = 0) -> Options:
     return Options(corpus=corpus, config=CONFIG, run=run, batch_frames=150, max_batch=4,
                    warmup_steps=2, log_every=2, dev_minutes=1e9, checkpoint_minutes=1e9,
-                   max_steps=steps, freq_masks=masks, time_masks=masks)
+                   max_steps=steps, freq_masks=masks, time_masks=masks, mel_warp=0.05 * masks)
 
 
 @pytest.mark.parametrize("masks", [0, 2])

@@ -48,3 +48,42 @@ def mask_features(features: torch.Tensor, lengths: torch.Tensor, fill: torch.Ten
             start = int(torch.randint(0, length - size + 1, ()))
             out[row, start:start + size] = fill
     return out
+
+
+def warp_positions(n_mels: int, factor: float, knee: float = 0.8) -> torch.Tensor:
+    """Source channel (fractional) of each output Mel channel for a warp by ``factor``.
+
+    Piecewise linear, as vocal tract length perturbation (Jaitly & Hinton, 2013) warps
+    frequency: channel ``k`` reads channel ``k × factor`` up to the knee at ``knee × (n − 1)``,
+    then a straight line to the top channel, which maps to itself. A factor above 1 moves
+    spectral peaks down (a longer vocal tract), below 1 up.
+    """
+    top = n_mels - 1
+    bend = knee * top
+    channels = torch.arange(n_mels, dtype=torch.float64)
+    upper = bend * factor + (channels - bend) * (top - bend * factor) / (top - bend)
+    return torch.where(channels <= bend, channels * factor, upper).clamp(0, top)
+
+
+def warp_features(features: torch.Tensor, lengths: torch.Tensor, n_mels: int,
+                  max_warp: float) -> torch.Tensor:
+    """A copy of padded features [B, T, n_mels × blocks], each utterance's Mel axis warped.
+
+    Per utterance one factor, uniform in 1 ± ``max_warp`` (torch's generator), and the same
+    ``warp_positions`` map for the static, Δ and ΔΔ blocks (Δ is linear across channels, so the
+    Δ of warped features is the warped Δ); values between channels by linear interpolation.
+    Padding frames stay as they are.
+    """
+    out = features.clone()
+    batch, _, width = out.shape
+    for row in range(batch):
+        factor = 1.0 + max_warp * (2 * float(torch.rand(())) - 1)
+        source = warp_positions(n_mels, factor)
+        low = source.floor().long().clamp(max=n_mels - 2)
+        frac = (source - low).to(features.dtype)
+        length = int(lengths[row])
+        for block in range(width // n_mels):
+            values = features[row, :length, block * n_mels:(block + 1) * n_mels]
+            out[row, :length, block * n_mels:(block + 1) * n_mels] = \
+                values[:, low] * (1 - frac) + values[:, low + 1] * frac
+    return out

@@ -40,7 +40,7 @@ from int4rt_train.corpus import Utterance, complete_shards, read_shard
 from int4rt_train.milestone import read_milestone
 from int4rt_train.model import Transducer
 from int4rt_train.rnnt_loss import rnnt_loss
-from int4rt_train.spec_augment import MaskPolicy, mask_features
+from int4rt_train.spec_augment import MaskPolicy, mask_features, warp_features
 
 MAX_FRAMES = 1600  # utterances longer than 16 s are skipped (lattice memory)
 CMVN_SHARDS = 4
@@ -71,6 +71,7 @@ class Options:
     max_steps: int | None = None
     freq_masks: int = 0
     time_masks: int = 0
+    mel_warp: float = 0.0
 
 
 def log(run: Path, record: dict[str, Any]) -> None:
@@ -249,6 +250,9 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
             started = time.time()
             chosen = [utterances[i] for i in batches[state["position"]]]
             features, lengths, labels, label_lengths = collate(chosen, config.vocab)
+            if opts.mel_warp:
+                features = warp_features(features, lengths, config.frontend.n_mels,
+                                         opts.mel_warp)
             if opts.freq_masks or opts.time_masks:
                 features = mask_features(features, lengths, model.frontend.cmvn_mean,
                                          config.frontend.n_mels,
@@ -323,7 +327,8 @@ def option_parser(prog: str, description: str, defaults: Options,
                  "log_every", "max_steps", "freq_masks", "time_masks"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int,
                             default=getattr(defaults, name))
-    for name in ("lr", "min_lr", "clip_norm", "dropout", "checkpoint_minutes", "dev_minutes"):
+    for name in ("lr", "min_lr", "clip_norm", "dropout", "checkpoint_minutes", "dev_minutes",
+                 "mel_warp"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             default=getattr(defaults, name))
     parser.add_argument("--dev-set", default=defaults.dev_set)
