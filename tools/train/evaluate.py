@@ -65,11 +65,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def voice_families(manifest: Path) -> dict[str, str]:
-    """Utterance id → its voice without rate, pitch or accent (``flite:slt``, ``espeak:m3``)."""
+    """Utterance id → its voice without rate, pitch or accent (``flite:slt``, ``espeak:m3``;
+    ``unknown`` for a row without a ``voice`` field, as in a manifest not written by
+    ``int4rt_train.data``)."""
     families = {}
     with open(manifest, encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
+            if "voice" not in row:
+                families[row["id"]] = "unknown"
+                continue
             engine, name = row["voice"].split(":")[:2]
             variant = name.partition("+")[2] if engine == "espeak" else name
             families[row["id"]] = f"{engine}:{variant or 'default'}"
