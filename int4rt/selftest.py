@@ -151,7 +151,7 @@ def _gemm_path_cases(rng: np.random.Generator) -> list[Case]:
 
 def _packed_path_cases(w: np.ndarray, x: np.ndarray, zp: int, bias: np.ndarray,
                        mult: np.ndarray, shift: np.ndarray, code_bits: int) -> list[Case]:
-    """§7.1 on the one-row kernel over offset nibbles (§7.5), where this CPU has it."""
+    """§7.1 on the kernel over offset nibbles (§7.5), where this CPU has it."""
     kernel_gemv, kernel_requantize = get_backend("numba").gemv, get_backend("numba").requantize
     (batch, n_in), n_out = x.shape, w.shape[0]
     cases = []

@@ -30,7 +30,7 @@ def test_selftest_reports_agreement(capsys):
     out = capsys.readouterr().out
     assert "MISMATCH" not in out
     # 2 requantize, 2 int4, 4 activations, 4 gemv + 3 weight/code widths on every
-    # dot-product path of this CPU (§7.4) + 1 on each one-row path (§7.5), 2 lstm, 4 joint,
+    # dot-product path of this CPU (§7.4) + 1 on each offset-nibble path (§7.5), 2 lstm, 4 joint,
     # 1 log-softmax
     assert out.count("identical") == 19 + 3 * len(GEMM_PATHS) + len(PACKED_PATHS)
     for op in ("requantize", "int4", "activations", "gemv", "lstm", "joint", "log_softmax"):

@@ -69,8 +69,8 @@ def test_reference_and_kernel_agree_with_traces(weight_bits, act_bits, signed, r
 @pytest.mark.parametrize("path", supported_paths())
 @pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::2])
 def test_every_kernel_path_equals_reference(path, weight_bits, act_bits, signed, rounding):
-    """Each dot-product path this CPU has (§7.4, §7.5: the one-row packed GEMV and, for a
-    batch, the blocked tiles) gives the reference's integers; 64 inputs and 70 hidden units
+    """Each dot-product path this CPU has (§7.4, §7.5: the packed GEMV for 4-bit weights, the
+    blocked tiles otherwise) gives the reference's integers; 64 inputs and 70 hidden units
     make odd 32-byte chunk counts and partial 4-row tiles."""
     cell = _cell(weight_bits + act_bits, weight_bits, act_bits, signed, input_size=64 + 13,
                  hidden=70)
@@ -171,34 +171,47 @@ def test_stack_frames_pads_with_zero_point():
     assert stack_frames(x, 1, 0) is x
 
 
-def test_recurrent_params_are_kept_per_rounding_and_row_count():
-    """One row gets the packed §7.5 weights (where the path has them), more rows the blocked
-    tiles; each is built once per cell and rounding."""
+def test_recurrent_params_are_kept_per_rounding():
+    """The packed §7.5 weights (where the path has them) for any number of rows, built once
+    per cell and rounding."""
     cell = _cell(11, 4, 4, False)
-    one = fast.recurrent_params(cell, "double", 1)
-    many = fast.recurrent_params(cell, "double", 5)
-    assert fast.recurrent_params(cell, "double", 1) is one
-    assert fast.recurrent_params(cell, "double", 3) is many
-    assert fast.recurrent_params(cell, "single", 1) is not one
-    assert many.packed.shape[0] == 0
+    params = fast.recurrent_params(cell, "double")
+    assert fast.recurrent_params(cell, "double") is params
+    assert fast.recurrent_params(cell, "single") is not params
     expected_rows = 0 if ACTIVE_PATH == "portable" else 4 * cell.hidden_size
-    assert one.packed.shape[0] == expected_rows
+    assert params.packed.shape[0] == expected_rows
 
 
-@pytest.mark.parametrize("rows", [1, 3])
-def test_trusted_step_equals_lstm_step(rows):
-    """The search's one-kernel step (blocked tiles for any batch) = lstm_step, whose one-row
-    batches run the packed GEMV."""
-    cell = _cell(12, 4, 4, False)
+@pytest.mark.parametrize("path", supported_paths())
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
+@pytest.mark.parametrize("rows", [1, 2, 3, 5])
+@pytest.mark.parametrize("fill", ["random", "max", "min"])
+def test_trusted_step_equals_reference(path, weight_bits, act_bits, signed, rounding, rows,
+                                       fill):
+    """The search's one-kernel step (input and recurrent products on the offset nibbles of
+    §7.5 for 4-bit weights, any batch; the blocked tiles of §7.4 otherwise) gives the NumPy
+    reference's integers, with every code and cell at an extreme too (saturating the gate
+    pre-activations and the cell); 77 inputs and 70 hidden units make odd chunk counts and
+    partial tiles."""
+    cell = _cell(rows + weight_bits + act_bits, weight_bits, act_bits, signed, input_size=77,
+                 hidden=70)
     rng = np.random.default_rng(rows)
     x = rng.integers(cell.input.qmin, cell.input.qmax, size=(rows, cell.input_size),
                      endpoint=True).astype(cell.input.dtype)
     h = rng.integers(cell.hidden.qmin, cell.hidden.qmax, size=(rows, cell.hidden_size),
                      endpoint=True).astype(cell.hidden.dtype)
-    c = rng.integers(-3000, 3000, size=(rows, cell.hidden_size)).astype(np.int16)
-    want_h, want_c = fast.lstm_step(cell, x, h, c, TABLE, "double")
+    c = rng.integers(-32768, 32767, size=(rows, cell.hidden_size),
+                     endpoint=True).astype(np.int16)
+    if fill != "random":
+        x[:] = cell.input.qmax if fill == "max" else cell.input.qmin
+        h[:] = cell.hidden.qmax if fill == "max" else cell.hidden.qmin
+        c[:] = 32767 if fill == "max" else -32768
+    want_h, want_c = ref.lstm_step(cell, x, h, c, TABLE, rounding)
     h_trusted, c_trusted = h.astype(np.int16), c.copy()
-    got = fast.lstm_step_trusted(fast.step_plan(cell, "double", TABLE), x, h_trusted, c_trusted)
+    with layouts_on_path(path):
+        plan = fast.step_plan(cell, rounding, TABLE)
+    assert (plan.input_packed.shape[0] > 0) == (weight_bits == 4 and path != "portable")
+    got = fast.lstm_step_trusted(plan, x, h_trusted, c_trusted)
     np.testing.assert_array_equal(got, want_h)
     np.testing.assert_array_equal(h_trusted, want_h)
     np.testing.assert_array_equal(c_trusted, want_c)

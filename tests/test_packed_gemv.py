@@ -1,9 +1,9 @@
-"""The one-row GEMV over offset nibbles equals an int64 matrix product (ARITHMETIC.md §7.5).
+"""The GEMV over offset nibbles equals an int64 matrix product (ARITHMETIC.md §7.5).
 
 The independent check is NumPy's int64 ``@`` on the unpadded codes; edge cases (every weight
 at −8 or 7, every code at its maximum, the int16 flush bound met exactly, widths that are not
-a multiple of 64 and row counts that are not a multiple of 4) come from hypothesis and from
-hand-picked values.
+a multiple of 64, row counts that are not a multiple of 4 and 1–3 activation rows, so both the
+2 × R and 1 × R tiles run) come from hypothesis and from hand-picked values.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from int4rt.layers import ActQuant, QLinear
-from int4rt.ops.gemv.dispatch import ACTIVE_PATH, PATH_FLUSH, supported_paths
+from int4rt.ops.gemv import reference
+from int4rt.ops.gemv.dispatch import ACTIVE_PATH, PATH_FLUSH, layouts_on_path, supported_paths
+from int4rt.ops.gemv.numba import linear_rows_packed
 from int4rt.ops.gemv.packed_gemv import (
     NO_PACKED,
     PACKED_PATHS,
@@ -24,6 +26,8 @@ from int4rt.ops.gemv.packed_gemv import (
     packed_layout,
     packed_width,
 )
+from int4rt.ops.gemv.weight_layout import stream_layout
+from int4rt.ops.requantize.scalar import rounding_code
 
 needs_avx2 = pytest.mark.skipif("avx2" not in supported_paths(), reason="needs an AVX2 host")
 
@@ -134,3 +138,53 @@ def test_only_4_bit_codes_get_a_packed_form():
         assert packed_layout(four, fmt) is layout
     else:
         assert layout is NO_PACKED
+
+
+@st.composite
+def linear_cases(draw):
+    """A 4-bit layer and its codes at the edges of §7.1 and §4 (as ``test_dot_tiles``'s
+    ``layers``): extreme codes and weights, sums up to the overflow guard, multipliers and
+    shifts that saturate, int16 or int32 outputs, 1–5 rows."""
+    bits, signed = draw(st.sampled_from([4, 8])), draw(st.booleans())
+    fmt = ActQuant(bits=bits, signed=signed, scale=0.1, zero_point=0)
+    fmt = ActQuant(bits=bits, signed=signed, scale=0.1,
+                   zero_point=draw(st.integers(fmt.qmin, fmt.qmax)))
+    rows, width, frames = draw(st.integers(1, 9)), draw(st.integers(1, 200)), draw(
+        st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w = rng.integers(-8, 8, size=(rows, width))
+    x = rng.integers(fmt.qmin, fmt.qmax, size=(frames, width), endpoint=True)
+    fill = draw(st.sampled_from(["random", "min", "max"]))
+    if fill != "random":
+        w[:] = -8 if fill == "min" else 7
+        x[:] = fmt.qmax if fmt.zero_point - fmt.qmin < fmt.qmax - fmt.zero_point else fmt.qmin
+    room = 2**31 - 1 - width * 128 * 255  # the §7.1 guard's bias allowance
+    bias = rng.integers(-room, room, size=rows, endpoint=True)
+    bias[0] = draw(st.sampled_from([-room, room, 0]))
+    multiplier = rng.integers(2**30, 2**31, size=rows)
+    multiplier[0] = draw(st.sampled_from([2**30, 2**31 - 1]))
+    shift = rng.integers(-31, 31, size=rows)
+    shift[0] = draw(st.integers(-31, 30))
+    layer = QLinear(w.astype(np.int8), 4, bias.astype(np.int32), multiplier.astype(np.int32),
+                    shift.astype(np.int32))
+    layer.validate("layer", bits)
+    return (layer, fmt, x.astype(fmt.dtype), draw(st.sampled_from(["double", "single"])),
+            np.dtype(draw(st.sampled_from([np.int16, np.int32]))))
+
+
+@needs_avx2
+@pytest.mark.parametrize("path", [p for p in supported_paths() if p != "portable"])
+@settings(max_examples=60, deadline=None)
+@given(case=linear_cases())
+def test_packed_linear_equals_reference_linear(path, case):
+    """§7.1 end to end on the offset nibbles (the search's input projections): folded zero
+    point, padding, requantization and clamp give the reference's integers."""
+    layer, fmt, x, rounding, out_dtype = case
+    want = reference.linear(x, layer, fmt, rounding, out_dtype)
+    with layouts_on_path(path):
+        layout, packed = stream_layout(layer, fmt), packed_layout(layer, fmt)
+    info = np.iinfo(out_dtype)
+    out = np.full((x.shape[0], layer.n_out), 12345, dtype=out_dtype)
+    linear_rows_packed(x, layout, packed.weight, packed.flush, rounding_code(rounding),
+                       int(info.min), int(info.max), out)
+    np.testing.assert_array_equal(out, want)

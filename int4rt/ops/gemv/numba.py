@@ -9,6 +9,7 @@ from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, QLinear
 from int4rt.ops.gemv.dot_tiles import CHUNK
 from int4rt.ops.gemv.gemm_blocked import FRAME_BLOCK, tiles
+from int4rt.ops.gemv.packed_gemv import gemv_packed
 from int4rt.ops.gemv.reference import (
     FullyConnectedArgs,
     check_packed_weights,
@@ -149,6 +150,26 @@ def linear_rows(x, layout, rounding, y_min, y_max, out):
                 y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
                                    shift[n], rounding)
                 out[b_start + b, n] = min(max(y, y_min), y_max)
+
+
+@nb.njit(cache=True, nogil=True)
+def linear_rows_packed(x, layout, packed, packed_flush, rounding, y_min, y_max, out):
+    """:func:`linear_rows` with the dot products on the layer's offset nibbles ``packed``
+    (uint8 [N, Kq/2], :func:`~int4rt.ops.gemv.packed_gemv.packed_layout`, §7.5) for a few
+    rows ``x`` [B, K] (a search step): half the weight bytes, the same integers.
+    """
+    rows, n_rows = x.shape[0], packed.shape[0]
+    u = np.zeros((rows, 2 * packed.shape[1]), dtype=np.uint8)
+    for b in range(rows):
+        for k in range(layout.n_in):
+            u[b, k] = x[b, k] - layout.qmin
+    acc = np.empty((rows, n_rows), dtype=np.int32)
+    gemv_packed(u, packed, layout.offsets, packed_flush, acc)
+    bias, multiplier, shift = layout.bias, layout.multiplier, layout.shift
+    for b in range(rows):
+        for n in range(n_rows):
+            y = requantize_one(np.int64(acc[b, n]) + bias[n], multiplier[n], shift[n], rounding)
+            out[b, n] = min(max(y, y_min), y_max)
 
 
 def _requantize(acc: np.ndarray, args: FullyConnectedArgs, rounding: str) -> np.ndarray:

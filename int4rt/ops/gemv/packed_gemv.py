@@ -1,9 +1,10 @@
-"""One-row GEMV over weights held as offset nibbles, half the bytes of §7.4 (ARITHMETIC.md §7.5).
+"""GEMV over weights held as offset nibbles, half the bytes of §7.4 (ARITHMETIC.md §7.5).
 
-A recurrent step multiplies one row of hidden codes by the same weights at every step, so its
-speed is that of streaming the weights through the cache. For 4-bit weight codes
-``w ∈ [−8, 7]`` this layout holds ``w + 8 ∈ [0, 15]`` two per byte, so a 4H × H layer of the
-paper model (2560 × 640) takes 800 KiB instead of 1.6 MiB and stays in a 1 MiB L2.
+A recurrent step multiplies one row of hidden codes (or a search step's few rows) by the same
+weights at every step, so its speed is that of streaming the weights through the cache. For
+4-bit weight codes ``w ∈ [−8, 7]`` this layout holds ``w + 8 ∈ [0, 15]`` two per byte, so a
+4H × H layer of the paper model (2560 × 640) takes 800 KiB instead of 1.6 MiB and stays in a
+1 MiB L2, and a search step of two 2 × 1024 LMs streams 13 MB instead of 26 MB.
 
 - **Layout (made once per layer at load time; the file format of §5 is unchanged).** Rows are
   padded with zero codes to ``Kq``, a multiple of 64 codes. Packed chunk c of row n is 32 bytes:
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 from llvmlite import ir
+from numba.core import cgutils
 
 from int4rt.layers import ActQuant, QLinear
 from int4rt.ops.gemv.dispatch import (
@@ -51,6 +53,11 @@ from int4rt.ops.gemv.dot_tiles import (
 CODES_PER_CHUNK = 2 * CHUNK  # 64 codes in one 32-byte packed chunk
 NIBBLE_OFFSET = 8  # stored nibble = w + 8 for w in [−8, 7]
 NIBBLE_MAX = 15
+PREFETCH_CHUNKS = 512
+"""How far ahead in the weight stream (in 32-byte chunks: 16 KiB) a tile asks for the bytes
+it will need next, into L2 (``prefetcht1``). A search step streams the predictor's and both
+LMs' layers (13–15 MB) one after the other, more than this host's share of L3 keeps, so they
+come from memory; the hardware prefetchers alone left it latency-bound (≈3× slower)."""
 
 
 def packed_flush_period(max_code: int) -> int:
@@ -116,8 +123,19 @@ def packed_layout(layer: QLinear, fmt: ActQuant) -> PackedLayout:
     return layout
 
 
-def _make_packed_tile(rows_r: int, kind: str = "avx2"):
-    """The 1 × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above).
+def _prefetch_l2(builder: ir.IRBuilder, address: ir.Value) -> None:
+    """``prefetcht1 [address]``: a hint that never faults, so it may point past the array."""
+    prefetch = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()]
+                                        + [ir.IntType(32)] * 3), "llvm.prefetch.p0")
+    i32 = ir.IntType(32)
+    builder.call(prefetch, [builder.bitcast(address, ir.IntType(8).as_pointer()),
+                            ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+
+
+def _make_packed_tile(rows_f: int, rows_r: int, kind: str = "avx2"):
+    """The F × R tile summing ``u · (w + 8)`` over offset nibbles (the layout above): each
+    packed chunk of the R weight rows is loaded and unpacked once for the F activation rows.
 
     Wide operands (``vnni512``) take packed chunks c and c + 1 in one 64-byte load: its low
     nibbles are codes [64c, 64c + 32) and [64c + 64, 64c + 96), its high nibbles the other two
@@ -125,9 +143,12 @@ def _make_packed_tile(rows_r: int, kind: str = "avx2"):
     """
 
     def chunk_operands(builder, u_ptr, w_ptr, b0, n0, chunks):
-        u_base = builder.mul(b0, builder.mul(chunks, ir.Constant(I64, 2)))
+        two = ir.Constant(I64, 2)
+        u_base = [builder.mul(builder.add(b0, ir.Constant(I64, f)), builder.mul(chunks, two))
+                  for f in range(rows_f)]
         w_base = [builder.mul(builder.add(n0, ir.Constant(I64, r)), chunks)
                   for r in range(rows_r)]
+        ahead = ir.Constant(I64, PREFETCH_CHUNKS)
 
         def u_chunk(at, k):
             return builder.load(builder.gep(u_ptr, [builder.add(at, ir.Constant(I64, k))]),
@@ -137,55 +158,72 @@ def _make_packed_tile(rows_r: int, kind: str = "avx2"):
             vector, halves = (I8X64, I16X32) if wide else (I8X32, I16X16)
             low_nibbles = ir.Constant(vector, [NIBBLE_MAX] * vector.count)
             four = ir.Constant(halves, [4] * halves.count)
-            u_at = builder.add(u_base, builder.mul(c, ir.Constant(I64, 2)))
-            if wide:
-                u_low = concat(builder, u_chunk(u_at, 0), u_chunk(u_at, 2))
-                u_high = concat(builder, u_chunk(u_at, 1), u_chunk(u_at, 3))
-            else:
-                u_low, u_high = u_chunk(u_at, 0), u_chunk(u_at, 1)
-            row = []
+            weights = []
             for r in range(rows_r):
+                _prefetch_l2(builder, builder.gep(w_ptr, [builder.add(w_base[r],
+                                                                      builder.add(ahead, c))]))
                 address = builder.gep(w_ptr, [builder.add(w_base[r], c)])
                 packed = builder.load(builder.bitcast(address, vector.as_pointer()), align=1)
                 w_low = builder.and_(packed, low_nibbles)
                 shifted = builder.lshr(builder.bitcast(packed, halves), four)
-                w_high = builder.and_(builder.bitcast(shifted, vector), low_nibbles)
-                row.append([(u_low, w_low), (u_high, w_high)])
-            return [row]
+                weights.append((w_low, builder.and_(builder.bitcast(shifted, vector),
+                                                    low_nibbles)))
+            out = []
+            for f in range(rows_f):
+                u_at = builder.add(u_base[f], builder.mul(c, two))
+                if wide:
+                    u_low = concat(builder, u_chunk(u_at, 0), u_chunk(u_at, 2))
+                    u_high = concat(builder, u_chunk(u_at, 1), u_chunk(u_at, 3))
+                else:
+                    u_low, u_high = u_chunk(u_at, 0), u_chunk(u_at, 1)
+                out.append([[(u_low, w_low), (u_high, w_high)] for w_low, w_high in weights])
+            return out
 
         return operands
 
-    return make_avx2_tile(1, rows_r, chunk_operands, kind)
+    return make_avx2_tile(rows_f, rows_r, chunk_operands, kind)
 
 
-def _packed_tile(rows_r: int):
-    """The 1 × R packed tile of every path (a layout has no packed form on ``portable``)."""
-    zmm, wide, fast = (_make_packed_tile(rows_r, kind) for kind in ("vnni512", "vnni", "avx2"))
+def _packed_tile(rows_f: int, rows_r: int):
+    """The F × R packed tile of every path (a layout has no packed form on ``portable``)."""
+    zmm, wide, fast = (_make_packed_tile(rows_f, rows_r, kind)
+                       for kind in ("vnni512", "vnni", "avx2"))
     return path_tile(zmm, wide, fast, fast)
 
 
-_P4, _P1 = _packed_tile(4), _packed_tile(1)
+_P24, _P14, _P21, _P11 = (_packed_tile(*shape) for shape in ((2, 4), (1, 4), (2, 1), (1, 1)))
 
 
 @nb.njit(nogil=True, cache=True)
 def gemv_packed(u, wp, offsets, flush, out):
     """``out[b, n] = Σ_k u[b, k]·w[n, k] − offsets[n]`` in int32 from packed ``wp`` (§7.5).
 
-    ``u`` [B, Kq] uint8 codes, zero in the padding; each row is one GEMV over all weights.
+    ``u`` [B, Kq] uint8 codes, zero in the padding. Every four weight rows are streamed once
+    for all activation rows, two at a time (2 × 4 tiles; a last odd row takes 1 × 4), as the
+    blocked tiles of §7.4 do: a search step's few rows share each weight load.
     """
     chunks = wp.shape[1] // CHUNK
-    n_rows = wp.shape[0]
-    for b in range(u.shape[0]):
+    n_rows, n_frames = wp.shape[0], u.shape[0]
+    n0 = 0
+    while n0 < n_rows:
+        quad = n0 + 4 <= n_rows
+        b0 = 0
+        while b0 + 2 <= n_frames:
+            if quad:
+                _P24(u, wp, b0, n0, chunks, flush, out)
+            else:
+                _P21(u, wp, b0, n0, chunks, flush, out)
+            b0 += 2
+        if b0 < n_frames:
+            if quad:
+                _P14(u, wp, b0, n0, chunks, flush, out)
+            else:
+                _P11(u, wp, b0, n0, chunks, flush, out)
+        n0 += 4 if quad else 1
+    for b in range(n_frames):
         code_sum = np.int64(0)
         for k in range(u.shape[1]):
             code_sum += u[b, k]
-        n0 = 0
-        while n0 + 4 <= n_rows:
-            _P4(u, wp, b, n0, chunks, flush, out)
-            n0 += 4
-        while n0 < n_rows:
-            _P1(u, wp, b, n0, chunks, flush, out)
-            n0 += 1
         for n in range(n_rows):
             out[b, n] = out[b, n] - NIBBLE_OFFSET * code_sum - offsets[n]
 
@@ -201,11 +239,11 @@ def _vnni512_gemv_packed(u, wp, offsets, flush, out) -> None:
 
 
 PACKED_PATHS = {}
-"""The one-row paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the selftest
-and the tests check each)."""
+"""The offset-nibble paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the
+selftest and the tests check each)."""
 if ACTIVE_PATH != "portable":
-    PACKED_PATHS["avx2 offset-nibble one-row"] = gemv_packed
+    PACKED_PATHS["avx2 offset-nibble"] = gemv_packed
     if HAS_VNNI:
-        PACKED_PATHS["vnni offset-nibble one-row"] = _vnni_gemv_packed
+        PACKED_PATHS["vnni offset-nibble"] = _vnni_gemv_packed
     if HAS_VNNI512:
-        PACKED_PATHS["vnni512 offset-nibble one-row"] = _vnni512_gemv_packed
+        PACKED_PATHS["vnni512 offset-nibble"] = _vnni512_gemv_packed

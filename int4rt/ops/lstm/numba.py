@@ -12,8 +12,8 @@ from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.lookup import LUT_OFFSET, cell_tanh_lut, gate_luts
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
-from int4rt.ops.gemv.numba import linear, linear_rows
-from int4rt.ops.gemv.packed_gemv import NO_PACKED, gemv_packed, packed_layout
+from int4rt.ops.gemv.numba import linear, linear_rows, linear_rows_packed
+from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 from int4rt.trace import Trace
@@ -51,29 +51,25 @@ class RecurrentParams(NamedTuple):
 
 
 _PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-ANY_ROWS = 0
-"""``rows`` of parameters used with batches of any size (the blocked tiles of §7.4)."""
 
 
-def recurrent_params(cell: LstmCell, rounding: str, rows: int) -> RecurrentParams:
-    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding`` for ``rows``
-    independent rows: one row (the encoder's directions, a batch of one) streams the packed
-    weights of §7.5 when the layer has them; more rows share each weight row through the
-    blocked tiles of §7.4. Built on first use and kept with the cell, keyed by ``rounding`` and
-    whether ``rows`` is one (the only way ``rows`` changes the parameters).
+def recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
+    """The :class:`RecurrentParams` of a validated ``cell`` under ``rounding``: the packed
+    weights of §7.5 when the layer has them (one row, the encoder's directions, or the few rows
+    of a search step, each weight chunk loaded once for all rows), else the blocked tiles of
+    §7.4. Built on first use and kept with the cell, keyed by ``rounding``.
     """
-    key = (rounding, rows == 1)
     per_cell = _PARAMS.setdefault(cell, {})
-    params = per_cell.get(key)
+    params = per_cell.get(rounding)
     if params is None:
-        params = per_cell[key] = _recurrent_params(cell, rounding, rows == 1)
+        params = per_cell[rounding] = _recurrent_params(cell, rounding)
     return params
 
 
-def _recurrent_params(cell: LstmCell, rounding: str, packed_rows: bool) -> RecurrentParams:
+def _recurrent_params(cell: LstmCell, rounding: str) -> RecurrentParams:
     rec = cell.recurrent_fc
     layout = stream_layout(rec, cell.hidden)
-    packed = packed_layout(rec, cell.hidden) if packed_rows else NO_PACKED
+    packed = packed_layout(rec, cell.hidden)
     f_m, f_s = cell.forget_requant
     i_m, i_s = cell.input_requant
     return RecurrentParams(
@@ -149,8 +145,8 @@ def _recurrent_steps(projected, p, luts, reverse, h_state, c_state, pre_out, gat
     ``h_state`` [B, H] (codes, int16-held) and
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
     ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
-    over ``p.weight`` in the padded layout (§7.4), or on the one-row kernel over ``p.packed``
-    when it is not empty (§7.5). Gate outputs go to ``gate_out``
+    over ``p.weight`` in the padded layout (§7.4), or on the offset-nibble kernel over
+    ``p.packed`` when it is not empty (§7.5). Gate outputs go to ``gate_out``
     [B, T, 4, H] in order i, f, g, o. Each step is three passes over contiguous rows (gate
     pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
@@ -194,7 +190,7 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     gates = np.empty((rows, steps, 4, hs), dtype=np.int16)
     cells = np.empty((rows, steps, hs), dtype=np.int16)
     hidden = np.empty((rows, steps, hs), dtype=np.int16)
-    _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding, rows),
+    _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding),
                      step_luts(cell, table), reverse, h, c, pre, gates, cells, hidden)
     return pre, gates, cells, hidden
 
@@ -219,14 +215,17 @@ class StepPlan(NamedTuple):
     """What one trusted LSTM step needs, derived once per cell (passed to Numba whole)."""
 
     input_layout: StreamLayout  # the input FC in kernel order (§7.4)
-    recurrent: RecurrentParams  # for any number of rows (ANY_ROWS: the blocked tiles)
+    input_packed: np.ndarray  # uint8 [4H, Kq/2] its offset nibbles (§7.5), or empty
+    input_packed_flush: int  # packed chunks per int16 widening (§7.5)
+    recurrent: RecurrentParams
     luts: tuple  # (sigmoid, tanh, cell tanh) tables of the step's sigmoid table (step_luts)
 
 
 def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
     """The :class:`StepPlan` of a validated ``cell`` under ``rounding`` and sigmoid ``table``."""
-    return StepPlan(stream_layout(cell.input_fc, cell.input),
-                    recurrent_params(cell, rounding, ANY_ROWS), step_luts(cell, table))
+    packed = packed_layout(cell.input_fc, cell.input)
+    return StepPlan(stream_layout(cell.input_fc, cell.input), packed.weight, packed.flush,
+                    recurrent_params(cell, rounding), step_luts(cell, table))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -237,7 +236,12 @@ def lstm_step_trusted(plan, x, h, c):
     """
     rows, hs = x.shape[0], c.shape[1]
     projected = np.empty((rows, 4 * hs), dtype=np.int16)
-    linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
+    if plan.input_packed.shape[0] > 0:
+        linear_rows_packed(x, plan.input_layout, plan.input_packed, plan.input_packed_flush,
+                           plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
+    else:
+        linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX,
+                    projected)
     pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
