@@ -288,6 +288,25 @@ def test_training_checkpoints_are_reduced_to_model_tensors(tmp_path):
     assert accuracy.plain_checkpoint(bare, tmp_path, "rnnt-fp32") == bare
 
 
+def test_milestone_folders_are_merged_and_bad_paths_named(tmp_path):
+    folder = tmp_path / "lm-bible"
+    folder.mkdir()
+    save_file({"a.weight": np.ones((2, 3), np.float32)}, str(folder / "part-00.safetensors"))
+    save_file({"b.bias": np.full(3, 2.0, np.float32)}, str(folder / "part-01.safetensors"))
+    (folder / "milestone.json").write_text(json.dumps(
+        {"step": 5, "parts": ["part-00.safetensors", "part-01.safetensors"]}))
+    plain = accuracy.plain_checkpoint(folder, tmp_path, "lm-ext")
+    merged = accuracy.load_file(str(plain))
+    assert sorted(merged) == ["a.weight", "b.bias"] and merged["b.bias"].sum() == 6.0
+    written = plain.stat().st_mtime_ns
+    assert accuracy.plain_checkpoint(folder, tmp_path, "lm-ext") == plain  # kept
+    assert plain.stat().st_mtime_ns == written
+    with pytest.raises(SystemExit, match=r"without milestone\.json"):
+        accuracy.plain_checkpoint(tmp_path / "lm-bible" / "..", tmp_path, "lm-src")
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        accuracy.plain_checkpoint(tmp_path / "missing.safetensors", tmp_path, "lm-src")
+
+
 @pytest.mark.parametrize("qat", [False, True])
 def test_a_qat_checkpoint_keeps_the_config_cell_scale(tmp_path, monkeypatch, qat):
     commands = []

@@ -145,9 +145,24 @@ def int4rt_convert(argv: list[str], log: Path) -> None:
 def plain_checkpoint(source: Path, work: Path, name: str) -> Path:
     """A checkpoint ``int4rt convert`` reads: a training checkpoint (``model.*``, optimizer
     and RNG tensors) becomes ``<work>/<name>.model.safetensors`` with its ``model.*``
-    tensors, renamed without the prefix (rewritten unless made from this file as it is now).
+    tensors, renamed without the prefix; a milestone folder (``int4rt_train.milestone``)
+    becomes that file with the union of its parts (rewritten unless made from this file or
+    milestone as it is now). A plain checkpoint is returned as it is.
     """
     out = work / f"{name}.model.safetensors"
+    if source.is_dir():
+        info = source / "milestone.json"
+        if not info.is_file():
+            raise SystemExit(f"accuracy: {source} is a folder without milestone.json; give a "
+                             "checkpoint file or a milestone folder")
+        if not _made_from(out, info):
+            parts = json.loads(info.read_text(encoding="utf-8"))["parts"]
+            save_file({key: value for part in parts
+                       for key, value in load_file(str(source / part)).items()}, str(out))
+            _stamp(out, info)
+        return out
+    if not source.is_file():
+        raise SystemExit(f"accuracy: {source}: no such checkpoint file or milestone folder")
     if _made_from(out, source):
         return out
     tensors = load_file(str(source))
@@ -164,6 +179,8 @@ def qat_export(source: Path, work: Path, config: Path) -> Path:
     tensors under the QAT model's own names) is exported to ``<work>/rnnt-qat.export.safetensors``
     (``int4rt_train.qat.export``); an export is returned as it is."""
     out = work / "rnnt-qat.export.safetensors"
+    if not source.is_file():
+        raise SystemExit(f"accuracy: {source}: no such QAT checkpoint or export file")
     if _made_from(out, source):
         return out
     with safe_open(str(source), "np") as handle:
@@ -451,12 +468,15 @@ def parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m int4rt_train.accuracy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-fp32", type=Path, required=True, help="float RNN-T checkpoint")
+    p.add_argument("--model-fp32", type=Path, required=True,
+                   help="float RNN-T: a checkpoint or a milestone folder")
     p.add_argument("--model-qat", type=Path,
                    help="QAT RNN-T: a QAT run's checkpoint or its --export (INT4 QAT rows)")
     p.add_argument("--config", type=Path, default=Path("configs/small.json"))
-    p.add_argument("--lm-external", type=Path, help="external (target-domain) LM checkpoint")
-    p.add_argument("--lm-source", type=Path, help="source-domain LM checkpoint")
+    p.add_argument("--lm-external", type=Path,
+                   help="external (target-domain) LM: a checkpoint or a milestone folder")
+    p.add_argument("--lm-source", type=Path,
+                   help="source-domain LM: a checkpoint or a milestone folder")
     p.add_argument("--lm-config", type=Path, default=Path("configs/lm-small.json"))
     p.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
     p.add_argument("--sets", nargs="+", default=list(TEST_SETS))
