@@ -30,7 +30,7 @@ from int4rt.ops.gemv.gemm_blocked import gemm
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "lstm_step_trusted", "linear_rows", "_logits_rows",
+KERNELS = ("_recurrent_steps", "stack_step_slots", "linear_rows", "_logits_rows",
            "_log_softmax_rows", "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
@@ -113,7 +113,7 @@ def main() -> None:
                  total, [
                      ("encoder (whole, profiled alone)", enc_total),
                      ("search: LSTM steps of predictor and LMs (input GEMM, recurrent "
-                      "GEMV, gates; one kernel per layer)", search_part("lstm_step_trusted")),
+                      "GEMV, gates; one kernel per stack)", search_part("stack_step_slots")),
                      ("search: GEMM + requantization (predictor projection, LM outputs)",
                       search_part("linear_rows")),
                      ("search: joint (combine, tanh, output layer)",

@@ -211,7 +211,45 @@ def test_trusted_step_equals_reference(path, weight_bits, act_bits, signed, roun
     with layouts_on_path(path):
         plan = fast.step_plan(cell, rounding, TABLE)
     assert (plan.input_packed.shape[0] > 0) == (weight_bits == 4 and path != "portable")
-    got = fast.lstm_step_trusted(plan, x, h_trusted, c_trusted)
-    np.testing.assert_array_equal(got, want_h)
+    assert fast.lstm_step_trusted(plan, x, h_trusted, c_trusted) is None
     np.testing.assert_array_equal(h_trusted, want_h)
     np.testing.assert_array_equal(c_trusted, want_c)
+
+
+@pytest.mark.parametrize("path", supported_paths())
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
+@pytest.mark.parametrize("fill", ["random", "max", "min"])
+def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, rounding, fill):
+    """The search's one kernel per stack and evaluate call (embedding, every layer, gather from
+    and scatter to slots) gives the NumPy reference's integers: two layers of different widths,
+    slots that are their own and other rows' parents, every code and cell at an extreme too."""
+    x_fmt, h_fmt = _formats(act_bits, signed)
+    rng = np.random.default_rng(weight_bits * 10 + act_bits)
+    cells = (random_lstm_cell(rng, 77, x_fmt, 70, weight_bits, h_fmt, -11, 0),
+             random_lstm_cell(rng, 70, h_fmt, 40, weight_bits, h_fmt, -11, 0))
+    for index, cell in enumerate(cells):
+        cell.validate(f"layer{index}")
+    embedding = rng.integers(x_fmt.qmin, x_fmt.qmax, size=(9, 77),
+                             endpoint=True).astype(x_fmt.dtype)
+    h_pools = tuple(rng.integers(h_fmt.qmin, h_fmt.qmax, size=(6, cell.hidden_size),
+                                 endpoint=True).astype(np.int16) for cell in cells)
+    c_pools = tuple(rng.integers(-32768, 32767, size=(6, cell.hidden_size),
+                                 endpoint=True).astype(np.int16) for cell in cells)
+    if fill != "random":
+        embedding[:] = x_fmt.qmax if fill == "max" else x_fmt.qmin
+        for h_pool, c_pool in zip(h_pools, c_pools, strict=True):
+            h_pool[:] = h_fmt.qmax if fill == "max" else h_fmt.qmin
+            c_pool[:] = 32767 if fill == "max" else -32768
+    tokens, parents, slots = np.array([3, 0, 8, 3]), np.array([2, 2, 5, 0]), np.array([2, 4, 1, 5])
+    want_h = tuple(h_pool.astype(h_fmt.dtype) for h_pool in h_pools)
+    want_c = tuple(c_pool.copy() for c_pool in c_pools)
+    want = ref.stack_step_slots(cells, embedding, tokens, parents, slots, want_h, want_c, TABLE,
+                                rounding)
+    with layouts_on_path(path):
+        plans = tuple(fast.step_plan(cell, rounding, TABLE) for cell in cells)
+    out = np.empty((tokens.size, cells[-1].hidden_size), dtype=np.int16)
+    fast.stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools, out)
+    np.testing.assert_array_equal(out, want)
+    for got_pools, want_pools in ((h_pools, want_h), (c_pools, want_c)):
+        for got_pool, want_pool in zip(got_pools, want_pools, strict=True):
+            np.testing.assert_array_equal(got_pool, want_pool)

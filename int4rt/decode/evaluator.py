@@ -39,8 +39,8 @@ class _StatePool:
     """The LSTM states of one stack, one row per slot."""
 
     def __init__(self, state: LstmState, capacity: int) -> None:
-        self.h = [np.repeat(h, capacity, axis=0) for h in state.h]
-        self.c = [np.repeat(c, capacity, axis=0) for c in state.c]
+        self.h = tuple(np.repeat(h, capacity, axis=0) for h in state.h)
+        self.c = tuple(np.repeat(c, capacity, axis=0) for c in state.c)
 
     def gather(self, slots: np.ndarray) -> LstmState:
         return LstmState(tuple(h[slots] for h in self.h), tuple(c[slots] for c in self.c))
@@ -50,8 +50,8 @@ class _StatePool:
             pool[slots] = rows
 
     def grow(self, capacity: int) -> None:
-        self.h = [_grown(h, capacity) for h in self.h]
-        self.c = [_grown(c, capacity) for c in self.c]
+        self.h = tuple(_grown(h, capacity) for h in self.h)
+        self.c = tuple(_grown(c, capacity) for c in self.c)
 
 
 class Evaluator:
@@ -132,16 +132,16 @@ class Evaluator:
         return _StatePool(state, capacity)
 
     def _predictor(self, parents: np.ndarray, tokens: np.ndarray, slots: np.ndarray) -> None:
-        model = self._model
-        state = self._pred_states.gather(parents)
+        model, pool = self._model, self._pred_states
         if self._trusted:
-            out = self._pred_stack.step_trusted(model.predictor.embedding[tokens], state.h,
-                                                state.c)
+            out = self._pred_stack.step_slots(model.predictor.embedding, tokens, parents, slots,
+                                              pool.h, pool.c)
             proj = linear_trusted(out, self._pred_proj, self._rounding, INT16)
         else:
-            out, state = model.predictor_step(tokens, state, backend=self._backend)
+            out, state = model.predictor_step(tokens, pool.gather(parents),
+                                              backend=self._backend)
+            pool.scatter(slots, state)
             proj = model.project_predictor(out, backend=self._backend)
-        self._pred_states.scatter(slots, state)
         if self.pred_proj.shape[1] != proj.shape[1] or self.pred_proj.dtype != proj.dtype:
             self.pred_proj = np.zeros((self.capacity, proj.shape[1]), dtype=proj.dtype)
         self.pred_proj[slots] = proj
@@ -149,14 +149,14 @@ class Evaluator:
     def _lm(self, index: int, parents: np.ndarray, tokens: np.ndarray,
             slots: np.ndarray) -> None:
         lm, pool = self._lms[index], self._lm_states[index]
-        state = pool.gather(parents)
         if self._trusted:
-            out = self._lm_stacks[index].step_trusted(lm.embedding[tokens], state.h, state.c)
+            out = self._lm_stacks[index].step_slots(lm.embedding, tokens, parents, slots, pool.h,
+                                                    pool.c)
             logits = linear_trusted(out, *self._lm_outs[index], INT32)
             log_probs = log_softmax_trusted(logits, lm.logit_frac_bits, *self._tables[index + 1])
         else:
-            log_probs, state = lm.step(tokens, state, backend=self._backend)
-        pool.scatter(slots, state)
+            log_probs, state = lm.step(tokens, pool.gather(parents), backend=self._backend)
+            pool.scatter(slots, state)
         self.lm_log_probs[index, slots] = log_probs
 
 

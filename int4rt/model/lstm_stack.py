@@ -23,7 +23,7 @@ from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import Encoder, EncoderLayer, LstmCell, initial_state, stack_frames
 from int4rt.model.parallel import run_all
 from int4rt.ops.gemv.numba import linear
-from int4rt.ops.lstm.numba import StepPlan, _run, lstm_step_trusted, step_plan
+from int4rt.ops.lstm.numba import StepPlan, _run, stack_step_slots, step_plan
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
@@ -81,18 +81,21 @@ class LstmStack:
 
     @cached_property
     def step_plans(self) -> tuple[StepPlan, ...]:
-        """Each layer's :class:`StepPlan` for :meth:`step_trusted`, derived once."""
+        """Each layer's :class:`StepPlan` for :meth:`step_slots`, derived once."""
         return tuple(step_plan(cell, self.rounding, self.sigmoid_table) for cell in self.cells)
 
-    def step_trusted(self, x: np.ndarray, h: tuple[np.ndarray, ...],
-                     c: tuple[np.ndarray, ...]) -> np.ndarray:
-        """:meth:`step` on the Numba kernels for the search's own valid codes, without checks:
-        each layer's int16 states ``h`` (codes) and ``c`` [B, H] advance in place; returns the
-        last layer's hidden codes (int16).
+    def step_slots(self, embedding: np.ndarray, tokens: np.ndarray, parents: np.ndarray,
+                   slots: np.ndarray, h_pools: tuple[np.ndarray, ...],
+                   c_pools: tuple[np.ndarray, ...]) -> np.ndarray:
+        """:meth:`step` of the search's own valid ``tokens`` [B] on one Numba kernel, without
+        checks (:func:`~int4rt.ops.lstm.numba.stack_step_slots`): row ``b`` starts from slot
+        ``parents[b]`` of each layer's int16 pools (h codes and c, [S, H]) and its new states
+        go to slot ``slots[b]``; returns the last layer's hidden codes (int16 [B, H]).
         """
-        for plan, h_layer, c_layer in zip(self.step_plans, h, c, strict=True):
-            x = lstm_step_trusted(plan, x, h_layer, c_layer)
-        return x
+        out = np.empty((tokens.shape[0], h_pools[-1].shape[1]), dtype=np.int16)
+        stack_step_slots(self.step_plans, embedding, tokens, parents, slots, h_pools, c_pools,
+                         out)
+        return out
 
     def sequence(self, x: np.ndarray, *, backend: str = "numba", trace: Trace | None = None,
                  prefix: str, chunk_steps: int = 0) -> np.ndarray:

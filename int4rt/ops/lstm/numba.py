@@ -231,8 +231,9 @@ def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
 @nb.njit(cache=True, nogil=True)
 def lstm_step_trusted(plan, x, h, c):
     """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
-    states ``h`` (codes) and ``c`` [B, H] advance in place; returns the new hidden codes
-    (int16 [B, H]). The search's hot path (``plan``: :func:`step_plan`).
+    states ``h`` (codes) and ``c`` [B, H] advance in place, so ``h`` then holds the new hidden
+    codes (``plan``: :func:`step_plan`). Returns nothing: boxing a returned array costs a
+    Python call per kernel call.
     """
     rows, hs = x.shape[0], c.shape[1]
     projected = np.empty((rows, 4 * hs), dtype=np.int16)
@@ -248,7 +249,36 @@ def lstm_step_trusted(plan, x, h, c):
     hidden = np.empty((rows, 1, hs), dtype=np.int16)
     _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, plan.luts,
                      False, h, c, pre, gates, cells, hidden)
-    return hidden.reshape(rows, hs)
+
+
+@nb.njit(cache=True, nogil=True)
+def stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools, out):
+    """Twin of :func:`int4rt.ops.lstm.reference.stack_step_slots` (§8.2–§8.5) in one kernel,
+    without checks: every layer of a unidirectional stack (``plans``, one :func:`step_plan`
+    per layer) one step for the valid ``tokens`` [B], each row from the states of slot
+    ``parents[b]`` of the int16 pools ``h_pools`` / ``c_pools`` (one [S, H] per layer), its
+    new states written to slot ``slots[b]`` (a slot may be its own or another row's parent:
+    each layer gathers every row before it scatters). The last layer's hidden codes go to
+    ``out`` int16 [B, H].
+    """
+    rows, width = tokens.shape[0], embedding.shape[1]
+    x = np.empty((rows, width), dtype=np.int16)
+    for b in range(rows):
+        for k in range(width):
+            x[b, k] = embedding[tokens[b], k]
+    for layer in range(len(plans)):
+        h_pool, c_pool = h_pools[layer], c_pools[layer]
+        h = np.empty((rows, h_pool.shape[1]), dtype=np.int16)
+        c = np.empty((rows, c_pool.shape[1]), dtype=np.int16)
+        for b in range(rows):
+            h[b] = h_pool[parents[b]]
+            c[b] = c_pool[parents[b]]
+        lstm_step_trusted(plans[layer], x, h, c)
+        for b in range(rows):
+            h_pool[slots[b]] = h[b]
+            c_pool[slots[b]] = c[b]
+        x = h
+    out[:] = x
 
 
 def lstm_sequence(

@@ -61,6 +61,31 @@ def lstm_step(
     return h_new, c_new
 
 
+def stack_step_slots(
+    cells: tuple[LstmCell, ...],
+    embedding: np.ndarray,
+    tokens: np.ndarray,
+    parents: np.ndarray,
+    slots: np.ndarray,
+    h_pools: tuple[np.ndarray, ...],
+    c_pools: tuple[np.ndarray, ...],
+    table: np.ndarray,
+    rounding: str,
+) -> np.ndarray:
+    """One step of a unidirectional stack (§8.5) for a batch of label histories held in
+    slots: layer ``l`` of row ``b`` starts from ``h_pools[l][parents[b]]``,
+    ``c_pools[l][parents[b]]`` ([S, H] pools) and writes its new states to slot ``slots[b]``;
+    the first layer reads the embedding rows of ``tokens`` [B]. Returns the last layer's
+    hidden codes [B, H].
+    """
+    x = embedding[tokens]
+    for cell, h_pool, c_pool in zip(cells, h_pools, c_pools, strict=True):
+        x, c = lstm_step(cell, x, h_pool[parents], c_pool[parents], table, rounding)
+        h_pool[slots] = x
+        c_pool[slots] = c
+    return x
+
+
 def _saturating_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(a.astype(np.int32) + b.astype(np.int32), INT16_MIN, INT16_MAX).astype(np.int16)
 
