@@ -111,7 +111,7 @@ def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[st
     torch's intra-op thread count is restored afterwards: a QAT model decodes with int4rt's
     Numba kernels, and Numba's OpenMP threading layer sets the process's OpenMP thread count
     (which torch uses) to ``NUMBA_NUM_THREADS`` on a parallel launch. Left so, every later
-    training step ran on that many threads (docs/TRAINING.md §6: 6× slower steps)."""
+    training step ran on that many threads (docs/TRAINING.md §4: 6× slower QAT steps)."""
     threads = torch.get_num_threads()
     model.eval()
     order = sorted(range(len(utterances)), key=lambda i: utterances[i].features.shape[0])
