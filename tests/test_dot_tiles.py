@@ -80,11 +80,14 @@ def test_any_flush_within_the_bound_is_exact(path, flush):
 
 
 @st.composite
-def layers(draw):
-    """A layer and its codes at the edges of §7.1 and §4: extreme codes and weights whose sums
-    reach the overflow guard (|acc + bias| up to 2^31 − 1), multipliers from 2^30 (ties with
-    a negative shift) to 2^31 − 1 with shifts up to 30 (saturation), int16 or int32 outputs."""
-    weight_bits, bits = draw(st.sampled_from([4, 8])), draw(st.sampled_from([4, 8]))
+def layers(draw, weight_bits: int | None = None):
+    """A layer (``weight_bits`` wide, else 4 or 8) and its codes at the edges of §7.1 and §4:
+    extreme codes and weights whose sums reach the overflow guard (|acc + bias| up to
+    2^31 − 1), multipliers from 2^30 (ties with a negative shift) to 2^31 − 1 with shifts up to
+    30 (saturation), int16 or int32 outputs, 1–5 rows of codes."""
+    if weight_bits is None:
+        weight_bits = draw(st.sampled_from([4, 8]))
+    bits = draw(st.sampled_from([4, 8]))
     signed = draw(st.booleans())
     fmt = ActQuant(bits=bits, signed=signed, scale=0.1, zero_point=0)
     zp = draw(st.integers(fmt.qmin, fmt.qmax))

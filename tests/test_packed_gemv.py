@@ -28,6 +28,7 @@ from int4rt.ops.gemv.packed_gemv import (
 )
 from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import rounding_code
+from tests.test_dot_tiles import layers
 
 needs_avx2 = pytest.mark.skipif("avx2" not in supported_paths(), reason="needs an AVX2 host")
 
@@ -140,42 +141,10 @@ def test_only_4_bit_codes_get_a_packed_form():
         assert layout is NO_PACKED
 
 
-@st.composite
-def linear_cases(draw):
-    """A 4-bit layer and its codes at the edges of §7.1 and §4 (as ``test_dot_tiles``'s
-    ``layers``): extreme codes and weights, sums up to the overflow guard, multipliers and
-    shifts that saturate, int16 or int32 outputs, 1–5 rows."""
-    bits, signed = draw(st.sampled_from([4, 8])), draw(st.booleans())
-    fmt = ActQuant(bits=bits, signed=signed, scale=0.1, zero_point=0)
-    fmt = ActQuant(bits=bits, signed=signed, scale=0.1,
-                   zero_point=draw(st.integers(fmt.qmin, fmt.qmax)))
-    rows, width, frames = draw(st.integers(1, 9)), draw(st.integers(1, 200)), draw(
-        st.integers(1, 5))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w = rng.integers(-8, 8, size=(rows, width))
-    x = rng.integers(fmt.qmin, fmt.qmax, size=(frames, width), endpoint=True)
-    fill = draw(st.sampled_from(["random", "min", "max"]))
-    if fill != "random":
-        w[:] = -8 if fill == "min" else 7
-        x[:] = fmt.qmax if fmt.zero_point - fmt.qmin < fmt.qmax - fmt.zero_point else fmt.qmin
-    room = 2**31 - 1 - width * 128 * 255  # the §7.1 guard's bias allowance
-    bias = rng.integers(-room, room, size=rows, endpoint=True)
-    bias[0] = draw(st.sampled_from([-room, room, 0]))
-    multiplier = rng.integers(2**30, 2**31, size=rows)
-    multiplier[0] = draw(st.sampled_from([2**30, 2**31 - 1]))
-    shift = rng.integers(-31, 31, size=rows)
-    shift[0] = draw(st.integers(-31, 30))
-    layer = QLinear(w.astype(np.int8), 4, bias.astype(np.int32), multiplier.astype(np.int32),
-                    shift.astype(np.int32))
-    layer.validate("layer", bits)
-    return (layer, fmt, x.astype(fmt.dtype), draw(st.sampled_from(["double", "single"])),
-            np.dtype(draw(st.sampled_from([np.int16, np.int32]))))
-
-
 @needs_avx2
 @pytest.mark.parametrize("path", [p for p in supported_paths() if p != "portable"])
 @settings(max_examples=60, deadline=None)
-@given(case=linear_cases())
+@given(case=layers(weight_bits=4))
 def test_packed_linear_equals_reference_linear(path, case):
     """§7.1 end to end on the offset nibbles (the search's input projections): folded zero
     point, padding, requantization and clamp give the reference's integers."""
