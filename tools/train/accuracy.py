@@ -156,9 +156,10 @@ def plain_checkpoint(source: Path, work: Path, name: str) -> Path:
             raise SystemExit(f"accuracy: {source} is a folder without milestone.json; give a "
                              "checkpoint file or a milestone folder")
         if not _made_from(out, info):
-            parts = json.loads(info.read_text(encoding="utf-8"))["parts"]
-            save_file({key: value for part in parts
-                       for key, value in load_file(str(source / part)).items()}, str(out))
+            from safetensors.torch import save_file as save_torch
+
+            from int4rt_train.milestone import read_milestone
+            save_torch(read_milestone(source), str(out))
             _stamp(out, info)
         return out
     if not source.is_file():
