@@ -361,11 +361,20 @@ class QatTransducer(_QatBase):
     def greedy(self, features: torch.Tensor, lengths: torch.Tensor,
                max_symbols: int = 5) -> list[list[int]]:
         """The engine's greedy labels (``int4rt.decode``, DECODING.md) of each utterance, on the
-        int4rt model of the current parameters: the dev WER of what would be shipped."""
+        int4rt model of the current parameters: the dev WER of what would be shipped.
+
+        torch's intra-op thread count is restored afterwards: Numba's OpenMP threading layer
+        sets the process's OpenMP thread count (which torch uses) to ``NUMBA_NUM_THREADS`` on
+        a parallel launch; left so, every later training step ran on that many threads
+        (docs/TRAINING.md §4: 6× slower QAT steps)."""
         engine = self.engine_model()
         options = DecodeOptions(method="greedy", max_symbols_per_frame=max_symbols)
-        return [decode(engine, features[b, :n].numpy(), options).tokens
-                for b, n in enumerate(lengths.tolist())]
+        threads = torch.get_num_threads()
+        try:
+            return [decode(engine, features[b, :n].numpy(), options).tokens
+                    for b, n in enumerate(lengths.tolist())]
+        finally:
+            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def integers(self, features: torch.Tensor, lengths: torch.Tensor,

@@ -106,13 +106,7 @@ def load_utterances(stems: list[Path], vocab: tuple[str, ...]) -> list[Utterance
 
 def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],
                  batch: int = 32) -> list[str]:
-    """The model's greedy transcript of each utterance (batched by length), in order.
-
-    torch's intra-op thread count is restored afterwards: a QAT model decodes with int4rt's
-    Numba kernels, and Numba's OpenMP threading layer sets the process's OpenMP thread count
-    (which torch uses) to ``NUMBA_NUM_THREADS`` on a parallel launch. Left so, every later
-    training step ran on that many threads (docs/TRAINING.md §4: 6× slower QAT steps)."""
-    threads = torch.get_num_threads()
+    """The model's greedy transcript of each utterance (batched by length), in order."""
     model.eval()
     order = sorted(range(len(utterances)), key=lambda i: utterances[i].features.shape[0])
     hyps: dict[int, str] = {}
@@ -122,7 +116,6 @@ def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[st
         for index, ids in zip(chunk, model.greedy(features, lengths), strict=True):
             hyps[index] = ids_text(ids, vocab)
     model.train()
-    torch.set_num_threads(threads)
     return [hyps[i] for i in range(len(utterances))]
 
 
