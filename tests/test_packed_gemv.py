@@ -60,13 +60,14 @@ def test_layout_holds_offset_nibbles_in_64_code_chunks():
 
 
 @st.composite
-def problems(draw):
-    """4-bit weights, 4- or 8-bit unsigned codes, any shape, random or extreme fills."""
-    code_bits = draw(st.sampled_from([4, 8]))
-    frames = draw(st.integers(1, 3))
-    rows = draw(st.integers(1, 11))
+def problems(draw, code_maxes: tuple[int, ...] = (15, 255), max_frames: int = 3,
+             max_rows: int = 11):
+    """4-bit weights, unsigned codes up to one of ``code_maxes`` (4- or 8-bit codes), any
+    shape, random or extreme fills."""
+    u_max = draw(st.sampled_from(code_maxes))
+    frames = draw(st.integers(1, max_frames))
+    rows = draw(st.integers(1, max_rows))
     width = draw(st.integers(1, 300))
-    u_max = (1 << code_bits) - 1
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     w = rng.integers(-8, 7, size=(rows, width), endpoint=True)
     u = rng.integers(0, u_max, size=(frames, width), endpoint=True)

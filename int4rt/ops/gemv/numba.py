@@ -9,7 +9,14 @@ from int4rt.errors import ArithmeticSpecError
 from int4rt.layers import ActQuant, QLinear
 from int4rt.ops.gemv.dot_tiles import CHUNK
 from int4rt.ops.gemv.gemm_blocked import FRAME_BLOCK, tiles
-from int4rt.ops.gemv.packed_gemv import gemv_packed
+from int4rt.ops.gemv.lane_rows import (
+    BLOCK_CODES,
+    LANES,
+    NO_LANES,
+    lane_rows_layout,
+    lane_rows_raw,
+)
+from int4rt.ops.gemv.packed_gemv import NIBBLE_OFFSET, gemv_packed
 from int4rt.ops.gemv.reference import (
     FullyConnectedArgs,
     check_packed_weights,
@@ -104,7 +111,8 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     check_rounding(rounding)
     rows = codes.reshape(-1, layer.n_in)
     out = np.empty((rows.shape[0], layer.n_out), dtype=out_dtype)
-    linear_rows(rows, stream_layout(layer, x_format), rounding_code(rounding), y_min, y_max, out)
+    linear_rows(rows, stream_layout(layer, x_format), lane_rows_layout(layer, x_format),
+                rounding_code(rounding), y_min, y_max, out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
@@ -121,34 +129,45 @@ def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
     """
     y_min, y_max = OUTPUT_RANGES[out_dtype]
     out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
-    linear_rows(x, layout, rounding, y_min, y_max, out)
+    linear_rows(x, layout, NO_LANES, rounding, y_min, y_max, out)
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def linear_rows(x, layout, rounding, y_min, y_max, out):
+def linear_rows(x, layout, lanes, rounding, y_min, y_max, out):
     """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`.
 
     The codes become unsigned padded codes (§7.3); each block of ``FRAME_BLOCK`` rows then
-    runs the blocked GEMM (§7.4) into a block of int32 accumulators, which is requantized
-    while it is still in cache (no second pass over all B rows).
+    runs the blocked GEMM (§7.4), or the lane-row kernel over ``lanes`` when that is not empty
+    (§7.6, :func:`~int4rt.ops.gemv.lane_rows.lane_rows_layout`), into a block of int32
+    accumulators, which is requantized while it is still in cache (no second pass over all B
+    rows).
     """
-    rows, width = x.shape[0], layout.weight.shape[1]
+    rows, n_rows = x.shape[0], layout.weight.shape[0]
+    by_lanes = lanes.shape[0] > 0
+    width = lanes.shape[1] // BLOCK_CODES if by_lanes else layout.weight.shape[1]
     u = np.zeros((rows, width), dtype=np.uint8)
+    code_sums = np.zeros(rows, dtype=np.int64)
     for b in range(rows):
         for k in range(layout.n_in):
             u[b, k] = x[b, k] - layout.qmin
-    w, offsets, bias = layout.weight, layout.offsets, layout.bias
+            code_sums[b] += u[b, k]
+    offsets, bias = layout.offsets, layout.bias
     multiplier, shift = layout.multiplier, layout.shift
-    n_rows = w.shape[0]
-    acc = np.empty((min(FRAME_BLOCK, rows), n_rows), dtype=np.int32)
+    acc = np.empty((min(FRAME_BLOCK, rows), LANES * lanes.shape[0] if by_lanes else n_rows),
+                   dtype=np.int32)
     for b_start in range(0, rows, FRAME_BLOCK):
         b_stop = min(b_start + FRAME_BLOCK, rows)
-        tiles(u[b_start:b_stop], w, width // CHUNK, layout.flush, acc, 0, b_stop - b_start)
+        if by_lanes:
+            lane_rows_raw(u[b_start:b_stop], lanes, acc, b_stop - b_start)
+        else:
+            tiles(u[b_start:b_stop], layout.weight, width // CHUNK, layout.flush, acc, 0,
+                  b_stop - b_start)
         for b in range(b_stop - b_start):
+            nibble_sum = NIBBLE_OFFSET * code_sums[b_start + b] if by_lanes else 0
             for n in range(n_rows):
-                y = requantize_one(np.int64(acc[b, n]) - offsets[n] + bias[n], multiplier[n],
-                                   shift[n], rounding)
+                y = requantize_one(np.int64(acc[b, n]) - nibble_sum - offsets[n] + bias[n],
+                                   multiplier[n], shift[n], rounding)
                 out[b_start + b, n] = min(max(y, y_min), y_max)
 
 

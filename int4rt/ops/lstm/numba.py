@@ -12,6 +12,7 @@ from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.lookup import LUT_OFFSET, cell_tanh_lut, gate_luts
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
+from int4rt.ops.gemv.lane_rows import NO_LANES, gemv_lane_rows, lane_rows_layout
 from int4rt.ops.gemv.numba import linear, linear_rows, linear_rows_packed
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
@@ -137,7 +138,7 @@ def _update(gates, p, cell_lut, tanh_c, c_row, h_row, cell_out, hidden_out):
 
 
 @nb.njit(cache=True, nogil=True)
-def _recurrent_steps(projected, p, luts, reverse, h_state, c_state, pre_out, gate_out,
+def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_out, gate_out,
                      cell_out, hidden_out):
     """Run the recurrence over ``projected`` [B, T, 4H] for B independent rows, in place.
 
@@ -145,24 +146,30 @@ def _recurrent_steps(projected, p, luts, reverse, h_state, c_state, pre_out, gat
     ``h_state`` [B, H] (codes, int16-held) and
     ``c_state`` [B, H] carry the state in and out. The recurrent dot products run on
     ``h − qmin`` with the zero point folded into ``p.offsets`` (§7.3), on the blocked kernel
-    over ``p.weight`` in the padded layout (§7.4), or on the offset-nibble kernel over
-    ``p.packed`` when it is not empty (§7.5). Gate outputs go to ``gate_out``
+    over ``p.weight`` in the padded layout (§7.4), on the offset-nibble kernel over
+    ``p.packed`` when it is not empty (§7.5), or, for one row, on the lane-row kernel over
+    ``lanes`` when that is not empty (§7.6). Gate outputs go to ``gate_out``
     [B, T, 4, H] in order i, f, g, o. Each step is three passes over contiguous rows (gate
     pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
     w_h, offsets_h, flush, h_min = p.weight, p.offsets, p.flush, p.h_min
     rows, steps = projected.shape[0], projected.shape[1]
     hs = c_state.shape[1]
+    one_row = rows == 1 and lanes.shape[0] > 0
     packed = p.packed.shape[0] > 0
-    u = np.zeros((rows, 2 * p.packed.shape[1] if packed else w_h.shape[1]), dtype=np.uint8)
-    acc = np.empty((rows, 4 * hs), dtype=np.int32)
+    width = (lanes.shape[1] // 8 if one_row else 2 * p.packed.shape[1] if packed
+             else w_h.shape[1])
+    u = np.zeros((rows, width), dtype=np.uint8)
+    acc = np.empty((rows, 16 * lanes.shape[0] if one_row else 4 * hs), dtype=np.int32)
     tanh_c = np.empty(hs, dtype=np.int16)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         for b in range(rows):
             for k in range(hs):
                 u[b, k] = h_state[b, k] - h_min
-        if packed:
+        if one_row:
+            gemv_lane_rows(u, lanes, offsets_h, acc)
+        elif packed:
             gemv_packed(u, p.packed, offsets_h, p.packed_flush, acc)
         else:
             blocked_gemm(u, w_h, offsets_h, flush, acc)
@@ -190,8 +197,9 @@ def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, ta
     gates = np.empty((rows, steps, 4, hs), dtype=np.int16)
     cells = np.empty((rows, steps, hs), dtype=np.int16)
     hidden = np.empty((rows, steps, hs), dtype=np.int16)
+    lanes = lane_rows_layout(cell.recurrent_fc, cell.hidden) if rows == 1 else NO_LANES
     _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding),
-                     step_luts(cell, table), reverse, h, c, pre, gates, cells, hidden)
+                     step_luts(cell, table), lanes, reverse, h, c, pre, gates, cells, hidden)
     return pre, gates, cells, hidden
 
 
@@ -241,14 +249,14 @@ def lstm_step_trusted(plan, x, h, c):
         linear_rows_packed(x, plan.input_layout, plan.input_packed, plan.input_packed_flush,
                            plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
     else:
-        linear_rows(x, plan.input_layout, plan.recurrent.rounding, INT16_MIN, INT16_MAX,
-                    projected)
+        linear_rows(x, plan.input_layout, NO_LANES, plan.recurrent.rounding, INT16_MIN,
+                    INT16_MAX, projected)
     pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
     hidden = np.empty((rows, 1, hs), dtype=np.int16)
     _recurrent_steps(projected.reshape(rows, 1, 4 * hs), plan.recurrent, plan.luts,
-                     False, h, c, pre, gates, cells, hidden)
+                     NO_LANES, False, h, c, pre, gates, cells, hidden)
 
 
 @nb.njit(cache=True, nogil=True)
