@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
 
 import numpy as np
@@ -21,6 +22,7 @@ from int4rt.ops.activations.tables import sigmoid_table
 from int4rt.ops.formats import INT32_MAX, INT32_MIN
 from int4rt.ops.gemv.dot_tiles import flush_period
 from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
+from int4rt.ops.gemv.lane_rows import LANE_PATHS, LANES, MAX_CODE, pack_lane_rows
 from int4rt.ops.gemv.packed_gemv import (
     PACKED_PATHS,
     pack_offset_nibbles,
@@ -149,15 +151,35 @@ def _gemm_path_cases(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
+def _packed_product(gemv: Callable, flush: int, u: np.ndarray, w: np.ndarray,
+                    offsets: np.ndarray) -> np.ndarray:
+    acc = np.empty((u.shape[0], w.shape[0]), np.int32)
+    gemv(u, pack_offset_nibbles(w), offsets, flush, acc)
+    return acc
+
+
+def _lane_product(gemv: Callable, u: np.ndarray, w: np.ndarray,
+                  offsets: np.ndarray) -> np.ndarray:
+    lanes = pack_lane_rows(w)
+    acc = np.empty((u.shape[0], LANES * lanes.shape[0]), np.int32)
+    gemv(u, lanes, offsets, acc)
+    return acc[:, :w.shape[0]]
+
+
 def _packed_path_cases(w: np.ndarray, x: np.ndarray, zp: int, bias: np.ndarray,
                        mult: np.ndarray, shift: np.ndarray, code_bits: int) -> list[Case]:
-    """§7.1 on the kernel over offset nibbles (§7.5), where this CPU has it."""
+    """§7.1 on the kernels over offset nibbles (§7.5, and §7.6's lane rows for codes up to
+    127), where this CPU has them."""
     kernel_gemv, kernel_requantize = get_backend("numba").gemv, get_backend("numba").requantize
     (batch, n_in), n_out = x.shape, w.shape[0]
+    flush = packed_flush_period((1 << code_bits) - 1)
+    products = {path: partial(_packed_product, gemv, flush) for path, gemv in PACKED_PATHS.items()}
+    if (1 << code_bits) - 1 <= MAX_CODE:
+        products |= {path: partial(_lane_product, gemv) for path, gemv in LANE_PATHS.items()}
     cases = []
-    for path, gemv in PACKED_PATHS.items():
+    for path, product in products.items():
 
-        def run(impl, gemv=gemv):
+        def run(impl, product=product):
             if impl is not kernel_gemv:
                 return impl.fully_connected(
                     x.astype(np.uint8), w.astype(np.int8), bias, x_zero_point=zp,
@@ -165,10 +187,7 @@ def _packed_path_cases(w: np.ndarray, x: np.ndarray, zp: int, bias: np.ndarray,
                     y_max=INT32_MAX)
             u = np.zeros((batch, packed_width(n_in)), np.uint8)
             u[:, :n_in] = x
-            acc = np.empty((batch, n_out), np.int32)
-            gemv(u, pack_offset_nibbles(w.astype(np.int8)),
-                 (zp * w.sum(axis=1) - bias).astype(np.int32),
-                 packed_flush_period((1 << code_bits) - 1), acc)
+            acc = product(u, w.astype(np.int8), (zp * w.sum(axis=1) - bias).astype(np.int32))
             return kernel_requantize.requantize(acc, mult, shift).astype(np.int32)
 
         cases.append(Case("fully_connected",

@@ -10,6 +10,7 @@ import pytest
 from int4rt import __version__
 from int4rt.cli import main
 from int4rt.ops.gemv.gemm_blocked import GEMM_PATHS
+from int4rt.ops.gemv.lane_rows import LANE_PATHS
 from int4rt.ops.gemv.packed_gemv import PACKED_PATHS
 
 
@@ -30,12 +31,13 @@ def test_selftest_reports_agreement(capsys):
     out = capsys.readouterr().out
     assert "MISMATCH" not in out
     # 2 requantize, 2 int4, 4 activations, 4 gemv + 3 weight/code widths on every
-    # dot-product path of this CPU (§7.4) + 1 on each offset-nibble path (§7.5), 2 lstm, 4 joint,
-    # 1 log-softmax
-    assert out.count("identical") == 19 + 3 * len(GEMM_PATHS) + len(PACKED_PATHS)
+    # dot-product path of this CPU (§7.4) + 1 on each offset-nibble path (§7.5) and lane-row
+    # path (§7.6), 2 lstm, 4 joint, 1 log-softmax
+    assert out.count("identical") == 19 + 3 * len(GEMM_PATHS) + len(PACKED_PATHS) + len(
+        LANE_PATHS)
     for op in ("requantize", "int4", "activations", "gemv", "lstm", "joint", "log_softmax"):
         assert f"  {op} §" in out
-    for path in (*GEMM_PATHS, *PACKED_PATHS):
+    for path in (*GEMM_PATHS, *PACKED_PATHS, *LANE_PATHS):
         assert f"{path} path, 4-bit weights x 4-bit codes" in out
     assert "all operators agree bit for bit" in out
 
