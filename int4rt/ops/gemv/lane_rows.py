@@ -54,10 +54,11 @@ def pack_lane_rows(weight: np.ndarray) -> np.ndarray:
     groups = -(-n_out // LANES)
     q = np.full((groups * LANES, width), NIBBLE_OFFSET, dtype=np.uint8)
     q[:n_out, :n_in] = weight.astype(np.int16) + NIBBLE_OFFSET
-    # [g, r, b, half, i] -> [g, b, r, i, half]
-    blocks = q.reshape(groups, LANES, width // BLOCK_CODES, 2, 4).transpose(0, 2, 1, 4, 3)
-    packed = blocks[..., 0] | (blocks[..., 1] << 4)
-    return np.ascontiguousarray(packed.reshape(groups, -1))
+    halves = q.reshape(groups * LANES, width // BLOCK_CODES, 2, 4)  # [row, b, half, i]
+    words = np.ascontiguousarray(halves[:, :, 0] | (halves[:, :, 1] << 4)).view(np.uint32)
+    # one row's four bytes of block b are one word: [g, r, b] -> [g, b, r]
+    lanes = words.reshape(groups, LANES, -1).transpose(0, 2, 1)
+    return np.ascontiguousarray(lanes).view(np.uint8).reshape(groups, -1)
 
 
 def lane_rows_sums(u: np.ndarray, lanes: np.ndarray, n_out: int) -> np.ndarray:
