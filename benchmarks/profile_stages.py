@@ -20,6 +20,7 @@ import argparse
 import cProfile
 import pstats
 import time
+from functools import partial
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from benchmarks.decode_grid import FUSIONS
 from benchmarks.workload import build, features_for, tune_label_rate
 from int4rt.decode import DecodeOptions, decode
 from int4rt.ops.gemv.gemm_blocked import gemm
+from int4rt.ops.gemv.lane_rows import BLOCK_CODES, LANES, gemv_lane_rows, lane_rows_layout
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
@@ -50,23 +52,30 @@ def _profile(fn) -> tuple[float, dict[str, float]]:
 
 def _recurrent_gemv_seconds(cells, steps_per_cell: list[int], rows: int) -> float:
     """Time of the recurrent GEMVs alone: each cell's 4H × H product, ``steps`` times, on the
-    kernel the recurrence uses (offset nibbles for one row where the layer has them, §7.5).
+    kernel the recurrence uses (for one row: lane rows where the layer has them, §7.6, else
+    offset nibbles, §7.5; else the blocked tiles, §7.4).
     """
     total = 0.0
     for cell, steps in zip(cells, steps_per_cell, strict=True):
         layout = stream_layout(cell.recurrent_fc, cell.hidden)
         packed = packed_layout(cell.recurrent_fc, cell.hidden)
-        acc = np.empty((rows, layout.weight.shape[0]), np.int32)
-        if rows == 1 and packed.flush:
+        lanes = lane_rows_layout(cell.recurrent_fc, cell.hidden)
+        if rows == 1 and lanes.shape[0]:
+            u = np.zeros((rows, lanes.shape[1] // BLOCK_CODES), np.uint8)
+            acc = np.empty((rows, LANES * lanes.shape[0]), np.int32)
+            call = partial(gemv_lane_rows, u, lanes, layout.offsets, acc)
+        elif rows == 1 and packed.flush:
             u = np.zeros((rows, 2 * packed.weight.shape[1]), np.uint8)
-            weight, flush, kernel = packed.weight, packed.flush, gemv_packed
+            acc = np.empty((rows, layout.weight.shape[0]), np.int32)
+            call = partial(gemv_packed, u, packed.weight, layout.offsets, packed.flush, acc)
         else:
             u = np.zeros((rows, layout.weight.shape[1]), np.uint8)
-            weight, flush, kernel = layout.weight, layout.flush, gemm
-        kernel(u, weight, layout.offsets, flush, acc)
+            acc = np.empty((rows, layout.weight.shape[0]), np.int32)
+            call = partial(gemm, u, layout.weight, layout.offsets, layout.flush, acc)
+        call()
         start = time.process_time()
         for _ in range(steps):
-            kernel(u, weight, layout.offsets, flush, acc)
+            call()
         total += time.process_time() - start
     return total
 
@@ -95,9 +104,10 @@ def main() -> None:
     gemv = _recurrent_gemv_seconds(cells, [frames] * len(cells), 1)
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
-        ("input projections: blocked GEMM (2 × 4 tiles) + requantization per block",
-         own.get("linear_rows", 0.0)),
-        ("recurrence: GEMV, offset nibbles 1 × 4 (timed alone)", min(gemv, rec)),
+        ("input projections: GEMM (lane rows on vnni512, else 2 × 4 tiles) + requantization "
+         "per block", own.get("linear_rows", 0.0)),
+        ("recurrence: GEMV (lane rows on vnni512, else offset nibbles 1 × 4; timed alone)",
+         min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
     ]))
     options = DecodeOptions(method="beam", beam=8, **FUSIONS["density ratio"])
