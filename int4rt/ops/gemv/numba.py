@@ -92,10 +92,10 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     """Numba twin of :func:`int4rt.ops.gemv.reference.linear` (§7.1).
 
     The dot products run on unsigned codes with the zero point folded into a per-row
-    constant (§7.3), on the blocked kernel (§7.4), requantized block by block
-    (:func:`linear_rows`). The layer was validated when it was loaded, so a call checks only
-    what it is given: the codes' shape, dtype and range (one reduction each), the rounding
-    name and the output dtype.
+    constant (§7.3), on the lane-row kernel where the layer has that form (§7.6), else on the
+    blocked kernel (§7.4), requantized block by block (:func:`linear_rows`). The layer was
+    validated when it was loaded, so a call checks only what it is given: the codes' shape,
+    dtype and range (one reduction each), the rounding name and the output dtype.
     """
     y_min, y_max = output_range(out_dtype)
     codes = np.asarray(x)
