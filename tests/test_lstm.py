@@ -14,6 +14,7 @@ from int4rt.arith import get_profile
 from int4rt.layers import ActQuant, stack_frames
 from int4rt.model.random_model import random_lstm_cell
 from int4rt.ops.gemv.dispatch import ACTIVE_PATH, layouts_on_path, supported_paths
+from int4rt.ops.gemv.reference import linear as reference_linear
 from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
@@ -220,9 +221,11 @@ def test_trusted_step_equals_reference(path, weight_bits, act_bits, signed, roun
 @pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
 @pytest.mark.parametrize("fill", ["random", "max", "min"])
 def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, rounding, fill):
-    """The search's one kernel per stack and evaluate call (embedding, every layer, gather from
-    and scatter to slots) gives the NumPy reference's integers: two layers of different widths,
-    slots that are their own and other rows' parents, every code and cell at an extreme too."""
+    """The search's one kernel per stack and evaluate call (the first layer's input product
+    looked up per token in ``token_inputs``, every layer, gather from and scatter to slots)
+    gives the NumPy reference's integers: two layers of different widths, slots that are their
+    own and other rows' parents, every code and cell at an extreme too; the token table is the
+    reference product of the embedding rows."""
     x_fmt, h_fmt = _formats(act_bits, signed)
     rng = np.random.default_rng(weight_bits * 10 + act_bits)
     cells = (random_lstm_cell(rng, 77, x_fmt, 70, weight_bits, h_fmt, -11, 0),
@@ -247,8 +250,12 @@ def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, 
                                 rounding)
     with layouts_on_path(path):
         plans = tuple(fast.step_plan(cell, rounding, TABLE) for cell in cells)
+        first_inputs = fast.token_inputs(cells[0], rounding, embedding)
+    np.testing.assert_array_equal(
+        first_inputs, reference_linear(embedding, cells[0].input_fc, cells[0].input, rounding,
+                                       np.int16))
     out = np.empty((tokens.size, cells[-1].hidden_size), dtype=np.int16)
-    fast.stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools, out)
+    fast.stack_step_slots(plans, first_inputs, tokens, parents, slots, h_pools, c_pools, out)
     np.testing.assert_array_equal(out, want)
     for got_pools, want_pools in ((h_pools, want_h), (c_pools, want_c)):
         for got_pool, want_pool in zip(got_pools, want_pools, strict=True):

@@ -75,6 +75,9 @@ class Evaluator:
                              for lm in self._lms]
             self._pred_stack = model.predictor_stack
             self._lm_stacks = [lm.stack for lm in self._lms]
+            self._pred_inputs = self._pred_stack.token_inputs(model.predictor.embedding)
+            self._lm_inputs = [stack.token_inputs(lm.embedding)
+                               for stack, lm in zip(self._lm_stacks, self._lms, strict=True)]
             self._tables = [
                 prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
                 for frac_bits, exp2, ln in
@@ -134,8 +137,8 @@ class Evaluator:
     def _predictor(self, parents: np.ndarray, tokens: np.ndarray, slots: np.ndarray) -> None:
         model, pool = self._model, self._pred_states
         if self._trusted:
-            out = self._pred_stack.step_slots(model.predictor.embedding, tokens, parents, slots,
-                                              pool.h, pool.c)
+            out = self._pred_stack.step_slots(self._pred_inputs, tokens, parents, slots, pool.h,
+                                              pool.c)
             proj = linear_trusted(out, self._pred_proj, self._rounding, INT16)
         else:
             out, state = model.predictor_step(tokens, pool.gather(parents),
@@ -150,8 +153,8 @@ class Evaluator:
             slots: np.ndarray) -> None:
         lm, pool = self._lms[index], self._lm_states[index]
         if self._trusted:
-            out = self._lm_stacks[index].step_slots(lm.embedding, tokens, parents, slots, pool.h,
-                                                    pool.c)
+            out = self._lm_stacks[index].step_slots(self._lm_inputs[index], tokens, parents,
+                                                    slots, pool.h, pool.c)
             logits = linear_trusted(out, *self._lm_outs[index], INT32)
             log_probs = log_softmax_trusted(logits, lm.logit_frac_bits, *self._tables[index + 1])
         else:
