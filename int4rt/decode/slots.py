@@ -37,12 +37,21 @@ class StackPlan(structref.StructRefProxy):
     first layer's input product of every token, ``LstmStack.token_inputs``), ``head`` (the
     output layer's :class:`~int4rt.ops.gemv.weight_layout.StreamLayout`), ``rounding`` (a
     rounding code), and for an LM's log-softmax (§10) ``frac_bits`` and the int64 tables
-    ``exp2`` and ``ln`` (unused by the predictor).
+    ``exp2`` and ``ln`` (unused by the predictor). Made by a cached kernel: Numba's own
+    constructor compiles anew in every process (seconds per stack type).
     """
+
+    def __new__(cls, steps, first_inputs, head, rounding, frac_bits, exp2, ln):
+        return _new_stack_plan(steps, first_inputs, head, rounding, frac_bits, exp2, ln)
 
 
 structref.define_proxy(StackPlan, StackPlanType,
                        ["steps", "first_inputs", "head", "rounding", "frac_bits", "exp2", "ln"])
+
+
+@nb.njit(cache=True)
+def _new_stack_plan(steps, first_inputs, head, rounding, frac_bits, exp2, ln):
+    return StackPlan(steps, first_inputs, head, rounding, frac_bits, exp2, ln)
 
 
 def stack_plan(steps: tuple[StepPlan, ...], first_inputs: np.ndarray, head: StreamLayout,
