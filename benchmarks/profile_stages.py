@@ -32,7 +32,7 @@ from int4rt.ops.gemv.lane_rows import BLOCK_CODES, LANES, gemv_lane_rows, lane_r
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "stack_step_slots", "linear_rows", "_logits_rows",
+KERNELS = ("_recurrent_steps", "linear_rows", "predictor_slots", "lm_slots", "_logits_rows",
            "_log_softmax_rows", "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
@@ -122,13 +122,12 @@ def main() -> None:
     print(_table(f"Beam 8 + density ratio, {args.seconds:g} s, {rate:.1f} labels/s, one thread",
                  total, [
                      ("encoder (whole, profiled alone)", enc_total),
-                     ("search: LSTM steps of predictor and LMs (input GEMM, recurrent "
-                      "GEMV, gates; one kernel per stack)", search_part("stack_step_slots")),
-                     ("search: GEMM + requantization (predictor projection, LM outputs)",
-                      search_part("linear_rows")),
+                     ("search: predictor and LMs, one kernel per stack (LSTM steps, "
+                      "predictor projection, LM outputs and log-softmax)",
+                      search_part("predictor_slots") + search_part("lm_slots")),
                      ("search: joint (combine, tanh, output layer)",
                       search_part("_logits_rows")),
-                     ("search: log-softmax (RNN-T and LMs)", search_part("_log_softmax_rows")),
+                     ("search: RNN-T log-softmax", search_part("_log_softmax_rows")),
                      ("search: scoring, recombination, pruning (one kernel per frame)",
                       search_part("expand_select")),
                  ]))

@@ -25,7 +25,7 @@ from int4rt.ops.gemv.lane_rows import (
     lane_rows_sums,
     pack_lane_rows,
 )
-from int4rt.ops.gemv.numba import linear_rows
+from int4rt.ops.gemv.numba import linear_rows_lanes
 from int4rt.ops.gemv.packed_gemv import packed_width
 from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import rounding_code
@@ -120,6 +120,6 @@ def test_linear_on_lanes_equals_reference_linear(case):
     lanes = pack_lane_rows(layer.weight)
     info = np.iinfo(out_dtype)
     out = np.full((x.shape[0], layer.n_out), 12345, dtype=out_dtype)
-    linear_rows(x, stream_layout(layer, fmt), lanes, rounding_code(rounding), int(info.min),
-                int(info.max), out)
+    linear_rows_lanes(x, stream_layout(layer, fmt), lanes, rounding_code(rounding),
+                      int(info.min), int(info.max), out)
     np.testing.assert_array_equal(out, want)

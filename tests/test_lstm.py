@@ -14,6 +14,7 @@ from int4rt.arith import get_profile
 from int4rt.layers import ActQuant, stack_frames
 from int4rt.model.random_model import random_lstm_cell
 from int4rt.ops.gemv.dispatch import ACTIVE_PATH, layouts_on_path, supported_paths
+from int4rt.ops.gemv.reference import linear as reference_linear
 from int4rt.quantization import format_covering
 from int4rt.trace import Trace
 
@@ -216,13 +217,15 @@ def test_trusted_step_equals_reference(path, weight_bits, act_bits, signed, roun
     np.testing.assert_array_equal(c_trusted, want_c)
 
 
-@pytest.mark.parametrize("path", supported_paths())
-@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
-@pytest.mark.parametrize("fill", ["random", "max", "min"])
-def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, rounding, fill):
-    """The search's one kernel per stack and evaluate call (embedding, every layer, gather from
-    and scatter to slots) gives the NumPy reference's integers: two layers of different widths,
-    slots that are their own and other rows' parents, every code and cell at an extreme too."""
+STACK_TOKENS, STACK_PARENTS, STACK_SLOTS = np.array([3, 0, 8, 3]), np.array([2, 2, 5, 0]), \
+    np.array([2, 4, 1, 5])
+"""A batch of four rows over six slots: slots that are their own and other rows' parents."""
+
+
+def stack_case(weight_bits: int, act_bits: int, signed: bool, fill: str):
+    """Two validated layers of different widths (77 → 70 → 40), a 9-token embedding and
+    pools of six slots, random or with every code and cell at an extreme (``fill`` "max" or
+    "min"): (cells, hidden format, embedding, h pools, c pools)."""
     x_fmt, h_fmt = _formats(act_bits, signed)
     rng = np.random.default_rng(weight_bits * 10 + act_bits)
     cells = (random_lstm_cell(rng, 77, x_fmt, 70, weight_bits, h_fmt, -11, 0),
@@ -240,15 +243,32 @@ def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, 
         for h_pool, c_pool in zip(h_pools, c_pools, strict=True):
             h_pool[:] = h_fmt.qmax if fill == "max" else h_fmt.qmin
             c_pool[:] = 32767 if fill == "max" else -32768
-    tokens, parents, slots = np.array([3, 0, 8, 3]), np.array([2, 2, 5, 0]), np.array([2, 4, 1, 5])
+    return cells, h_fmt, embedding, h_pools, c_pools
+
+
+@pytest.mark.parametrize("path", supported_paths())
+@pytest.mark.parametrize(("weight_bits", "act_bits", "signed", "rounding"), COMBOS[::3])
+@pytest.mark.parametrize("fill", ["random", "max", "min"])
+def test_stack_step_slots_equals_reference(path, weight_bits, act_bits, signed, rounding, fill):
+    """The search's one kernel per stack and evaluate call (the first layer's input product
+    looked up per token in ``token_inputs``, every layer, gather from and scatter to slots)
+    gives the NumPy reference's integers: two layers of different widths, slots that are their
+    own and other rows' parents, every code and cell at an extreme too; the token table is the
+    reference product of the embedding rows."""
+    cells, h_fmt, embedding, h_pools, c_pools = stack_case(weight_bits, act_bits, signed, fill)
+    tokens, parents, slots = STACK_TOKENS, STACK_PARENTS, STACK_SLOTS
     want_h = tuple(h_pool.astype(h_fmt.dtype) for h_pool in h_pools)
     want_c = tuple(c_pool.copy() for c_pool in c_pools)
     want = ref.stack_step_slots(cells, embedding, tokens, parents, slots, want_h, want_c, TABLE,
                                 rounding)
     with layouts_on_path(path):
         plans = tuple(fast.step_plan(cell, rounding, TABLE) for cell in cells)
+        first_inputs = fast.token_inputs(cells[0], rounding, embedding)
+    np.testing.assert_array_equal(
+        first_inputs, reference_linear(embedding, cells[0].input_fc, cells[0].input, rounding,
+                                       np.int16))
     out = np.empty((tokens.size, cells[-1].hidden_size), dtype=np.int16)
-    fast.stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools, out)
+    fast.stack_step_slots(plans, first_inputs, tokens, parents, slots, h_pools, c_pools, out)
     np.testing.assert_array_equal(out, want)
     for got_pools, want_pools in ((h_pools, want_h), (c_pools, want_c)):
         for got_pool, want_pool in zip(got_pools, want_pools, strict=True):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numba
 import numpy as np
 
@@ -30,6 +33,23 @@ def test_run_all_keeps_order_and_uses_threads(monkeypatch):
 
     assert parallel.run_all([lambda i=i: task(i) for i in range(5)]) == [0, 1, 4, 9, 16]
     assert sorted(seen) == list(range(5))
+
+
+def _thread_name() -> str:
+    time.sleep(0.02)  # long enough for every thread to take a task
+    return threading.current_thread().name
+
+
+def test_run_all_keeps_its_workers_and_nested_calls_stay_on_one_thread(monkeypatch):
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    caller = threading.current_thread().name
+    first = set(parallel.run_all([_thread_name] * 4))
+    second = set(parallel.run_all([_thread_name] * 4))
+    assert caller in first and len(first) == 2
+    assert first == second  # the same worker, not a new pool per call
+    nested = parallel.run_all([lambda: parallel.run_all([_thread_name] * 2)] * 2)
+    worker = (first - {caller}).pop()
+    assert [worker, worker] in nested  # the worker ran its inner tasks itself, in order
 
 
 def test_two_threads_give_the_same_integers(monkeypatch):

@@ -17,11 +17,18 @@ from int4rt_train.accuracy import qat_export  # noqa: E402
 from int4rt_train.batches import collate  # noqa: E402
 from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
 from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
+from int4rt_train.milestone import main as milestone_main  # noqa: E402
 from int4rt_train.milestone import read_milestone, write_milestone  # noqa: E402
 from int4rt_train.model import CharLm, Transducer  # noqa: E402
 from int4rt_train.qat import QAT, QatOptions, export  # noqa: E402
 from int4rt_train.rnnt_loss import rnnt_loss  # noqa: E402
-from int4rt_train.train import Options, evaluate, load_utterances, train  # noqa: E402
+from int4rt_train.train import (  # noqa: E402
+    Options,
+    evaluate,
+    load_utterances,
+    read_weights,
+    train,
+)
 
 CONFIG = Path("configs/tiny.json")
 WORDS = ("hello", "to", "the", "last", "tea", "hot", "sea", "no", "stone", "la")
@@ -96,6 +103,24 @@ def test_milestone_parts_hold_every_model_tensor(tmp_path: Path) -> None:
     saved = load_file(str(checkpoint))
     for name, value in model.state_dict().items():
         assert torch.equal(value, saved[f"model.{name}"]), name
+
+
+def test_init_from_reads_folder_checkpoint_and_merged_file_alike(tmp_path: Path) -> None:
+    """``--init-from`` takes a milestone folder, a checkpoint or ``milestone --merge`` output."""
+    corpus = _corpus(tmp_path / "corpus")
+    train(_options(corpus, tmp_path / "run", 1))
+    checkpoint = tmp_path / "run" / "ckpt-000000001.safetensors"
+    write_milestone(checkpoint, tmp_path / "milestone", max_bytes=70000)
+    merged = tmp_path / "merged.safetensors"
+    assert milestone_main(["--merge", str(tmp_path / "milestone"), "-o", str(merged)]) == 0
+    saved = load_file(str(checkpoint))
+    for source in (tmp_path / "milestone", checkpoint, merged):
+        weights = read_weights(source)
+        assert weights.keys() == {k[len("model."):] for k in saved if k.startswith("model.")}
+        for name, value in weights.items():
+            assert torch.equal(value, saved[f"model.{name}"]), (source, name)
+    with pytest.raises(SystemExit, match="no such milestone folder or safetensors file"):
+        read_weights(tmp_path / "missing.safetensors")
 
 
 def test_char_lm_training_lowers_dev_bits_per_char(tmp_path: Path) -> None:

@@ -19,18 +19,17 @@ from functools import partial
 
 import numpy as np
 
+from int4rt.decode.slots import StackPlan, lm_slots, predictor_slots, stack_plan
 from int4rt.model.lm import LmModel
 from int4rt.model.lstm_stack import LstmState
 from int4rt.model.parallel import run_all
 from int4rt.model.rnnt import RnntModel
-from int4rt.ops.gemv.numba import linear_trusted
 from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.joint.numba import joint_logits_trusted
 from int4rt.ops.log_softmax.numba import log_softmax_trusted
 from int4rt.ops.log_softmax.tables import prepare_log_softmax
 from int4rt.ops.requantize.scalar import rounding_code
 
-INT16, INT32 = np.dtype(np.int16), np.dtype(np.int32)
 TRUSTED_BACKEND = "numba"
 """The backend whose kernels the search calls without per-call checks."""
 
@@ -69,24 +68,22 @@ class Evaluator:
         self._backend = backend
         self._trusted = backend == TRUSTED_BACKEND
         if self._trusted:
-            self._rounding = rounding_code(model.rounding)
-            self._pred_proj = stream_layout(model.joint.pred_proj, model.predictor.output)
-            self._lm_outs = [(stream_layout(lm.out, lm.output), rounding_code(lm.rounding))
-                             for lm in self._lms]
-            self._pred_stack = model.predictor_stack
-            self._lm_stacks = [lm.stack for lm in self._lms]
-            self._tables = [
-                prepare_log_softmax(np.zeros((1, 1), np.int32), frac_bits, exp2, ln)[2:]
-                for frac_bits, exp2, ln in
-                [(model.joint.logit_frac_bits, model.exp2_table, model.ln_table)]
-                + [(lm.logit_frac_bits, lm.exp2_table, lm.ln_table) for lm in self._lms]]
-            self._pred_states = self._pool(self._pred_stack.initial_state(1), capacity)
-            self._lm_states = [self._pool(stack.initial_state(1), capacity)
-                               for stack in self._lm_stacks]
+            pred_stack = model.predictor_stack
+            self._pred_plan = stack_plan(
+                pred_stack.step_plans, pred_stack.token_inputs(model.predictor.embedding),
+                stream_layout(model.joint.pred_proj, model.predictor.output),
+                rounding_code(model.rounding))
+            self._lm_plans = [_lm_plan(lm) for lm in self._lms]
+            self._joint_tables = prepare_log_softmax(
+                np.zeros((1, 1), np.int32), model.joint.logit_frac_bits, model.exp2_table,
+                model.ln_table)[2:]
+            self._pred_states = self._pool(pred_stack.initial_state(1), capacity)
+            self._lm_states = [self._pool(lm.initial_state(1), capacity) for lm in self._lms]
+            self.pred_proj = np.zeros((capacity, model.joint.pred_proj.n_out), dtype=np.int16)
         else:  # only the model interface: any model with these methods can be searched
             self._pred_states = self._pool(model.predictor_initial_state(1), capacity)
             self._lm_states = [self._pool(lm.initial_state(1), capacity) for lm in self._lms]
-        self.pred_proj = np.zeros((capacity, 0), dtype=np.int64)  # sized by the first step
+            self.pred_proj = np.zeros((capacity, 0), dtype=np.int64)  # sized by the first step
         self.lm_log_probs = np.zeros((len(self._lms), capacity, len(model.vocab)),
                                      dtype=np.int32)
         self.evaluate(np.zeros(1, np.int64), np.array([model.blank_id]), np.zeros(1, np.int64))
@@ -124,7 +121,7 @@ class Evaluator:
             return model.joint_log_probs(enc_rows, pred_rows, backend=self._backend)
         logits = joint_logits_trusted(model.joint, enc_rows, pred_rows, model.sigmoid_table,
                                       model.rounding)
-        return log_softmax_trusted(logits, model.joint.logit_frac_bits, *self._tables[0])
+        return log_softmax_trusted(logits, model.joint.logit_frac_bits, *self._joint_tables)
 
     def _pool(self, state: LstmState, capacity: int) -> _StatePool:
         if self._trusted:  # the trusted kernels keep h codes in int16
@@ -132,32 +129,39 @@ class Evaluator:
         return _StatePool(state, capacity)
 
     def _predictor(self, parents: np.ndarray, tokens: np.ndarray, slots: np.ndarray) -> None:
-        model, pool = self._model, self._pred_states
+        pool = self._pred_states
         if self._trusted:
-            out = self._pred_stack.step_slots(model.predictor.embedding, tokens, parents, slots,
-                                              pool.h, pool.c)
-            proj = linear_trusted(out, self._pred_proj, self._rounding, INT16)
-        else:
-            out, state = model.predictor_step(tokens, pool.gather(parents),
-                                              backend=self._backend)
-            pool.scatter(slots, state)
-            proj = model.project_predictor(out, backend=self._backend)
+            predictor_slots(self._pred_plan, tokens, parents, slots, pool.h, pool.c,
+                            self.pred_proj)
+            return
+        model = self._model
+        out, state = model.predictor_step(tokens, pool.gather(parents), backend=self._backend)
+        pool.scatter(slots, state)
+        proj = model.project_predictor(out, backend=self._backend)
         if self.pred_proj.shape[1] != proj.shape[1] or self.pred_proj.dtype != proj.dtype:
             self.pred_proj = np.zeros((self.capacity, proj.shape[1]), dtype=proj.dtype)
         self.pred_proj[slots] = proj
 
     def _lm(self, index: int, parents: np.ndarray, tokens: np.ndarray,
             slots: np.ndarray) -> None:
-        lm, pool = self._lms[index], self._lm_states[index]
+        pool = self._lm_states[index]
         if self._trusted:
-            out = self._lm_stacks[index].step_slots(lm.embedding, tokens, parents, slots, pool.h,
-                                                    pool.c)
-            logits = linear_trusted(out, *self._lm_outs[index], INT32)
-            log_probs = log_softmax_trusted(logits, lm.logit_frac_bits, *self._tables[index + 1])
-        else:
-            log_probs, state = lm.step(tokens, pool.gather(parents), backend=self._backend)
-            pool.scatter(slots, state)
+            lm_slots(self._lm_plans[index], tokens, parents, slots, pool.h, pool.c,
+                     self.lm_log_probs[index])
+            return
+        log_probs, state = self._lms[index].step(tokens, pool.gather(parents),
+                                                 backend=self._backend)
+        pool.scatter(slots, state)
         self.lm_log_probs[index, slots] = log_probs
+
+
+def _lm_plan(lm: LmModel) -> StackPlan:
+    """The :class:`StackPlan` of ``lm``: its layers, output layer and log-softmax tables."""
+    stack = lm.stack
+    tables = prepare_log_softmax(np.zeros((1, 1), np.int32), lm.logit_frac_bits, lm.exp2_table,
+                                 lm.ln_table)
+    return stack_plan(stack.step_plans, stack.token_inputs(lm.embedding),
+                      stream_layout(lm.out, lm.output), rounding_code(lm.rounding), *tables[1:])
 
 
 def _grown(pool: np.ndarray, capacity: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from int4rt.errors import ArithmeticSpecError, Int4rtError
 from int4rt.layers import Encoder, EncoderLayer, LstmCell, initial_state, stack_frames
 from int4rt.model.parallel import run_all
 from int4rt.ops.gemv.numba import linear
-from int4rt.ops.lstm.numba import StepPlan, _run, stack_step_slots, step_plan
+from int4rt.ops.lstm.numba import StepPlan, _run, step_plan, token_inputs
 from int4rt.ops.registry import get_backend
 from int4rt.trace import Trace
 
@@ -81,21 +81,14 @@ class LstmStack:
 
     @cached_property
     def step_plans(self) -> tuple[StepPlan, ...]:
-        """Each layer's :class:`StepPlan` for :meth:`step_slots`, derived once."""
+        """Each layer's :class:`StepPlan` for the search's kernels, derived once."""
         return tuple(step_plan(cell, self.rounding, self.sigmoid_table) for cell in self.cells)
 
-    def step_slots(self, embedding: np.ndarray, tokens: np.ndarray, parents: np.ndarray,
-                   slots: np.ndarray, h_pools: tuple[np.ndarray, ...],
-                   c_pools: tuple[np.ndarray, ...]) -> np.ndarray:
-        """:meth:`step` of the search's own valid ``tokens`` [B] on one Numba kernel, without
-        checks (:func:`~int4rt.ops.lstm.numba.stack_step_slots`): row ``b`` starts from slot
-        ``parents[b]`` of each layer's int16 pools (h codes and c, [S, H]) and its new states
-        go to slot ``slots[b]``; returns the last layer's hidden codes (int16 [B, H]).
-        """
-        out = np.empty((tokens.shape[0], h_pools[-1].shape[1]), dtype=np.int16)
-        stack_step_slots(self.step_plans, embedding, tokens, parents, slots, h_pools, c_pools,
-                         out)
-        return out
+    def token_inputs(self, embedding: np.ndarray) -> np.ndarray:
+        """The first layer's input product of every row of ``embedding`` (int16 [V, 4H],
+        :func:`~int4rt.ops.lstm.numba.token_inputs`, made once), for the search's kernels
+        (:mod:`int4rt.decode.slots`)."""
+        return token_inputs(self.cells[0], self.rounding, embedding)
 
     def sequence(self, x: np.ndarray, *, backend: str = "numba", trace: Trace | None = None,
                  prefix: str, chunk_steps: int = 0) -> np.ndarray:

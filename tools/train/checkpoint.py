@@ -74,7 +74,12 @@ def load_checkpoint(path: Path, model: torch.nn.Module,
 
 
 def model_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The model's state dict of a checkpoint (converter names), without optimizer or RNG."""
+    """The model's state dict of a checkpoint (converter names), without optimizer or RNG; of a
+    plain model file (no ``model.`` names: ``milestone --merge`` output, a QAT export), every
+    tensor."""
     with safe_open(str(path), framework="pt") as handle:
-        return {key[len("model."):]: handle.get_tensor(key) for key in handle.keys()
+        keys = list(handle.keys())
+        if not any(key.startswith("model.") for key in keys):
+            return {key: handle.get_tensor(key) for key in keys}
+        return {key[len("model."):]: handle.get_tensor(key) for key in keys
                 if key.startswith("model.")}

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from int4rt.bundle import BUNDLE_DIR, BUNDLE_FORMAT, BUNDLE_VERSION, file_digest, load_bundle
@@ -76,13 +75,7 @@ def read_weights(path: Path) -> Weights:
         path = newest
     if not path.is_file():
         raise SystemExit(f"ship: {path}: no such checkpoint file or folder")
-    with safe_open(str(path), framework="pt") as handle:
-        keys = list(handle.keys())
-        if any(key.startswith("model.") for key in keys):
-            tensors = model_tensors(path)
-        else:
-            tensors = {key: handle.get_tensor(key) for key in keys}
-    return Weights(tensors, path.name, provenance(path))
+    return Weights(model_tensors(path), path.name, provenance(path))
 
 
 def is_qat(weights: Weights) -> bool:

@@ -174,8 +174,12 @@ def training_shards(opts: Options) -> list[Path]:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Model weights of a milestone folder or a checkpoint file."""
-    return read_milestone(path) if path.is_dir() else model_tensors(path)
+    """Model weights of a milestone folder, a checkpoint file or a plain model file."""
+    if path.is_dir():
+        return read_milestone(path)
+    if not path.is_file():
+        raise SystemExit(f"--init-from {path}: no such milestone folder or safetensors file")
+    return model_tensors(path)
 
 
 def fresh_state() -> dict[str, Any]:

@@ -111,8 +111,8 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     check_rounding(rounding)
     rows = codes.reshape(-1, layer.n_in)
     out = np.empty((rows.shape[0], layer.n_out), dtype=out_dtype)
-    linear_rows(rows, stream_layout(layer, x_format), lane_rows_layout(layer, x_format),
-                rounding_code(rounding), y_min, y_max, out)
+    linear_rows_lanes(rows, stream_layout(layer, x_format), lane_rows_layout(layer, x_format),
+                      rounding_code(rounding), y_min, y_max, out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
 
 
@@ -129,12 +129,20 @@ def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
     """
     y_min, y_max = OUTPUT_RANGES[out_dtype]
     out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
-    linear_rows(x, layout, NO_LANES, rounding, y_min, y_max, out)
+    linear_rows(x, layout, rounding, y_min, y_max, out)
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def linear_rows(x, layout, lanes, rounding, y_min, y_max, out):
+def linear_rows(x, layout, rounding, y_min, y_max, out):
+    """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`, on
+    the blocked GEMM (§7.4): :func:`linear_rows_lanes` without a lane-row form.
+    """
+    linear_rows_lanes(x, layout, NO_LANES, rounding, y_min, y_max, out)
+
+
+@nb.njit(cache=True, nogil=True)
+def linear_rows_lanes(x, layout, lanes, rounding, y_min, y_max, out):
     """§7.1 of valid codes ``x`` [B, K] into ``out`` [B, N] with a :class:`StreamLayout`.
 
     The codes become unsigned padded codes (§7.3); each block of ``FRAME_BLOCK`` rows then

@@ -11,7 +11,6 @@ import numpy as np
 from int4rt.layers import ActQuant, Joint, check_joint_inputs
 from int4rt.ops.activations.numba import tanh16_one
 from int4rt.ops.activations.tables import check_sigmoid_table
-from int4rt.ops.gemv.lane_rows import NO_LANES
 from int4rt.ops.gemv.numba import linear, linear_rows
 from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
@@ -131,4 +130,4 @@ def _logits_rows(e, p, params, table, out_layout, logits):
     act = np.empty(e.shape, dtype=np.int16)
     hid = np.empty(e.shape, dtype=np.int16)
     _hidden_rows(e, p, params, table, pre, act, hid)
-    linear_rows(hid, out_layout, NO_LANES, params.rounding, INT32_MIN, INT32_MAX, logits)
+    linear_rows(hid, out_layout, params.rounding, INT32_MIN, INT32_MAX, logits)

@@ -12,7 +12,13 @@ from int4rt.layers import LstmCell, initial_state
 from int4rt.ops.activations.lookup import LUT_OFFSET, cell_tanh_lut, gate_luts
 from int4rt.ops.activations.reference import tanh_input_scaling
 from int4rt.ops.gemv.gemm_blocked import gemm as blocked_gemm
-from int4rt.ops.gemv.lane_rows import NO_LANES, gemv_lane_rows, lane_rows_layout
+from int4rt.ops.gemv.lane_rows import (
+    BLOCK_CODES,
+    LANES,
+    NO_LANES,
+    gemv_lane_rows,
+    lane_rows_layout,
+)
 from int4rt.ops.gemv.numba import linear, linear_rows, linear_rows_packed
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
@@ -157,10 +163,10 @@ def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_o
     hs = c_state.shape[1]
     one_row = rows == 1 and lanes.shape[0] > 0
     packed = p.packed.shape[0] > 0
-    width = (lanes.shape[1] // 8 if one_row else 2 * p.packed.shape[1] if packed
+    width = (lanes.shape[1] // BLOCK_CODES if one_row else 2 * p.packed.shape[1] if packed
              else w_h.shape[1])
     u = np.zeros((rows, width), dtype=np.uint8)
-    acc = np.empty((rows, 16 * lanes.shape[0] if one_row else 4 * hs), dtype=np.int32)
+    acc = np.empty((rows, LANES * lanes.shape[0] if one_row else 4 * hs), dtype=np.int32)
     tanh_c = np.empty(hs, dtype=np.int16)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
@@ -237,20 +243,24 @@ def step_plan(cell: LstmCell, rounding: str, table: np.ndarray) -> StepPlan:
 
 
 @nb.njit(cache=True, nogil=True)
-def lstm_step_trusted(plan, x, h, c):
-    """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
-    states ``h`` (codes) and ``c`` [B, H] advance in place, so ``h`` then holds the new hidden
-    codes (``plan``: :func:`step_plan`). Returns nothing: boxing a returned array costs a
-    Python call per kernel call.
+def _project_input(layout, packed, packed_flush, rounding, x, projected):
+    """The input product of a trusted step (§8.2's int16 ``gx``): valid codes ``x`` [B, I]
+    into ``projected`` [B, 4H], on the offset nibbles ``packed`` (§7.5) when not empty, else
+    on the blocked tiles of ``layout`` (§7.4). Row ``b`` depends on ``x[b]`` only.
     """
-    rows, hs = x.shape[0], c.shape[1]
-    projected = np.empty((rows, 4 * hs), dtype=np.int16)
-    if plan.input_packed.shape[0] > 0:
-        linear_rows_packed(x, plan.input_layout, plan.input_packed, plan.input_packed_flush,
-                           plan.recurrent.rounding, INT16_MIN, INT16_MAX, projected)
+    if packed.shape[0] > 0:
+        linear_rows_packed(x, layout, packed, packed_flush, rounding, INT16_MIN, INT16_MAX,
+                           projected)
     else:
-        linear_rows(x, plan.input_layout, NO_LANES, plan.recurrent.rounding, INT16_MIN,
-                    INT16_MAX, projected)
+        linear_rows(x, layout, rounding, INT16_MIN, INT16_MAX, projected)
+
+
+@nb.njit(cache=True, nogil=True)
+def _step_projected(plan, projected, h, c):
+    """The recurrence of one trusted step (§8.2–§8.4) from its input product ``projected``
+    [B, 4H]: ``h`` (codes) and ``c`` [B, H] advance in place.
+    """
+    rows, hs = projected.shape[0], c.shape[1]
     pre = np.empty((rows, 1, 4 * hs), dtype=np.int16)
     gates = np.empty((rows, 1, 4, hs), dtype=np.int16)
     cells = np.empty((rows, 1, hs), dtype=np.int16)
@@ -260,20 +270,55 @@ def lstm_step_trusted(plan, x, h, c):
 
 
 @nb.njit(cache=True, nogil=True)
-def stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools, out):
+def lstm_step_trusted(plan, x, h, c):
+    """:func:`lstm_step` of valid codes ``x`` [B, I] in one kernel, without checks: the int16
+    states ``h`` (codes) and ``c`` [B, H] advance in place, so ``h`` then holds the new hidden
+    codes (``plan``: :func:`step_plan`). Returns nothing: boxing a returned array costs a
+    Python call per kernel call.
+    """
+    projected = np.empty((x.shape[0], 4 * c.shape[1]), dtype=np.int16)
+    _project_input(plan.input_layout, plan.input_packed, plan.input_packed_flush,
+                   plan.recurrent.rounding, x, projected)
+    _step_projected(plan, projected, h, c)
+
+
+_TOKEN_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def token_inputs(cell: LstmCell, rounding: str, embedding: np.ndarray) -> np.ndarray:
+    """The input product (§8.2's int16 ``gx``, [V, 4H]) of every row of ``embedding``, the
+    codes that feed ``cell`` as a stack's first layer (§8.6), on the kernels of
+    :func:`lstm_step_trusted`. A row's product depends on that row only, so a search step
+    reads its tokens' rows of this table instead of streaming the input weights: the same
+    integers. Made on first use and kept with the cell, keyed by ``rounding`` and
+    ``embedding`` (by identity).
+    """
+    per_cell = _TOKEN_INPUTS.setdefault(cell, {})
+    held = per_cell.get(rounding)
+    if held is None or held[0] is not embedding:
+        packed = packed_layout(cell.input_fc, cell.input)
+        table = np.empty((embedding.shape[0], 4 * cell.hidden_size), dtype=np.int16)
+        _project_input(stream_layout(cell.input_fc, cell.input), packed.weight, packed.flush,
+                       rounding_code(rounding), embedding, table)
+        held = per_cell[rounding] = (embedding, table)
+    return held[1]
+
+
+@nb.njit(cache=True, nogil=True)
+def stack_step_slots(plans, first_inputs, tokens, parents, slots, h_pools, c_pools, out):
     """Twin of :func:`int4rt.ops.lstm.reference.stack_step_slots` (§8.2–§8.5) in one kernel,
     without checks: every layer of a unidirectional stack (``plans``, one :func:`step_plan`
-    per layer) one step for the valid ``tokens`` [B], each row from the states of slot
-    ``parents[b]`` of the int16 pools ``h_pools`` / ``c_pools`` (one [S, H] per layer), its
-    new states written to slot ``slots[b]`` (a slot may be its own or another row's parent:
-    each layer gathers every row before it scatters). The last layer's hidden codes go to
-    ``out`` int16 [B, H].
+    per layer) one step for the valid ``tokens`` [B], the first layer's input product read
+    from ``first_inputs`` (:func:`token_inputs` of the embedding), each row from the states
+    of slot ``parents[b]`` of the int16 pools ``h_pools`` / ``c_pools`` (one [S, H] per
+    layer), its new states written to slot ``slots[b]`` (a slot may be its own or another
+    row's parent: each layer gathers every row before it scatters). The last layer's hidden
+    codes go to ``out`` int16 [B, H].
     """
-    rows, width = tokens.shape[0], embedding.shape[1]
-    x = np.empty((rows, width), dtype=np.int16)
+    rows = tokens.shape[0]
+    x = np.empty((rows, first_inputs.shape[1]), dtype=np.int16)
     for b in range(rows):
-        for k in range(width):
-            x[b, k] = embedding[tokens[b], k]
+        x[b] = first_inputs[tokens[b]]
     for layer in range(len(plans)):
         h_pool, c_pool = h_pools[layer], c_pools[layer]
         h = np.empty((rows, h_pool.shape[1]), dtype=np.int16)
@@ -281,7 +326,10 @@ def stack_step_slots(plans, embedding, tokens, parents, slots, h_pools, c_pools,
         for b in range(rows):
             h[b] = h_pool[parents[b]]
             c[b] = c_pool[parents[b]]
-        lstm_step_trusted(plans[layer], x, h, c)
+        if layer == 0:
+            _step_projected(plans[0], x, h, c)
+        else:
+            lstm_step_trusted(plans[layer], x, h, c)
         for b in range(rows):
             h_pool[slots[b]] = h[b]
             c_pool[slots[b]] = c[b]

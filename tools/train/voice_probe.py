@@ -1,0 +1,119 @@
+"""Greedy FP32 WER of a checkpoint on freshly synthesized speech, one voice at a time.
+
+    python -m int4rt_train.voice_probe --weights models/checkpoints/small-fp32 \\
+        --config configs/small.json --texts /work/corpus/sets/test-fortunes-clean/manifest.jsonl \\
+        --count 40 --voices flite:awb flite:kal16 flite:rms flite:slt espeak:en-us+m3 --cmn
+
+The evaluation sets fix which voice reads which sentence; this probe reads the *same* sentences
+(the first ``--count`` of a manifest or a text file) with every voice named, so that voices can
+be compared on equal text, training voices included (docs/TRAINING.md §4, "Why the flite
+voices"). A voice is ``flite:NAME`` or ``espeak:ACCENT+VARIANT``, synthesized clean with
+``int4rt_train.synth`` and featurized as the corpus is. With ``--cmn`` each voice is scored a
+second time with every utterance's feature mean replaced by the model's CMVN mean, which
+removes a fixed spectral tilt or channel: if that closes a voice's gap, the gap was the channel.
+Prints one JSON line per voice (and per ``--cmn`` variant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from int4rt.metrics import cer, wer
+from int4rt.model.config import RnntConfig, load_config
+from int4rt_train import augment, synth
+from int4rt_train.checkpoint import model_tensors
+from int4rt_train.corpus import Utterance
+from int4rt_train.data import features_of
+from int4rt_train.milestone import read_milestone
+from int4rt_train.model import Transducer
+from int4rt_train.train import greedy_texts
+
+
+def parse_voice(spec: str) -> synth.Voice:
+    """``flite:NAME`` or ``espeak:ACCENT[+VARIANT]`` as a :class:`synth.Voice` (default rate,
+    pitch and f0); raises ``ValueError`` naming the accepted forms otherwise."""
+    engine, _, name = spec.partition(":")
+    if engine not in ("flite", "espeak") or not name or ":" in name:
+        raise ValueError(f"voice {spec!r}: expected flite:NAME or espeak:ACCENT+VARIANT "
+                         "(e.g. flite:awb, espeak:en-us+m3)")
+    return synth.Voice(engine, name)
+
+
+def read_texts(path: Path, count: int) -> list[str]:
+    """The first ``count`` sentences of a JSONL manifest (its ``text`` fields) or of a text
+    file (one sentence a line)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    if path.suffix == ".jsonl":
+        lines = [json.loads(line)["text"] for line in lines]
+    return lines[:count]
+
+
+def with_mean(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``features`` with its per-dimension mean over frames moved to ``mean``."""
+    return (features - features.mean(axis=0) + mean).astype(np.float32)
+
+
+def score(model: Transducer, config: RnntConfig, texts: list[str],
+          features: list[np.ndarray]) -> dict[str, float | str]:
+    """Greedy WER and CER (percent) of ``features`` against ``texts``, and the first pair."""
+    utterances = [Utterance(f"probe-{i:05d}", text, feats)
+                  for i, (text, feats) in enumerate(zip(texts, features, strict=True))]
+    hyps = greedy_texts(model, utterances, config.vocab)
+    return {"wer": round(100 * wer(texts, hyps), 2), "cer": round(100 * cer(texts, hyps), 2),
+            "example": f"{texts[0]} => {hyps[0]}"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Synthesize the texts with each voice and print its greedy WER and CER."""
+    parser = argparse.ArgumentParser(prog="python -m int4rt_train.voice_probe",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, required=True,
+                        help="a milestone folder or a ckpt-*.safetensors file")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--texts", type=Path, required=True,
+                        help="a manifest (.jsonl with 'text') or a text file, one sentence a line")
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--voices", nargs="+", required=True)
+    parser.add_argument("--cmn", action="store_true",
+                        help="also score with each utterance's feature mean set to the CMVN mean")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        voices = [parse_voice(spec) for spec in args.voices]
+    except ValueError as error:
+        parser.error(str(error))
+    if not args.texts.is_file():
+        parser.error(f"--texts {args.texts} is not a file")
+    config = load_config(args.config)
+    if not isinstance(config, RnntConfig):
+        parser.error("--config must be an rnnt config")
+    torch.set_num_threads(args.threads)
+    synth.check_tools()
+    model = Transducer(config)
+    model.load_state_dict(read_milestone(args.weights) if args.weights.is_dir()
+                          else model_tensors(args.weights))
+    mean = model.frontend.cmvn_mean.numpy()
+    texts = read_texts(args.texts, args.count)
+    for spec, voice in zip(args.voices, voices, strict=True):
+        features = [features_of(augment.to_int16(synth.synthesize(text, voice)))
+                    for text in texts]
+        variants = {"": features}
+        if args.cmn:
+            variants["cmn"] = [with_mean(feats, mean) for feats in features]
+        for variant, feats in variants.items():
+            print(json.dumps({"voice": spec, **({"variant": variant} if variant else {}),
+                              "utterances": len(texts), **score(model, config, texts, feats)}),
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
