@@ -32,8 +32,8 @@ from int4rt.ops.gemv.lane_rows import BLOCK_CODES, LANES, gemv_lane_rows, lane_r
 from int4rt.ops.gemv.packed_gemv import gemv_packed, packed_layout
 from int4rt.ops.gemv.weight_layout import stream_layout
 
-KERNELS = ("_recurrent_steps", "linear_rows", "predictor_slots", "lm_slots", "_logits_rows",
-           "_log_softmax_rows", "expand_select")
+KERNELS = ("_recurrent_steps", "linear_rows", "linear_rows_lanes", "predictor_slots",
+           "lm_slots", "_logits_rows", "_log_softmax_rows", "expand_select")
 """The Numba kernels whose own time cProfile reports (each is one stage)."""
 
 
@@ -105,7 +105,7 @@ def main() -> None:
     rec = own.get("_recurrent_steps", 0.0)
     print(_table(f"Encoder, {args.seconds:g} s, one thread", total, [
         ("input projections: GEMM (lane rows on vnni512, else 2 × 4 tiles) + requantization "
-         "per block", own.get("linear_rows", 0.0)),
+         "per block", own.get("linear_rows_lanes", 0.0) + own.get("linear_rows", 0.0)),
         ("recurrence: GEMV (lane rows on vnni512, else offset nibbles 1 × 4; timed alone)",
          min(gemv, rec)),
         ("recurrence: gates, cell and hidden update", max(rec - gemv, 0.0)),
