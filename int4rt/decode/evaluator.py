@@ -54,8 +54,9 @@ class _StatePool:
 
 
 class Evaluator:
-    """Pools ``pred_proj`` int64 [S, J] and ``lm_log_probs`` int32 [L, S, V] (one row per
-    slot), the states behind them, and the joint of encoder and predictor rows.
+    """Pools ``pred_proj`` [S, J] (int16 on the Numba backend, int64 on the model interface)
+    and ``lm_log_probs`` int32 [L, S, V] (one row per slot), the states behind them, and the
+    joint of encoder and predictor rows.
 
     Slot 0 starts as the empty history: the blank id (the RNN-T's start symbol and the LMs'
     sentence start) fed to the initial states.

@@ -24,7 +24,7 @@ from int4rt.ops.gemv.reference import (
     output_range,
     prepare_fully_connected,
 )
-from int4rt.ops.gemv.weight_layout import StreamLayout, stream_layout
+from int4rt.ops.gemv.weight_layout import stream_layout
 from int4rt.ops.requantize.reference import check_rounding
 from int4rt.ops.requantize.scalar import requantize_one, rounding_code
 
@@ -114,23 +114,6 @@ def linear(x: np.ndarray, layer: QLinear, x_format: ActQuant, rounding: str,
     linear_rows_lanes(rows, stream_layout(layer, x_format), lane_rows_layout(layer, x_format),
                       rounding_code(rounding), y_min, y_max, out)
     return out.reshape(*codes.shape[:-1], layer.n_out)
-
-
-OUTPUT_RANGES = {np.dtype(np.int16): (-(1 << 15), (1 << 15) - 1),
-                 np.dtype(np.int32): (-(1 << 31), (1 << 31) - 1)}
-"""``output_range`` of the two output dtypes, looked up without ``np.iinfo`` (§7.1)."""
-
-
-def linear_trusted(x: np.ndarray, layout: StreamLayout, rounding: int,
-                   out_dtype: np.dtype) -> np.ndarray:
-    """:func:`linear` of codes ``x`` [B, K] the caller guarantees valid (the search's own
-    intermediates), with the layer's ``stream_layout`` and ``rounding`` already a code
-    (``rounding_code``): no checks on the hot path. ``out_dtype``: int16 or int32.
-    """
-    y_min, y_max = OUTPUT_RANGES[out_dtype]
-    out = np.empty((x.shape[0], layout.weight.shape[0]), dtype=out_dtype)
-    linear_rows(x, layout, rounding, y_min, y_max, out)
-    return out
 
 
 @nb.njit(cache=True, nogil=True)
