@@ -138,10 +138,12 @@ def linear_rows_lanes(x, layout, lanes, rounding, y_min, y_max, out):
     by_lanes = lanes.shape[0] > 0
     width = lanes.shape[1] // BLOCK_CODES if by_lanes else layout.weight.shape[1]
     u = np.zeros((rows, width), dtype=np.uint8)
-    code_sums = np.zeros(rows, dtype=np.int64)
     for b in range(rows):
         for k in range(layout.n_in):
             u[b, k] = x[b, k] - layout.qmin
+    code_sums = np.zeros(rows if by_lanes else 0, dtype=np.int64)
+    for b in range(code_sums.size):
+        for k in range(layout.n_in):
             code_sums[b] += u[b, k]
     offsets, bias = layout.offsets, layout.bias
     multiplier, shift = layout.multiplier, layout.shift
