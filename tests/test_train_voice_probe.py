@@ -68,6 +68,7 @@ def test_probe_scores_each_voice_on_the_same_texts(
 
     monkeypatch.setattr(synth, "synthesize", fake_synthesize)
     monkeypatch.setattr(synth, "check_tools", lambda: None)
+    monkeypatch.setattr(synth, "flite_voices", lambda: ("kal", "awb"))
     torch.manual_seed(0)
     model = Transducer(config)
     weights = tmp_path / "w.safetensors"
@@ -99,3 +100,17 @@ def test_bad_voice_is_a_usage_error(tmp_path: Path) -> None:
         voice_probe.main(["--weights", str(tmp_path), "--config", str(CONFIG), "--texts",
                           str(tmp_path / "t.txt"), "--voices", "festival:kal"])
     assert stop.value.code == 2
+
+
+def test_unknown_flite_voice_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """flite reads an unknown ``-voice`` with another voice and exits 0; the probe refuses it."""
+    (tmp_path / "t.txt").write_text("hello\n")
+    monkeypatch.setattr(synth, "check_tools", lambda: None)
+    monkeypatch.setattr(synth, "flite_voices", lambda: ("kal", "awb"))
+    with pytest.raises(SystemExit) as stop:
+        voice_probe.main(["--weights", str(tmp_path), "--config", str(CONFIG), "--texts",
+                          str(tmp_path / "t.txt"), "--voices", "flite:awb", "flite:nosuch"])
+    assert stop.value.code == 2
+    assert "unknown flite voice flite:nosuch: flite has kal, awb" in capsys.readouterr().err

@@ -53,6 +53,12 @@ def check_tools() -> None:
             + " ".join(sorted(set(missing))))
 
 
+def flite_voices() -> tuple[str, ...]:
+    """The voices ``flite -lv`` lists (an unknown ``-voice`` silently falls back to another)."""
+    listing = subprocess.run(["flite", "-lv"], check=True, capture_output=True, text=True).stdout
+    return tuple(listing.partition(":")[2].split())
+
+
 @dataclass(frozen=True)
 class Voice:
     """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant') or 'flite'."""

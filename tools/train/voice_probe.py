@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,19 +93,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if not args.texts.is_file():
         parser.error(f"--texts {args.texts} is not a file")
+    if not args.weights.exists():
+        parser.error(f"--weights {args.weights}: no such milestone folder or checkpoint file")
     config = load_config(args.config)
     if not isinstance(config, RnntConfig):
         parser.error("--config must be an rnnt config")
     torch.set_num_threads(args.threads)
     synth.check_tools()
+    unknown = [spec for spec, voice in zip(args.voices, voices, strict=True)
+               if voice.engine == "flite" and voice.name not in synth.flite_voices()]
+    if unknown:
+        parser.error(f"unknown flite voice {', '.join(unknown)}: flite has "
+                     f"{', '.join(synth.flite_voices())}")
     model = Transducer(config)
     model.load_state_dict(read_milestone(args.weights) if args.weights.is_dir()
                           else model_tensors(args.weights))
     mean = model.frontend.cmvn_mean.numpy()
     texts = read_texts(args.texts, args.count)
     for spec, voice in zip(args.voices, voices, strict=True):
-        features = [features_of(augment.to_int16(synth.synthesize(text, voice)))
-                    for text in texts]
+        try:
+            features = [features_of(augment.to_int16(synth.synthesize(text, voice)))
+                        for text in texts]
+        except subprocess.CalledProcessError as error:
+            message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
+            raise SystemExit(f"voice_probe: {spec}: synthesis failed ({message or error}); "
+                             "list the voices with espeak-ng --voices=en or flite -lv") from None
         variants = {"": features}
         if args.cmn:
             variants["cmn"] = [with_mean(feats, mean) for feats in features]
