@@ -62,3 +62,17 @@ def test_by_voice_scores_each_voice_on_its_own_utterances(
         members = groups[line["voice"]]
         expected = 100 * wer([texts[i] for i in members], [hyps[i] for i in members])
         assert line["wer"] == round(expected, 2)
+
+
+def test_missing_weights_or_set_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "w.safetensors"
+    with pytest.raises(SystemExit) as stop:
+        main(["--weights", str(weights), "--config", str(CONFIG), "--corpus", str(tmp_path)])
+    assert stop.value.code == 2 and "no such milestone folder" in capsys.readouterr().err
+    weights.write_bytes(b"")
+    with pytest.raises(SystemExit) as stop:
+        main(["--weights", str(weights), "--config", str(CONFIG), "--corpus", str(tmp_path),
+              "--sets", "dev-fortunes", "test-bible-clean"])
+    assert stop.value.code == 2
+    assert "no feature shard for dev-fortunes, test-bible-clean" in capsys.readouterr().err

@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-voice", action="store_true",
                         help="also score each synthesizer voice of a set on its own")
     args = parser.parse_args(argv)
+    if not args.weights.exists():
+        parser.error(f"--weights {args.weights}: no such milestone folder or checkpoint file")
+    missing = [name for name in args.sets
+               if not (args.corpus / "sets" / name / "features.jsonl").is_file()]
+    if missing:
+        parser.error(f"no feature shard for {', '.join(missing)} in {args.corpus / 'sets'}; "
+                     "build the corpus with python -m int4rt_train.data")
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
     if not isinstance(config, RnntConfig):
