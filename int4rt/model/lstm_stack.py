@@ -154,7 +154,8 @@ def _chunked_hidden(cell: LstmCell, x: np.ndarray, table: np.ndarray, rounding: 
     for start in reversed(starts) if reverse else starts:
         stop = min(start + chunk_steps, steps)
         projected = linear(x[start:stop], cell.input_fc, cell.input, rounding, np.int16)
-        chunk = _run(cell, projected[None], h_state, c_state, table, rounding, reverse)[3]
+        chunk = _run(cell, projected[None], h_state, c_state, table, rounding, reverse,
+                     records=False)[3]
         hidden[start:stop] = chunk[0]
     return hidden
 

@@ -155,7 +155,9 @@ def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_o
     over ``p.weight`` in the padded layout (§7.4), on the offset-nibble kernel over
     ``p.packed`` when it is not empty (§7.5), or, for one row, on the lane-row kernel over
     ``lanes`` when that is not empty (§7.6). Gate outputs go to ``gate_out``
-    [B, T, 4, H] in order i, f, g, o. Each step is three passes over contiguous rows (gate
+    [B, T, 4, H] in order i, f, g, o. ``pre_out``, ``gate_out`` and ``cell_out`` may instead
+    have one time step, then each step overwrites it (no trace wanted: the records stay in
+    cache); ``hidden_out`` always has T. Each step is three passes over contiguous rows (gate
     pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
     w_h, offsets_h, flush, h_min = p.weight, p.offsets, p.flush, p.h_min
@@ -168,8 +170,10 @@ def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_o
     u = np.zeros((rows, width), dtype=np.uint8)
     acc = np.empty((rows, LANES * lanes.shape[0] if one_row else 4 * hs), dtype=np.int32)
     tanh_c = np.empty(hs, dtype=np.int16)
+    keep = pre_out.shape[1] == steps
     for step in range(steps):
         t = steps - 1 - step if reverse else step
+        r = t if keep else 0
         for b in range(rows):
             for k in range(hs):
                 u[b, k] = h_state[b, k] - h_min
@@ -180,9 +184,9 @@ def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_o
         else:
             blocked_gemm(u, w_h, offsets_h, flush, acc)
         for b in range(rows):
-            _gate_pre(acc[b], projected[b, t], p.multiplier, p.shift, p.rounding, pre_out[b, t])
-            _activate(pre_out[b, t], luts[0], luts[1], gate_out[b, t])
-            _update(gate_out[b, t], p, luts[2], tanh_c, c_state[b], h_state[b], cell_out[b, t],
+            _gate_pre(acc[b], projected[b, t], p.multiplier, p.shift, p.rounding, pre_out[b, r])
+            _activate(pre_out[b, r], luts[0], luts[1], gate_out[b, r])
+            _update(gate_out[b, r], p, luts[2], tanh_c, c_state[b], h_state[b], cell_out[b, r],
                     hidden_out[b, t])
 
 
@@ -196,12 +200,16 @@ def step_luts(cell: LstmCell, table: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _run(cell: LstmCell, projected: np.ndarray, h: np.ndarray, c: np.ndarray, table: np.ndarray,
-         rounding: str, reverse: bool) -> tuple[np.ndarray, ...]:
-    """Recurrence over ``projected`` [B, T, 4H] from states h, c [B, H] (updated in place)."""
+         rounding: str, reverse: bool, records: bool = True) -> tuple[np.ndarray, ...]:
+    """Recurrence over ``projected`` [B, T, 4H] from states h, c [B, H] (updated in place):
+    (pre-activations, gates, cells, hidden), the first three of the last step only unless
+    ``records``.
+    """
     rows, steps, hs = projected.shape[0], projected.shape[1], cell.hidden_size
-    pre = np.empty((rows, steps, 4 * hs), dtype=np.int16)
-    gates = np.empty((rows, steps, 4, hs), dtype=np.int16)
-    cells = np.empty((rows, steps, hs), dtype=np.int16)
+    kept = steps if records else 1
+    pre = np.empty((rows, kept, 4 * hs), dtype=np.int16)
+    gates = np.empty((rows, kept, 4, hs), dtype=np.int16)
+    cells = np.empty((rows, kept, hs), dtype=np.int16)
     hidden = np.empty((rows, steps, hs), dtype=np.int16)
     lanes = lane_rows_layout(cell.recurrent_fc, cell.hidden) if rows == 1 else NO_LANES
     _recurrent_steps(np.ascontiguousarray(projected), recurrent_params(cell, rounding),
@@ -352,7 +360,8 @@ def lstm_sequence(
     h0, c_state = initial_state(cell, 1)
     h_state = h0.astype(np.int16)
     pre, gates, cells, hidden = (
-        out[0] for out in _run(cell, projected[None], h_state, c_state, table, rounding, reverse))
+        out[0] for out in _run(cell, projected[None], h_state, c_state, table, rounding, reverse,
+                               records=trace is not None))
     hidden = hidden.astype(cell.hidden.dtype)
     if trace is not None:
         values = (projected, pre, *(gates[:, k] for k in range(len(GATES))), cells, hidden)
