@@ -2,7 +2,8 @@
 
 Encoder (int4rt vs ONNX Runtime int8/fp32, torch int8/fp32; 1 and 2 threads), full decodes
 (greedy, modified beam 4/8/16, ALSD 8 × no LM / shallow / density ratio, plus the every-frame
-worst case), cold start and peak RSS. All runs of one table alternate, round by round; the
+worst case; on a random model and on the trained default model with its clips), cold start
+and peak RSS. All runs of one table alternate, round by round; the
 figures are medians after a warm-up. ``--quick`` is a smoke run on the tiny configs.
 
     python -m benchmarks --results docs/RESULTS.md --png docs/benchmarks.png
@@ -36,9 +37,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--searches", default=None,
                         help="comma-separated searches of the one-thread decode grid "
                              "(default: greedy,beam 4,beam 8,beam 16,ALSD 8; quick: greedy,beam 8)")
-    parser.add_argument("--tables", default="encoder,decode,process",
-                        help="tables to run, of encoder,decode,process,sherpa (default: all "
-                             "but sherpa, whose batch-1 LM calls make it slow)")
+    parser.add_argument("--tables", default="encoder,decode,trained,process",
+                        help="tables to run, of encoder,decode,trained,process,sherpa (default: "
+                             "all but sherpa, whose batch-1 LM calls make it slow)")
     parser.add_argument("--no-peers", action="store_true", help="skip torch / ONNX Runtime")
     parser.add_argument("--compare-paths", default="",
                         help="comma-separated int4rt kernel paths (of int4rt.ops.gemv.dispatch."
@@ -56,8 +57,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args.threads = [int(t) for t in (args.threads or ("1" if quick else "1,2")).split(",")]
     args.tables = [t.strip() for t in args.tables.split(",")]
     args.compare_paths = [p.strip() for p in args.compare_paths.split(",") if p.strip()]
-    if not set(args.tables) <= {"encoder", "decode", "process", "sherpa"}:
-        parser.error("--tables: choose from encoder, decode, process, sherpa")
+    if not set(args.tables) <= {"encoder", "decode", "trained", "process", "sherpa"}:
+        parser.error("--tables: choose from encoder, decode, trained, process, sherpa")
     default_searches = "greedy,beam 8" if quick else ",".join(SEARCHES)
     args.searches = [s.strip() for s in (args.searches or default_searches).split(",")]
     if not set(args.searches) <= set(SEARCHES):

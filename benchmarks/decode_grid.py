@@ -42,3 +42,15 @@ def runs(model: RnntModel, features: np.ndarray, ext: LmModel, src: LmModel,
             out[search, fusion] = partial(decode, model, features, options, lm=lm,
                                           source_lm=source)
     return out
+
+
+def runs_over_clips(model: RnntModel, clips: list[np.ndarray], ext: LmModel | None,
+                    src: LmModel | None,
+                    searches: dict = SEARCHES) -> dict[tuple[str, str], Callable[[], object]]:
+    """:func:`runs` over several utterances: each callable decodes every one of ``clips``."""
+    per_clip = [runs(model, features, ext, src, searches) for features in clips]
+    return {key: partial(_each, [grid[key] for grid in per_clip]) for key in per_clip[0]}
+
+
+def _each(calls: list[Callable[[], object]]) -> list[object]:
+    return [call() for call in calls]

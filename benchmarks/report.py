@@ -81,6 +81,14 @@ def markdown(results: dict, command: str) -> str:
         for threads, grid in results["decode"].items():
             if threads != 1:
                 lines += ["", f"{threads} threads:", "", *decode_table(grid, seconds)]
+    trained = results.get("trained")
+    if trained:
+        lines += ["", "### Full decode, trained default model (one thread)", "",
+                  f"The shipped INT4 model and its two LMs (`int4rt/default_model`) on its "
+                  f"{trained['clips']} clips ({trained['seconds']:.1f} s of synthetic speech; "
+                  f"greedy search emits {trained['label_rate']:.1f} labels/s); each run decodes "
+                  "every clip.", ""]
+        lines += decode_table(trained["times"], trained["seconds"])
     stats = results.get("process")
     if stats:
         lines += ["", "### Process", "", "| measure | value | target |", "|---|---|---|",

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import soundfile
 
-from benchmarks import decode_grid, encoder_peers, process_stats
+from benchmarks import decode_grid, encoder_peers, process_stats, workload
 from benchmarks.timing import alternate
 from benchmarks.workload import build, features_for, tune_label_rate
 from int4rt.decode import DecodeOptions, decode
@@ -143,6 +143,27 @@ def sherpa_table(tuned, ext, src, features, args, folder: Path) -> dict:
     return {"label_rate": rate, "times": alternate(runs, args.repeats)}
 
 
+def trained_table(args: argparse.Namespace) -> dict:
+    """One thread: the decode grid on the shipped default model and its LMs, each run decoding
+    every shipped clip; the label rate is greedy search's on those clips.
+    """
+    model, ext, src, clips, seconds = workload.trained()
+    numba.set_num_threads(1)
+    searches = {name: decode_grid.SEARCHES[name] for name in args.searches}
+    grid = decode_grid.runs_over_clips(model, clips, ext, src, searches)
+    missing = {"shallow"} if ext is None else set()
+    missing |= {"density ratio"} if ext is None or src is None else set()
+    runs = {f"{search} / {fusion}": fn for (search, fusion), fn in grid.items()
+            if fusion not in missing}
+    greedy = decode_grid.runs_over_clips(model, clips, None, None,
+                                         {"greedy": decode_grid.SEARCHES["greedy"]})
+    labels = sum(len(result.tokens) for result in greedy["greedy", "no LM"]())
+    _log(f"trained default model: {len(clips)} clips, {seconds:.1f} s, "
+         f"{labels / seconds:.1f} labels/s; {len(runs)} runs × {args.repeats} rounds")
+    return {"clips": len(clips), "seconds": seconds, "label_rate": labels / seconds,
+            "times": alternate(runs, args.repeats)}
+
+
 def run_all_tables(args: argparse.Namespace) -> dict:
     """Every measurement of the runner, as one dictionary."""
     _log(f"building {args.config} and two {args.lm_config} (random weights)")
@@ -159,13 +180,14 @@ def run_all_tables(args: argparse.Namespace) -> dict:
                    "config": args.config, "lm_config": args.lm_config,
                    "seconds": args.seconds, "frames": frames, "repeats": args.repeats,
                    "label_rate": rate, "encoder": None, "decode": None, "process": None,
-                   "sherpa": None}
+                   "sherpa": None, "trained": None}
         tables = {
             "encoder": lambda: encoder_tables(model, features, frames, args, folder),
             "decode": lambda: decode_tables(tuned, model, features, ext, src, args, folder),
             "process": lambda: process_tables(tuned, ext, src, args, folder),
             "sherpa": lambda: (None if args.no_peers else
                                sherpa_table(tuned, ext, src, features, args, folder)),
+            "trained": lambda: trained_table(args),
         }
         for name in args.tables:
             results[name] = tables[name]()

@@ -1,5 +1,6 @@
 """The benchmark workload: a random paper-size RNN-T whose blank bias sets its label rate,
-two random LMs, and float features for a given length of audio.
+two random LMs, and float features for a given length of audio; and the trained default model
+with its LMs and the features of its shipped clips (real, if synthetic, speech).
 
 A random model emits a label on almost every frame; real character-level speech is about 15
 labels per second. ``tune_label_rate`` raises the blank logit's bias (one int32, §9.2's output
@@ -66,6 +67,24 @@ def tune_label_rate(model: RnntModel, features: np.ndarray, seconds: float,
             hi = mid
     tuned = with_blank_bias(model, best[1])
     return tuned, greedy_label_rate(tuned, enc_proj, seconds)
+
+
+def trained() -> tuple[RnntModel, LmModel | None, LmModel | None, list[np.ndarray], float]:
+    """The shipped default model (``int4rt.bundle``), its external and source LMs, the float
+    features of each shipped clip, and the clips' total length in seconds.
+    """
+    from int4rt.bundle import load_bundle
+    from int4rt.model.container import load_model
+    from int4rt.recognizer import Recognizer
+
+    bundle = load_bundle()
+    recognizer = Recognizer(load_model(bundle.model_path))
+    lms = [None if path is None else load_model(path)
+           for path in (bundle.lm_path("lm"), bundle.lm_path("source_lm"))]
+    samples = [recognizer.samples(clip.audio) for clip in bundle.clips]
+    rate = recognizer.model.frontend.sample_rate
+    features = [recognizer.features(audio, rate) for audio in samples]
+    return recognizer.model, *lms, features, sum(a.size for a in samples) / rate
 
 
 def build(config: str, lm_config: str, seed: int = 0) -> tuple[RnntModel, LmModel, LmModel]:
