@@ -97,9 +97,10 @@ def test_noise_is_mixed_at_the_requested_snr(color: str) -> None:
 
 def test_shard_round_trip(tmp_path: Path) -> None:
     feats = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((1, 3), np.float32)]
-    write_shard(tmp_path / "s-0", [{"id": "a", "text": "x y"}, {"id": "b", "text": "z"}], feats)
+    write_shard(tmp_path / "s-0", [{"id": "a", "text": "x y", "voice": "flite:awb"},
+                                   {"id": "b", "text": "z"}], feats)
     utts = read_shard(tmp_path / "s-0")
-    assert [(u.uid, u.text) for u in utts] == [("a", "x y"), ("b", "z")]
+    assert [(u.uid, u.text, u.voice) for u in utts] == [("a", "x y", "flite:awb"), ("b", "z", "")]
     np.testing.assert_array_equal(utts[0].features, feats[0])
     np.testing.assert_array_equal(utts[1].features, feats[1])
 

@@ -14,8 +14,8 @@ from safetensors.torch import load_file  # noqa: E402
 
 from int4rt.model.config import load_config  # noqa: E402
 from int4rt_train.accuracy import qat_export  # noqa: E402
-from int4rt_train.batches import collate  # noqa: E402
-from int4rt_train.corpus import read_shard, write_shard  # noqa: E402
+from int4rt_train.batches import collate, repeat_voices, voice_repeats  # noqa: E402
+from int4rt_train.corpus import Utterance, read_shard, write_shard  # noqa: E402
 from int4rt_train.lm import LmOptions, bits_per_char, read_sentences, train_lm  # noqa: E402
 from int4rt_train.milestone import main as milestone_main  # noqa: E402
 from int4rt_train.milestone import read_milestone, write_milestone  # noqa: E402
@@ -34,7 +34,8 @@ CONFIG = Path("configs/tiny.json")
 WORDS = ("hello", "to", "the", "last", "tea", "hot", "sea", "no", "stone", "la")
 
 
-def _corpus(root: Path, shards: int = 2, per_shard: int = 6) -> Path:
+def _corpus(root: Path, shards: int = 2, per_shard: int = 6,
+            voices: tuple[str, ...] = ("",)) -> Path:
     rng = np.random.default_rng(0)
     dim = load_config(CONFIG).frontend.feature_dim
     for name, count in [(f"train/train-{i:05d}", per_shard) for i in range(shards)] + [
@@ -44,8 +45,8 @@ def _corpus(root: Path, shards: int = 2, per_shard: int = 6) -> Path:
         texts = [" ".join(rng.choice(WORDS, rng.integers(1, 4))) for _ in range(count)]
         feats = [rng.standard_normal((int(rng.integers(20, 60)), dim)).astype(np.float32) + 2
                  for _ in texts]
-        write_shard(stem, [{"id": f"{stem.name}-{i}", "text": t} for i, t in enumerate(texts)],
-                    feats)
+        write_shard(stem, [{"id": f"{stem.name}-{i}", "text": t, "voice": voices[i % len(voices)]}
+                           for i, t in enumerate(texts)], feats)
     return root
 
 
@@ -90,6 +91,42 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, masks: int) -> 
     assert any(key.startswith("optim.") for key in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_voice_repeats_parse_and_reject_bad_specs() -> None:
+    assert voice_repeats("") == {}
+    assert voice_repeats("flite:awb=3, espeak:en-us=2") == {"flite:awb": 3, "espeak:en-us": 2}
+    for bad in ("flite:awb", "flite:awb=0", "=3", "flite:awb=x", "flite:awb=1.5"):
+        with pytest.raises(ValueError, match="VOICE_PREFIX=COUNT"):
+            voice_repeats(bad)
+
+
+def test_repeat_voices_lists_matching_utterances_count_times() -> None:
+    empty = np.zeros((1, 1), np.float32)
+    utts = [Utterance(str(i), "a", empty, voice) for i, voice in
+            enumerate(["flite:awb", "flite:kal16", "espeak:en-us+m1", "flite:awb"])]
+    out = repeat_voices(utts, {"flite:awb": 3, "espeak:": 2})
+    assert [u.uid for u in out] == ["0", "0", "0", "1", "2", "2", "3", "3", "3"]
+    assert repeat_voices(utts, {}) == utts
+    with pytest.raises(ValueError, match="flite:slt"):
+        repeat_voices(utts, {"flite:slt": 2})
+
+
+def test_repeat_voice_lengthens_the_epoch_and_a_misspelt_voice_stops_the_run(
+        tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus", voices=("flite:awb", "flite:kal", "espeak:en"))
+    steps = {}
+    for name, spec in (("plain", ""), ("awb", "flite:awb=4")):
+        opts = _options(corpus, tmp_path / name, 40)
+        opts.repeat_voice = spec
+        state = train(opts)
+        steps[name] = state["step"] / max(state["epoch"], 1)
+    # one third of the utterances four times: the epoch has twice as many utterances
+    assert steps["awb"] > 1.5 * steps["plain"]
+    opts = _options(corpus, tmp_path / "bad", 2)
+    opts.repeat_voice = "flite:slt=2"
+    with pytest.raises(SystemExit, match="flite:slt"):
+        train(opts)
 
 
 def test_milestone_parts_hold_every_model_tensor(tmp_path: Path) -> None:

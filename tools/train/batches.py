@@ -25,6 +25,37 @@ def ids_text(ids: Sequence[int], vocab: Sequence[str]) -> str:
     return "".join(vocab[i] for i in ids)
 
 
+def voice_repeats(spec: str) -> dict[str, int]:
+    """``--repeat-voice`` parsed: ``"flite:awb=3,espeak:en-us=2"`` to {voice prefix: count}."""
+    repeats: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        prefix, _, count = item.rpartition("=")
+        if not prefix or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--repeat-voice {item!r}: give VOICE_PREFIX=COUNT with a whole "
+                             "count of at least 1, e.g. flite:awb=3")
+        repeats[prefix] = int(count)
+    return repeats
+
+
+def repeat_voices(utterances: Sequence[Utterance], repeats: dict[str, int]) -> list[Utterance]:
+    """``utterances`` with each one whose voice starts with a prefix of ``repeats`` listed that
+    many times (the first matching prefix counts), so an epoch sees those voices more often.
+    A prefix that no utterance's voice starts with is a ValueError (a misspelt voice).
+    """
+    out: list[Utterance] = []
+    matched: set[str] = set()
+    for utt in utterances:
+        prefix = next((p for p in repeats if utt.voice.startswith(p)), None)
+        matched.add(prefix)
+        out.extend([utt] * (1 if prefix is None else repeats[prefix]))
+    unmatched = [prefix for prefix in repeats if prefix not in matched]
+    if unmatched:
+        raise ValueError(f"--repeat-voice: no training utterance has a voice starting with "
+                         f"{', '.join(unmatched)} (voices are as in the shards' manifests, e.g. "
+                         "flite:awb or espeak:en-us)")
+    return out
+
+
 def make_batches(frames: Sequence[int], budget: int, max_batch: int,
                  rng: np.random.Generator) -> list[list[int]]:
     """Utterance indices grouped by similar length, padded size (longest × count) ≤ ``budget``.

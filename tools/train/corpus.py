@@ -23,6 +23,7 @@ class Utterance:
     uid: str
     text: str
     features: np.ndarray
+    voice: str = ""  # the manifest's synthesizer voice, e.g. "flite:awb"
 
 
 def write_shard(path_stem: Path, rows: list[dict], features: list[np.ndarray]) -> None:
@@ -50,7 +51,8 @@ def read_shard(path_stem: Path) -> list[Utterance]:
             row = json.loads(line)
             start = row["offset"]
             utterances.append(Utterance(row["id"], row["text"],
-                                        features[start:start + row["frames"]]))
+                                        features[start:start + row["frames"]],
+                                        row.get("voice", "")))
     return utterances
 
 

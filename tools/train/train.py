@@ -28,7 +28,13 @@ import torch
 
 from int4rt.metrics import cer, wer
 from int4rt.model.config import RnntConfig, load_config
-from int4rt_train.batches import collate, ids_text, make_batches
+from int4rt_train.batches import (
+    collate,
+    ids_text,
+    make_batches,
+    repeat_voices,
+    voice_repeats,
+)
 from int4rt_train.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -72,6 +78,7 @@ class Options:
     freq_masks: int = 0
     time_masks: int = 0
     mel_warp: float = 0.0
+    repeat_voice: str = ""  # "VOICE_PREFIX=COUNT,...": those voices COUNT times an epoch
 
 
 def log(run: Path, record: dict[str, Any]) -> None:
@@ -215,6 +222,10 @@ FP32 = Recipe(build, initial_state)
 def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
     """Run (or resume) training until ``max_steps`` or a stop signal; return the final state."""
     torch.set_num_threads(opts.threads)
+    try:
+        repeats = voice_repeats(opts.repeat_voice)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     opts.run.mkdir(parents=True, exist_ok=True)
     config, model, optimizer = recipe.build(opts)
     newest = newest_checkpoint(opts.run)
@@ -239,7 +250,11 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
             state["position"] = 0
         if cached is None or cached[0] != state["epoch_shards"]:
             stems = [opts.corpus / "train" / name for name in state["epoch_shards"]]
-            cached = (state["epoch_shards"], load_utterances(stems, config.vocab))
+            try:
+                utterances = repeat_voices(load_utterances(stems, config.vocab), repeats)
+            except ValueError as error:
+                raise SystemExit(str(error)) from None
+            cached = (state["epoch_shards"], utterances)
         utterances = cached[1]
         batches = make_batches([u.features.shape[0] for u in utterances], opts.batch_frames,
                                opts.max_batch, np.random.default_rng([opts.seed, state["epoch"]]))
@@ -329,6 +344,10 @@ def option_parser(prog: str, description: str, defaults: Options,
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
                             default=getattr(defaults, name))
     parser.add_argument("--dev-set", default=defaults.dev_set)
+    parser.add_argument("--repeat-voice", default=defaults.repeat_voice,
+                        metavar="VOICE_PREFIX=COUNT,...",
+                        help="list the training utterances of these voices COUNT times an epoch "
+                        "(voice as in the manifests, e.g. flite:awb=3)")
     return parser
 
 
