@@ -3,8 +3,8 @@
 Encoder (int4rt vs ONNX Runtime int8/fp32, torch int8/fp32; 1 and 2 threads), full decodes
 (greedy, modified beam 4/8/16, ALSD 8 × no LM / shallow / density ratio, plus the every-frame
 worst case; on a random model and on the trained default model with its clips), cold start
-and peak RSS. All runs of one table alternate, round by round; the
-figures are medians after a warm-up. ``--quick`` is a smoke run on the tiny configs.
+and peak RSS. All runs of one table alternate, round by round; the figures are medians after
+a warm-up. ``--quick`` is a smoke run on the tiny configs.
 
     python -m benchmarks --results docs/RESULTS.md --png docs/benchmarks.png
     python -m benchmarks --quick --no-peers
