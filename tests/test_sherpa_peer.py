@@ -6,11 +6,9 @@ Needs the `peers` extra (torch, onnx, sherpa-onnx); marked slow (about a minute)
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+from benchmarks import sherpa_peer
 
-sherpa_peer = pytest.importorskip("benchmarks.sherpa_peer")
-pytest.importorskip("sherpa_onnx")
-pytest.importorskip("torch")
+pytestmark = pytest.mark.slow
 
 VOCAB = ["<blk>", " ", "'", *(chr(c) for c in range(ord("a"), ord("z") + 1))]
 SECONDS = 4.0
@@ -18,6 +16,8 @@ SECONDS = 4.0
 
 @pytest.fixture(scope="module")
 def noise() -> np.ndarray:
+    for package in ("sherpa_onnx", "torch", "onnx"):
+        pytest.importorskip(package)
     rng = np.random.default_rng(0)
     return (rng.standard_normal(int(SECONDS * 16000)) * 0.1).astype(np.float32)
 
