@@ -156,8 +156,8 @@ def _recurrent_steps(projected, p, luts, lanes, reverse, h_state, c_state, pre_o
     ``p.packed`` when it is not empty (§7.5), or, for one row, on the lane-row kernel over
     ``lanes`` when that is not empty (§7.6). Gate outputs go to ``gate_out``
     [B, T, 4, H] in order i, f, g, o. ``pre_out``, ``gate_out`` and ``cell_out`` may instead
-    have one time step, then each step overwrites it (no trace wanted: the records stay in
-    cache); ``hidden_out`` always has T. Each step is three passes over contiguous rows (gate
+    have one time step, then each step overwrites it (no trace wanted, §8.7: the records stay
+    in cache); ``hidden_out`` always has T. Each step is three passes over contiguous rows (gate
     pre-activations, gates, cell and hidden) without data-dependent branches, so they vectorize.
     """
     w_h, offsets_h, flush, h_min = p.weight, p.offsets, p.flush, p.h_min
