@@ -155,9 +155,8 @@ def trained_table(args: argparse.Namespace) -> dict:
     missing |= {"density ratio"} if ext is None or src is None else set()
     runs = {f"{search} / {fusion}": fn for (search, fusion), fn in grid.items()
             if fusion not in missing}
-    greedy = decode_grid.runs_over_clips(model, clips, None, None,
-                                         {"greedy": decode_grid.SEARCHES["greedy"]})
-    labels = sum(len(result.tokens) for result in greedy["greedy", "no LM"]())
+    greedy = DecodeOptions(**decode_grid.SEARCHES["greedy"])
+    labels = sum(len(decode(model, features, greedy).tokens) for features in clips)
     _log(f"trained default model: {len(clips)} clips, {seconds:.1f} s, "
          f"{labels / seconds:.1f} labels/s; {len(runs)} runs × {args.repeats} rounds")
     return {"clips": len(clips), "seconds": seconds, "label_rate": labels / seconds,

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from int4rt.decode import DecodeOptions, search
 from int4rt.model.config import load_config
@@ -81,10 +82,9 @@ def trained() -> tuple[RnntModel, LmModel | None, LmModel | None, list[np.ndarra
     recognizer = Recognizer(load_model(bundle.model_path))
     lms = [None if path is None else load_model(path)
            for path in (bundle.lm_path("lm"), bundle.lm_path("source_lm"))]
-    samples = [recognizer.samples(clip.audio) for clip in bundle.clips]
-    rate = recognizer.model.frontend.sample_rate
-    features = [recognizer.features(audio, rate) for audio in samples]
-    return recognizer.model, *lms, features, sum(a.size for a in samples) / rate
+    features = [recognizer.features(clip.audio) for clip in bundle.clips]
+    seconds = sum(soundfile.info(clip.audio).duration for clip in bundle.clips)
+    return recognizer.model, *lms, features, seconds
 
 
 def build(config: str, lm_config: str, seed: int = 0) -> tuple[RnntModel, LmModel, LmModel]:
