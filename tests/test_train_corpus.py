@@ -41,14 +41,43 @@ def test_split_is_a_stable_hash() -> None:
     assert splits != [text.split_of(s, 1, 0.1, 0.1) for s in sentences]
 
 
-def test_reserved_voices_are_never_training_voices() -> None:
+@pytest.mark.parametrize("pool", [1, 2])
+def test_reserved_voices_are_never_training_voices(pool: int) -> None:
     rng = np.random.default_rng(0)
     for _ in range(2000):
-        voice = synth.training_voice(rng)
+        voice = synth.training_voice(rng, pool)
         assert not synth.is_reserved(voice)
         assert voice.name.partition("+")[2] not in synth.DEV_VARIANTS
     assert synth.is_reserved(synth.Voice("flite", "slt"))
     assert synth.is_reserved(synth.Voice("espeak", "en-us+klatt4"))
+    assert synth.is_reserved(synth.Voice("rhvoice", "slt", 100, 100))
+    assert synth.is_reserved(synth.Voice("festival", "kal_diphone"))
+    assert not synth.is_reserved(synth.Voice("rhvoice", "bdl", 100, 100))
+    assert not synth.is_reserved(synth.Voice("pico", "en-US"))
+
+
+def test_pool_2_adds_rhvoice_pico_and_mbrola_from_shard_73() -> None:
+    assert [synth.pool_of_shard(k) for k in (0, 72, 73, 200)] == [1, 1, 2, 2]
+    rng = np.random.default_rng(3)
+    voices = [synth.training_voice(rng, 2) for _ in range(4000)]
+    rhvoice = [v for v in voices if v.engine == "rhvoice"]
+    pico = [v for v in voices if v.engine == "pico"]
+    mbrola = [v for v in voices if v.name.startswith("mb-")]
+    assert 0.27 < len(rhvoice) / len(voices) < 0.33
+    assert 0.08 < len(pico) / len(voices) < 0.12
+    assert 0.08 < len(mbrola) / len(voices) < 0.12
+    assert {v.name for v in rhvoice} == set(synth.TRAIN_RHVOICE)
+    assert {v.name for v in pico} == set(synth.TRAIN_PICO)
+    assert {v.name for v in mbrola} == set(synth.TRAIN_MBROLA)
+    assert {v.rate for v in rhvoice} == set(range(synth.RHVOICE_RATE[0],
+                                                  synth.RHVOICE_RATE[1] + 1))
+    assert {v.pitch for v in rhvoice} == set(range(synth.RHVOICE_PITCH[0],
+                                                   synth.RHVOICE_PITCH[1] + 1))
+    assert synth.Voice("rhvoice", "bdl", 110, 95).label() == "rhvoice:bdl:r110:t95"
+    assert synth.Voice("pico", "en-GB").label() == "pico:en-GB"
+    pool_1 = [v for v in voices if v.engine == "flite" or v.name.partition("+")[2]
+              or v.name in synth.ACCENTS]
+    assert 0.47 < len(pool_1) / len(voices) < 0.53
 
 
 def test_training_voices_and_shifts_cover_the_documented_ranges() -> None:
@@ -82,6 +111,27 @@ def test_slowed_8khz_voice_takes_the_telephone_band() -> None:
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
     hertz = np.fft.rfftfreq(samples.size, 1 / synth.SAMPLE_RATE)
     assert spectrum[hertz > 4000].sum() < 0.01 * spectrum.sum()
+
+
+@pytest.mark.skipif(shutil.which("RHVoice-test") is None or shutil.which("pico2wave") is None
+                    or shutil.which("sox") is None,
+                    reason="needs Debian non-free rhvoice, libttspico-utils and sox (corpus tools)")
+@pytest.mark.parametrize("voice", [synth.Voice("rhvoice", "bdl", 125, 85),
+                                   synth.Voice("rhvoice", "clb", 80, 115),
+                                   synth.Voice("pico", "en-US")])
+def test_rhvoice_and_pico_speak_at_16_khz(voice: synth.Voice) -> None:
+    samples = synth.synthesize("the cat sat on the mat", voice)
+    assert samples.dtype == np.float32
+    assert 0.5 < samples.size / synth.SAMPLE_RATE < 4.0
+    assert 0.5 < float(np.max(np.abs(samples))) < 1.0
+
+
+def test_rhvoice_rate_changes_the_duration() -> None:
+    if shutil.which("RHVoice-test") is None or shutil.which("sox") is None:
+        pytest.skip("needs Debian non-free rhvoice and sox (corpus tools)")
+    slow = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 80, 100))
+    fast = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 125, 100))
+    assert fast.size < 0.85 * slow.size
 
 
 @pytest.mark.parametrize("color", augment.NOISE_COLORS)

@@ -24,9 +24,12 @@ from int4rt_train.train import greedy_texts  # noqa: E402
 CONFIG = Path("configs/tiny.json")
 
 
-def test_parse_voice_accepts_flite_and_espeak() -> None:
+def test_parse_voice_accepts_every_synthesizer() -> None:
     assert voice_probe.parse_voice("flite:awb") == synth.Voice("flite", "awb")
     assert voice_probe.parse_voice("espeak:en-us+m3") == synth.Voice("espeak", "en-us+m3")
+    assert voice_probe.parse_voice("espeak:mb-us1") == synth.Voice("espeak", "mb-us1")
+    assert voice_probe.parse_voice("rhvoice:bdl") == synth.Voice("rhvoice", "bdl", 100, 100)
+    assert voice_probe.parse_voice("pico:en-GB").label() == "pico:en-GB"
 
 
 @pytest.mark.parametrize("spec", ["awb", "festival:kal", "flite:", "espeak:en:s170"])

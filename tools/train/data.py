@@ -2,8 +2,9 @@
 
     nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 40
 
-Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv), one
-process. It writes, under ``--out``:
+Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
+shard 73 on also RHVoice, Pico and MBROLA voices, in Debian non-free), one process. It writes,
+under ``--out``:
 
 - ``text/``: cleaned sentences per split (fortunes train/dev/test, bible lm/dev/test, held-out);
 - ``sets/<name>/``: evaluation sets, 16-bit WAV files + ``manifest.jsonl`` (``audio``, ``text``,
@@ -171,7 +172,8 @@ def _write_training_shard(stem: Path, shard: int, sentences: list[str], seed: in
         epoch, index = divmod(position, len(sentences))
         order = np.random.default_rng([seed, 2, epoch]).permutation(len(sentences))
         sentence = sentences[order[index]]
-        voice, aug = synth.training_voice(rng), augment.training_augmentation(rng)
+        voice = synth.training_voice(rng, synth.pool_of_shard(shard))
+        aug = augment.training_augmentation(rng)
         if synth.is_reserved(voice):
             raise AssertionError(f"reserved voice {voice} drawn for training")
         pcm, aug = render_training(sentence, voice, aug, rng)

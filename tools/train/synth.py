@@ -1,10 +1,13 @@
-"""Speech synthesis with Debian ``espeak-ng`` and ``flite``, resampled to 16 kHz by ``sox``.
+"""Speech synthesis with Debian ``espeak-ng`` (with its MBROLA voices), ``flite``, RHVoice
+and SVOX Pico, resampled to 16 kHz by ``sox``.
 
 A :class:`Voice` names the synthesizer and its settings; :func:`synthesize` runs
 ``synthesizer | sox`` and returns float32 samples in [-1, 1). The voice pools keep the
 reserved evaluation voices (flite ``slt`` and ``rms``, espeak-ng variants ``f2``, ``f5``,
-``m3``, ``klatt4``, every festival voice) out of training, and hold out two more espeak-ng
-variants for the development set.
+``m3``, ``klatt4``, every festival voice, and RHVoice ``slt``, the same CMU ARCTIC speaker as
+flite's) out of training, and hold out two more espeak-ng variants for the development set.
+Training pool 1 (espeak-ng and flite) made shards 0–72; pool 2 adds RHVoice, Pico and MBROLA
+(docs/TRAINING.md §1, "Voices").
 """
 
 from __future__ import annotations
@@ -34,8 +37,19 @@ OTHER_VARIANTS = ("adam", "anika", "announcer", "aunty", "belinda", "benjamin", 
 TRAIN_FLITE = ("kal", "kal16", "awb")
 FLITE_SHARE = 0.4
 FLITE_F0_HZ = (85, 240)
+TRAIN_RHVOICE = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov")
+RESERVED_RHVOICE = ("slt",)
+TRAIN_PICO = ("en-US", "en-GB")
+TRAIN_MBROLA = ("mb-us1", "mb-us2", "mb-us3", "mb-en1")
+POOL_2_FIRST_SHARD = 73
+POOL_2_NEW_SHARE = 0.5
+RHVOICE_RATE = (80, 125)
+RHVOICE_PITCH = (85, 115)
 REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox",
-                  "bible": "bible-kjv"}
+                  "bible": "bible-kjv", "RHVoice-test": "rhvoice rhvoice-english",
+                  "pico2wave": "libttspico-utils"}
+MBROLA_PACKAGES = {"mb-us1": "mbrola-us1", "mb-us2": "mbrola-us2", "mb-us3": "mbrola-us3",
+                   "mb-en1": "mbrola-en1"}
 
 
 class MissingToolError(RuntimeError):
@@ -43,14 +57,18 @@ class MissingToolError(RuntimeError):
 
 
 def check_tools() -> None:
-    """Raise with the ``apt-get`` line when espeak-ng, flite, sox, bible or fortunes is missing."""
+    """Raise with the ``apt-get`` line when a synthesizer, an MBROLA voice, sox, bible or
+    fortunes is missing (RHVoice, Pico and MBROLA voices are in Debian ``non-free``)."""
     missing = [package for tool, package in REQUIRED_TOOLS.items() if shutil.which(tool) is None]
     if not Path("/usr/share/games/fortunes").is_dir():
         missing.append("fortunes")
+    missing += [package for name, package in MBROLA_PACKAGES.items()
+                if not Path("/usr/share/mbrola", name.removeprefix("mb-")).is_dir()]
     if missing:
         raise MissingToolError(
-            "missing corpus tools; install them with: sudo apt-get install -y "
-            + " ".join(sorted(set(missing))))
+            "missing corpus tools; enable Debian's contrib and non-free components (add them "
+            "to Components: in /etc/apt/sources.list.d/debian.sources), run apt-get update, "
+            "then: sudo apt-get install -y " + " ".join(sorted(set(missing))))
 
 
 def flite_voices() -> tuple[str, ...]:
@@ -61,7 +79,9 @@ def flite_voices() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Voice:
-    """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant') or 'flite'."""
+    """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant' or an MBROLA voice
+    'mb-us1'), 'flite', 'rhvoice' (``rate`` and ``pitch`` in percent) or 'pico' (a language,
+    'en-US')."""
 
     engine: str
     name: str
@@ -70,9 +90,14 @@ class Voice:
     f0: int = 0
 
     def label(self) -> str:
-        """A short name for manifests, e.g. ``espeak:en-us+m1:s170:p55`` or ``flite:kal:f0190``."""
+        """A short name for manifests, e.g. ``espeak:en-us+m1:s170:p55``, ``flite:kal:f0190``,
+        ``rhvoice:bdl:r110:t95`` or ``pico:en-GB``."""
         if self.engine == "flite":
             return f"flite:{self.name}" + (f":f0{self.f0}" if self.f0 else "")
+        if self.engine == "rhvoice":
+            return f"rhvoice:{self.name}:r{self.rate}:t{self.pitch}"
+        if self.engine == "pico":
+            return f"pico:{self.name}"
         return f"espeak:{self.name}:s{self.rate}:p{self.pitch}"
 
 
@@ -80,6 +105,10 @@ def is_reserved(voice: Voice) -> bool:
     """True for a voice reserved for evaluation (never allowed in training audio)."""
     if voice.engine == "flite":
         return voice.name in RESERVED_FLITE
+    if voice.engine == "rhvoice":
+        return voice.name in RESERVED_RHVOICE
+    if voice.engine == "pico":
+        return False
     variant = voice.name.partition("+")[2]
     return voice.engine != "espeak" or variant in RESERVED_VARIANTS
 
@@ -92,18 +121,40 @@ def espeak_voice(rng: np.random.Generator, variants: tuple[str, ...]) -> Voice:
     return Voice("espeak", name, int(rng.integers(130, 211)), int(rng.integers(25, 76)))
 
 
-def training_voice(rng: np.random.Generator) -> Voice:
-    """A training voice: 40 % flite, else espeak-ng (70 % common variants).
+def training_voice(rng: np.random.Generator, pool: int = 1) -> Voice:
+    """A training voice from ``pool`` 1: 40 % flite, else espeak-ng (70 % common variants);
+    or from pool 2: half of the time a pool-1 voice, else 60 % RHVoice, 20 % Pico, 20 % MBROLA.
 
     A flite voice (kal, kal16, awb: all male) gets a mean pitch of 85–240 Hz 70 % of the time,
-    so that the model hears flite's diphone and clustergen timbre at female pitches too.
+    so that the model hears flite's diphone and clustergen timbre at female pitches too. An
+    RHVoice voice gets a rate of 80–125 % and a pitch of 85–115 %; an MBROLA voice espeak-ng's
+    rate and pitch ranges.
     """
+    if pool == 2 and rng.random() < POOL_2_NEW_SHARE:
+        return _new_synthesizer_voice(rng)
     if rng.random() < FLITE_SHARE:
         name = str(rng.choice(TRAIN_FLITE))
         f0 = int(rng.integers(FLITE_F0_HZ[0], FLITE_F0_HZ[1] + 1)) if rng.random() < 0.7 else 0
         return Voice("flite", name, f0=f0)
-    pool = COMMON_VARIANTS if rng.random() < 0.7 else OTHER_VARIANTS
-    return espeak_voice(rng, pool)
+    variants = COMMON_VARIANTS if rng.random() < 0.7 else OTHER_VARIANTS
+    return espeak_voice(rng, variants)
+
+
+def _new_synthesizer_voice(rng: np.random.Generator) -> Voice:
+    draw = rng.random()
+    if draw < 0.6:
+        return Voice("rhvoice", str(rng.choice(TRAIN_RHVOICE)),
+                     int(rng.integers(RHVOICE_RATE[0], RHVOICE_RATE[1] + 1)),
+                     int(rng.integers(RHVOICE_PITCH[0], RHVOICE_PITCH[1] + 1)))
+    if draw < 0.8:
+        return Voice("pico", str(rng.choice(TRAIN_PICO)))
+    return Voice("espeak", str(rng.choice(TRAIN_MBROLA)), int(rng.integers(130, 211)),
+                 int(rng.integers(25, 76)))
+
+
+def pool_of_shard(shard: int) -> int:
+    """The training voice pool of shard ``shard``: 1 before ``POOL_2_FIRST_SHARD``, else 2."""
+    return 1 if shard < POOL_2_FIRST_SHARD else 2
 
 
 def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
@@ -112,15 +163,22 @@ def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
     synthesizer's rate, then resampling to 16 kHz, then ``band_effects``."""
     with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
         wav = Path(scratch) / "tts.wav"
+        stdin = None
         if voice.engine == "espeak":
             command = ["espeak-ng", "-v", voice.name, "-s", str(voice.rate), "-p",
                        str(voice.pitch), "-w", str(wav), text]
+        elif voice.engine == "rhvoice":
+            command = ["RHVoice-test", "-p", voice.name, "-r", str(voice.rate), "-t",
+                       str(voice.pitch), "-o", str(wav)]
+            stdin = text.encode()
+        elif voice.engine == "pico":
+            command = ["pico2wave", "-l", voice.name, "-w", str(wav), text]
         else:
             command = ["flite", "-voice", voice.name, "-t", text, "-o", str(wav)]
             if voice.f0:
                 command += ["--setf", f"int_f0_target_mean={voice.f0}",
                             "--setf", f"int_f0_target_stddev={max(voice.f0 // 6, 10)}"]
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, input=stdin, check=True, capture_output=True)
         raw = subprocess.run(
             ["sox", "-V1", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",
              "vol", "0.5", *sox_effects, "rate", str(SAMPLE_RATE), *band_effects,

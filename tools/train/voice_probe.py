@@ -7,8 +7,9 @@
 The evaluation sets fix which voice reads which sentence; this probe reads the *same* sentences
 (the first ``--count`` of a manifest or a text file) with every voice named, so that voices can
 be compared on equal text, training voices included (docs/TRAINING.md §4, "Why the flite
-voices"). A voice is ``flite:NAME`` or ``espeak:ACCENT+VARIANT``, synthesized clean with
-``int4rt_train.synth`` and featurized as the corpus is. With ``--cmn`` each voice is scored a
+voices"). A voice is ``flite:NAME``, ``espeak:ACCENT+VARIANT``, ``rhvoice:NAME`` or
+``pico:LANGUAGE``, synthesized clean with ``int4rt_train.synth`` and featurized as the corpus
+is. With ``--cmn`` each voice is scored a
 second time with every utterance's feature mean replaced by the model's CMVN mean, which
 removes a fixed spectral tilt or channel: if that closes a voice's gap, the gap was the channel.
 Prints one JSON line per voice (and per ``--cmn`` variant).
@@ -37,12 +38,16 @@ from int4rt_train.train import greedy_texts
 
 
 def parse_voice(spec: str) -> synth.Voice:
-    """``flite:NAME`` or ``espeak:ACCENT[+VARIANT]`` as a :class:`synth.Voice` (default rate,
-    pitch and f0); raises ``ValueError`` naming the accepted forms otherwise."""
+    """``flite:NAME``, ``espeak:ACCENT[+VARIANT]`` (or ``espeak:mb-us1``), ``rhvoice:NAME`` or
+    ``pico:LANGUAGE`` as a :class:`synth.Voice` at the synthesizer's default rate and pitch;
+    raises ``ValueError`` naming the accepted forms otherwise."""
     engine, _, name = spec.partition(":")
-    if engine not in ("flite", "espeak") or not name or ":" in name:
-        raise ValueError(f"voice {spec!r}: expected flite:NAME or espeak:ACCENT+VARIANT "
-                         "(e.g. flite:awb, espeak:en-us+m3)")
+    if engine not in ("flite", "espeak", "rhvoice", "pico") or not name or ":" in name:
+        raise ValueError(f"voice {spec!r}: expected flite:NAME, espeak:ACCENT+VARIANT, "
+                         "rhvoice:NAME or pico:LANGUAGE (e.g. flite:awb, espeak:en-us+m3, "
+                         "rhvoice:bdl, pico:en-US)")
+    if engine == "rhvoice":
+        return synth.Voice(engine, name, rate=100, pitch=100)
     return synth.Voice(engine, name)
 
 
