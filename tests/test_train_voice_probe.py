@@ -27,7 +27,6 @@ CONFIG = Path("configs/tiny.json")
 def test_parse_voice_accepts_every_synthesizer() -> None:
     assert voice_probe.parse_voice("flite:awb") == synth.Voice("flite", "awb")
     assert voice_probe.parse_voice("espeak:en-us+m3") == synth.Voice("espeak", "en-us+m3")
-    assert voice_probe.parse_voice("espeak:mb-us1") == synth.Voice("espeak", "mb-us1")
     assert voice_probe.parse_voice("rhvoice:bdl") == synth.Voice("rhvoice", "bdl", 100, 100)
     assert voice_probe.parse_voice("pico:en-GB").label() == "pico:en-GB"
 

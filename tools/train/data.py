@@ -3,7 +3,7 @@
     nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 40
 
 Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
-shard 73 on also RHVoice, Pico and MBROLA voices, in Debian non-free), one process. It writes,
+shard 73 on also RHVoice and Pico, in Debian non-free), one process. It writes,
 under ``--out``:
 
 - ``text/``: cleaned sentences per split (fortunes train/dev/test, bible lm/dev/test, held-out);

@@ -1,13 +1,14 @@
-"""Speech synthesis with Debian ``espeak-ng`` (with its MBROLA voices), ``flite``, RHVoice
-and SVOX Pico, resampled to 16 kHz by ``sox``.
+"""Speech synthesis with Debian ``espeak-ng``, ``flite``, RHVoice and SVOX Pico, resampled to
+16 kHz by ``sox``.
 
 A :class:`Voice` names the synthesizer and its settings; :func:`synthesize` runs
 ``synthesizer | sox`` and returns float32 samples in [-1, 1). The voice pools keep the
 reserved evaluation voices (flite ``slt`` and ``rms``, espeak-ng variants ``f2``, ``f5``,
 ``m3``, ``klatt4``, every festival voice, and RHVoice ``slt``, the same CMU ARCTIC speaker as
 flite's) out of training, and hold out two more espeak-ng variants for the development set.
-Training pool 1 (espeak-ng and flite) made shards 0–72; pool 2 adds RHVoice, Pico and MBROLA
-(docs/TRAINING.md §1, "Voices").
+Training pool 1 (espeak-ng and flite) made shards 0–72; pool 2 adds RHVoice and Pico
+(docs/TRAINING.md §1, "Voices"). MBROLA voices stay out: their diphone databases are the
+reserved festival voices ``us1``, ``us2``, ``us3`` and ``en1``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-
            "en-029", "en-us-nyc")
 RESERVED_VARIANTS = ("f2", "f5", "m3", "klatt4")
 RESERVED_FLITE = ("slt", "rms")
+RESERVED_ESPEAK_PREFIX = "mb-"
 DEV_VARIANTS = ("m6", "f4")
 COMMON_VARIANTS = ("", "m1", "m2", "m4", "m5", "m7", "m8", "f1", "f3", "klatt", "klatt2",
                    "klatt3", "klatt5", "klatt6")
@@ -40,16 +42,14 @@ FLITE_F0_HZ = (85, 240)
 TRAIN_RHVOICE = ("alan", "bdl", "clb", "evgeniy-eng", "lyubov")
 RESERVED_RHVOICE = ("slt",)
 TRAIN_PICO = ("en-US", "en-GB")
-TRAIN_MBROLA = ("mb-us1", "mb-us2", "mb-us3", "mb-en1")
 POOL_2_FIRST_SHARD = 73
 POOL_2_NEW_SHARE = 0.5
+RHVOICE_SHARE = 0.7
 RHVOICE_RATE = (80, 125)
 RHVOICE_PITCH = (85, 115)
 REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox",
                   "bible": "bible-kjv", "RHVoice-test": "rhvoice rhvoice-english",
                   "pico2wave": "libttspico-utils"}
-MBROLA_PACKAGES = {"mb-us1": "mbrola-us1", "mb-us2": "mbrola-us2", "mb-us3": "mbrola-us3",
-                   "mb-en1": "mbrola-en1"}
 
 
 class MissingToolError(RuntimeError):
@@ -57,13 +57,11 @@ class MissingToolError(RuntimeError):
 
 
 def check_tools() -> None:
-    """Raise with the ``apt-get`` line when a synthesizer, an MBROLA voice, sox, bible or
-    fortunes is missing (RHVoice, Pico and MBROLA voices are in Debian ``non-free``)."""
+    """Raise with the ``apt-get`` line when a synthesizer, sox, bible or fortunes is missing
+    (RHVoice and Pico are in Debian ``non-free``)."""
     missing = [package for tool, package in REQUIRED_TOOLS.items() if shutil.which(tool) is None]
     if not Path("/usr/share/games/fortunes").is_dir():
         missing.append("fortunes")
-    missing += [package for name, package in MBROLA_PACKAGES.items()
-                if not Path("/usr/share/mbrola", name.removeprefix("mb-")).is_dir()]
     if missing:
         raise MissingToolError(
             "missing corpus tools; enable Debian's contrib and non-free components (add them "
@@ -79,9 +77,8 @@ def flite_voices() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Voice:
-    """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant' or an MBROLA voice
-    'mb-us1'), 'flite', 'rhvoice' (``rate`` and ``pitch`` in percent) or 'pico' (a language,
-    'en-US')."""
+    """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant'), 'flite',
+    'rhvoice' (``rate`` and ``pitch`` in percent) or 'pico' (a language, 'en-US')."""
 
     engine: str
     name: str
@@ -109,8 +106,9 @@ def is_reserved(voice: Voice) -> bool:
         return voice.name in RESERVED_RHVOICE
     if voice.engine == "pico":
         return False
-    variant = voice.name.partition("+")[2]
-    return voice.engine != "espeak" or variant in RESERVED_VARIANTS
+    accent, _, variant = voice.name.partition("+")
+    return (voice.engine != "espeak" or variant in RESERVED_VARIANTS
+            or accent.startswith(RESERVED_ESPEAK_PREFIX))
 
 
 def espeak_voice(rng: np.random.Generator, variants: tuple[str, ...]) -> Voice:
@@ -123,12 +121,11 @@ def espeak_voice(rng: np.random.Generator, variants: tuple[str, ...]) -> Voice:
 
 def training_voice(rng: np.random.Generator, pool: int = 1) -> Voice:
     """A training voice from ``pool`` 1: 40 % flite, else espeak-ng (70 % common variants);
-    or from pool 2: half of the time a pool-1 voice, else 60 % RHVoice, 20 % Pico, 20 % MBROLA.
+    or from pool 2: half of the time a pool-1 voice, else 70 % RHVoice, 30 % Pico.
 
     A flite voice (kal, kal16, awb: all male) gets a mean pitch of 85–240 Hz 70 % of the time,
     so that the model hears flite's diphone and clustergen timbre at female pitches too. An
-    RHVoice voice gets a rate of 80–125 % and a pitch of 85–115 %; an MBROLA voice espeak-ng's
-    rate and pitch ranges.
+    RHVoice voice gets a rate of 80–125 % and a pitch of 85–115 %.
     """
     if pool == 2 and rng.random() < POOL_2_NEW_SHARE:
         return _new_synthesizer_voice(rng)
@@ -141,15 +138,11 @@ def training_voice(rng: np.random.Generator, pool: int = 1) -> Voice:
 
 
 def _new_synthesizer_voice(rng: np.random.Generator) -> Voice:
-    draw = rng.random()
-    if draw < 0.6:
+    if rng.random() < RHVOICE_SHARE:
         return Voice("rhvoice", str(rng.choice(TRAIN_RHVOICE)),
                      int(rng.integers(RHVOICE_RATE[0], RHVOICE_RATE[1] + 1)),
                      int(rng.integers(RHVOICE_PITCH[0], RHVOICE_PITCH[1] + 1)))
-    if draw < 0.8:
-        return Voice("pico", str(rng.choice(TRAIN_PICO)))
-    return Voice("espeak", str(rng.choice(TRAIN_MBROLA)), int(rng.integers(130, 211)),
-                 int(rng.integers(25, 76)))
+    return Voice("pico", str(rng.choice(TRAIN_PICO)))
 
 
 def pool_of_shard(shard: int) -> int:

@@ -38,8 +38,8 @@ from int4rt_train.train import greedy_texts
 
 
 def parse_voice(spec: str) -> synth.Voice:
-    """``flite:NAME``, ``espeak:ACCENT[+VARIANT]`` (or ``espeak:mb-us1``), ``rhvoice:NAME`` or
-    ``pico:LANGUAGE`` as a :class:`synth.Voice` at the synthesizer's default rate and pitch;
+    """``flite:NAME``, ``espeak:ACCENT[+VARIANT]``, ``rhvoice:NAME`` or ``pico:LANGUAGE`` as a
+    :class:`synth.Voice` at the synthesizer's default rate and pitch;
     raises ``ValueError`` naming the accepted forms otherwise."""
     engine, _, name = spec.partition(":")
     if engine not in ("flite", "espeak", "rhvoice", "pico") or not name or ":" in name:
