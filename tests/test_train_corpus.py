@@ -111,9 +111,12 @@ def test_slowed_8khz_voice_takes_the_telephone_band() -> None:
     assert spectrum[hertz > 4000].sum() < 0.01 * spectrum.sum()
 
 
-@pytest.mark.skipif(shutil.which("RHVoice-test") is None or shutil.which("pico2wave") is None
-                    or shutil.which("sox") is None,
-                    reason="needs Debian non-free rhvoice, libttspico-utils and sox (corpus tools)")
+needs_non_free_synthesizers = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("RHVoice-test", "pico2wave", "sox")),
+    reason="needs Debian non-free rhvoice, libttspico-utils and sox (corpus tools)")
+
+
+@needs_non_free_synthesizers
 @pytest.mark.parametrize("voice", [synth.Voice("rhvoice", "bdl", 125, 85),
                                    synth.Voice("rhvoice", "clb", 80, 115),
                                    synth.Voice("pico", "en-US")])
@@ -124,9 +127,8 @@ def test_rhvoice_and_pico_speak_at_16_khz(voice: synth.Voice) -> None:
     assert 0.5 < float(np.max(np.abs(samples))) < 1.0
 
 
+@needs_non_free_synthesizers
 def test_rhvoice_rate_changes_the_duration() -> None:
-    if shutil.which("RHVoice-test") is None or shutil.which("sox") is None:
-        pytest.skip("needs Debian non-free rhvoice and sox (corpus tools)")
     slow = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 80, 100))
     fast = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 125, 100))
     assert fast.size < 0.85 * slow.size

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16000
+ENGINES = ("espeak", "flite", "rhvoice", "pico")
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
            "en-029", "en-us-nyc")
 RESERVED_VARIANTS = ("f2", "f5", "m3", "klatt4")
@@ -47,6 +48,7 @@ POOL_2_NEW_SHARE = 0.5
 RHVOICE_SHARE = 0.7
 RHVOICE_RATE = (80, 125)
 RHVOICE_PITCH = (85, 115)
+RHVOICE_DEFAULT_PERCENT = 100  # RHVoice-test's own rate and pitch: -r 100 -t 100 changes nothing
 REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox",
                   "bible": "bible-kjv", "RHVoice-test": "rhvoice rhvoice-english",
                   "pico2wave": "libttspico-utils"}
@@ -96,6 +98,14 @@ class Voice:
         if self.engine == "pico":
             return f"pico:{self.name}"
         return f"espeak:{self.name}:s{self.rate}:p{self.pitch}"
+
+
+def default_voice(engine: str, name: str) -> Voice:
+    """``name`` of ``engine`` at the synthesizer's own rate and pitch (espeak-ng 175 wpm and
+    pitch 50, RHVoice 100 %, flite's and Pico's voices as they are)."""
+    if engine == "rhvoice":
+        return Voice(engine, name, RHVOICE_DEFAULT_PERCENT, RHVOICE_DEFAULT_PERCENT)
+    return Voice(engine, name)
 
 
 def is_reserved(voice: Voice) -> bool:

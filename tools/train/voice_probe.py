@@ -42,13 +42,11 @@ def parse_voice(spec: str) -> synth.Voice:
     :class:`synth.Voice` at the synthesizer's default rate and pitch;
     raises ``ValueError`` naming the accepted forms otherwise."""
     engine, _, name = spec.partition(":")
-    if engine not in ("flite", "espeak", "rhvoice", "pico") or not name or ":" in name:
+    if engine not in synth.ENGINES or not name or ":" in name:
         raise ValueError(f"voice {spec!r}: expected flite:NAME, espeak:ACCENT+VARIANT, "
                          "rhvoice:NAME or pico:LANGUAGE (e.g. flite:awb, espeak:en-us+m3, "
                          "rhvoice:bdl, pico:en-US)")
-    if engine == "rhvoice":
-        return synth.Voice(engine, name, rate=100, pitch=100)
-    return synth.Voice(engine, name)
+    return synth.default_voice(engine, name)
 
 
 def read_texts(path: Path, count: int) -> list[str]:
