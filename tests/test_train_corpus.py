@@ -177,3 +177,33 @@ def test_a_failed_pitch_shift_is_rendered_without_it(monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(synth, "synthesize", lambda *a: (_ for _ in ()).throw(
             subprocess.CalledProcessError(2, ["sox"])))
         data.render_training("a tale", voice, augment.Augmentation(), np.random.default_rng(0))
+
+
+def _fake_training_shard(stem: Path, shard: int, sentences: list[str], seed: int) -> float:
+    """A stand-in for ``data._write_training_shard``: shard N holds (N mod 3 + 1) × 10 s."""
+    frames = (shard % 3 + 1) * 1000
+    write_shard(stem, [{"id": f"{stem.name}-0000", "text": sentences[0]}],
+                [np.zeros((frames, 2), np.float32)])
+    return frames / 100
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5])
+def test_parallel_shard_writing_leaves_the_sequential_corpus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    from int4rt_train import data
+
+    monkeypatch.setattr(data, "_write_training_shard", _fake_training_shard)
+    hours = 150 / 3600                                  # shards 0..7 hold 10+20+30+10+20+30+10+20 s
+    for name, count in (("one", 1), ("many", jobs)):
+        folder = tmp_path / name / "train"
+        folder.mkdir(parents=True)
+        _fake_training_shard(folder / "train-00002", 2, ["pre"], 0)   # a shard from before
+        _fake_training_shard(folder / "train-00011", 11, ["pre"], 0)  # one past the end, kept
+        data.build_training_shards(tmp_path / name, ["a tale"], 0, hours, count)
+    stems = {name: sorted(p.name for p in (tmp_path / name / "train").iterdir())
+             for name in ("one", "many")}
+    expected = [f"train-{i:05d}.{kind}" for i in (*range(8), 11) for kind in ("jsonl", "npy")]
+    assert stems["one"] == expected
+    assert stems["many"] == expected
+    assert sum(data._shard_seconds(tmp_path / "many" / "train" / f"train-{i:05d}")
+               for i in range(8)) == 150.0

@@ -4,6 +4,7 @@ against an independent decode of the same features."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_probe_scores_each_voice_on_the_same_texts(
                 ).astype(np.float32)
 
     monkeypatch.setattr(synth, "synthesize", fake_synthesize)
-    monkeypatch.setattr(synth, "check_tools", lambda: None)
+    monkeypatch.setattr(synth, "check_tools", lambda engines, texts: None)
     monkeypatch.setattr(synth, "flite_voices", lambda: ("kal", "awb"))
     torch.manual_seed(0)
     model = Transducer(config)
@@ -109,10 +110,28 @@ def test_unknown_flite_voice_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     """flite reads an unknown ``-voice`` with another voice and exits 0; the probe refuses it."""
     (tmp_path / "t.txt").write_text("hello\n")
-    monkeypatch.setattr(synth, "check_tools", lambda: None)
+    monkeypatch.setattr(synth, "check_tools", lambda engines, texts: None)
     monkeypatch.setattr(synth, "flite_voices", lambda: ("kal", "awb"))
     with pytest.raises(SystemExit) as stop:
         voice_probe.main(["--weights", str(tmp_path), "--config", str(CONFIG), "--texts",
                           str(tmp_path / "t.txt"), "--voices", "flite:awb", "flite:nosuch"])
     assert stop.value.code == 2
     assert "unknown flite voice flite:nosuch: flite has kal, awb" in capsys.readouterr().err
+
+
+def test_a_missing_synthesizer_is_named_only_when_probed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``pico2wave``, a flite probe runs on; a Pico probe stops with the package."""
+    monkeypatch.setattr(shutil, "which",
+                        lambda tool: None if tool == "pico2wave" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(synth, "flite_voices", lambda: ("kal", "awb"))
+    (tmp_path / "t.txt").write_text("hello\n")
+    arguments = ["--weights", str(tmp_path), "--config", str(CONFIG), "--texts",
+                 str(tmp_path / "t.txt"), "--voices"]
+    synth.check_tools({"flite", "espeak"}, texts=False)
+    with pytest.raises(synth.MissingToolError, match="libttspico-utils"):
+        synth.check_tools({"flite", "pico"}, texts=False)
+    with pytest.raises(SystemExit) as stop:
+        voice_probe.main([*arguments, "pico:en-US"])
+    assert "voice_probe: missing corpus tools" in str(stop.value)
+    assert "libttspico-utils" in str(stop.value)

@@ -3,8 +3,8 @@
     nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 40
 
 Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
-shard 73 on also RHVoice and Pico, in Debian non-free), one process. It writes,
-under ``--out``:
+shard 73 on also RHVoice and Pico, in Debian non-free); ``--jobs N`` writes N training shards
+at once and leaves the same corpus. It writes, under ``--out``:
 
 - ``text/``: cleaned sentences per split (fortunes train/dev/test, bible lm/dev/test, held-out);
 - ``sets/<name>/``: evaluation sets, 16-bit WAV files + ``manifest.jsonl`` (``audio``, ``text``,
@@ -21,10 +21,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -142,25 +145,64 @@ def build_set(out: Path, name: str, sentences: list[str], count: int, seed: int,
     print(f"set {name}: {len(chosen)} utterances", flush=True)
 
 
-def build_training_shards(out: Path, sentences: list[str], seed: int, hours: float) -> None:
-    """Append training shards until ``hours`` of audio exist (each shard seeded by its index)."""
+def build_training_shards(out: Path, sentences: list[str], seed: int, hours: float,
+                          jobs: int = 1) -> None:
+    """Append training shards until ``hours`` of audio exist (each shard seeded by its index).
+
+    The shards kept are those a walk from shard 0 writes: it counts each shard that exists
+    and writes each missing one until the count reaches ``hours``. With ``jobs`` > 1 the next
+    ``jobs`` missing shards are written at once, in that many processes; one written past the
+    point where the walk stops is removed again, so every ``jobs`` leaves the same corpus.
+    """
     folder = out / "train"
     folder.mkdir(parents=True, exist_ok=True)
-    total = 0.0
-    shard = 0
+    target = hours * 3600
+    written: set[int] = set()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context) if jobs > 1 else nullcontext() as pool:
+        while True:
+            first, total = _first_missing(folder, target, written)
+            if total >= target:
+                for extra in sorted(shard for shard in written if shard >= first):
+                    for suffix in (".jsonl", ".npy"):
+                        (folder / f"train-{extra:05d}{suffix}").unlink()
+                return
+            wave = [first, *_missing_after(folder, first, jobs - 1)]
+            started = time.time()
+            stems = [folder / f"train-{shard:05d}" for shard in wave]
+            if pool is None:
+                seconds = [_write_training_shard(stems[0], first, sentences, seed)]
+            else:
+                seconds = list(pool.map(_write_training_shard, stems, wave,
+                                        [sentences] * len(wave), [seed] * len(wave)))
+            written.update(wave)
+            for shard, duration in zip(wave, seconds, strict=True):
+                total += duration
+                print(f"shard {shard}: {duration / 3600:.2f} h of audio in "
+                      f"{time.time() - started:.0f} s; corpus {total / 3600:.2f} h", flush=True)
+
+
+def _first_missing(folder: Path, target: float, written: set[int]) -> tuple[int, float]:
+    """Where the walk of ``build_training_shards`` stands: the first shard it has to write (or
+    where it stops) and the audio seconds it has counted before that shard. A shard of
+    ``written`` (this run's) met once the count has reached ``target`` counts as missing."""
+    total, shard = 0.0, 0
     while True:
         stem = folder / f"train-{shard:05d}"
-        if stem.with_suffix(".jsonl").exists():
-            total += _shard_seconds(stem)
-        elif total >= hours * 3600:
-            return
-        else:
-            started = time.time()
-            seconds = _write_training_shard(stem, shard, sentences, seed)
-            total += seconds
-            print(f"shard {shard}: {seconds / 3600:.2f} h of audio in "
-                  f"{time.time() - started:.0f} s; corpus {total / 3600:.2f} h", flush=True)
+        if not stem.with_suffix(".jsonl").exists() or (shard in written and total >= target):
+            return shard, total
+        total += _shard_seconds(stem)
         shard += 1
+
+
+def _missing_after(folder: Path, shard: int, count: int) -> list[int]:
+    """The first ``count`` shard indices after ``shard`` that have no shard yet."""
+    found: list[int] = []
+    while len(found) < count:
+        shard += 1
+        if not (folder / f"train-{shard:05d}.jsonl").exists():
+            found.append(shard)
+    return found
 
 
 def _write_training_shard(stem: Path, shard: int, sentences: list[str], seed: int) -> float:
@@ -202,9 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="corpus folder (outside git)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hours", type=float, default=40.0, help="training audio to reach")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="training shards written at once, one process each (same corpus)")
     parser.add_argument("--heldout", type=Path, default=HELDOUT_TEXTS,
                         help="sentences reserved for evaluation (one a line)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     try:
         synth.check_tools()
     except synth.MissingToolError as error:
@@ -230,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, split, count, voice_of, aug_of in sets[:2]:
         build_set(args.out, name, splits[split], count, args.seed, voice_of, aug_of)
     # A first slice of training audio before the test sets, so training can start early.
-    build_training_shards(args.out, splits["fortunes-train"], args.seed, min(args.hours, 3.0))
+    build_training_shards(args.out, splits["fortunes-train"], args.seed, min(args.hours, 3.0),
+                          args.jobs)
     for name, split, count, voice_of, aug_of in sets[2:]:
         build_set(args.out, name, splits[split], count, args.seed, voice_of, aug_of)
-    build_training_shards(args.out, splits["fortunes-train"], args.seed, args.hours)
+    build_training_shards(args.out, splits["fortunes-train"], args.seed, args.hours, args.jobs)
     print(f"corpus complete: {len(complete_shards(args.out / 'train', 'train'))} shards",
           flush=True)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,20 +50,23 @@ RHVOICE_SHARE = 0.7
 RHVOICE_RATE = (80, 125)
 RHVOICE_PITCH = (85, 115)
 RHVOICE_DEFAULT_PERCENT = 100  # RHVoice-test's own rate and pitch: -r 100 -t 100 changes nothing
-REQUIRED_TOOLS = {"espeak-ng": "espeak-ng", "flite": "flite", "sox": "sox",
-                  "bible": "bible-kjv", "RHVoice-test": "rhvoice rhvoice-english",
-                  "pico2wave": "libttspico-utils"}
+ENGINE_TOOLS = {"espeak": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
+                "rhvoice": ("RHVoice-test", "rhvoice rhvoice-english"),
+                "pico": ("pico2wave", "libttspico-utils")}  # engine: (program, Debian packages)
 
 
 class MissingToolError(RuntimeError):
     """A synthesis or text tool is not installed."""
 
 
-def check_tools() -> None:
-    """Raise with the ``apt-get`` line when a synthesizer, sox, bible or fortunes is missing
-    (RHVoice and Pico are in Debian ``non-free``)."""
-    missing = [package for tool, package in REQUIRED_TOOLS.items() if shutil.which(tool) is None]
-    if not Path("/usr/share/games/fortunes").is_dir():
+def check_tools(engines: Iterable[str] = ENGINES, texts: bool = True) -> None:
+    """Raise with the ``apt-get`` line when sox, the synthesizer of one of ``engines`` or, with
+    ``texts``, bible or fortunes is missing (RHVoice and Pico are in Debian ``non-free``)."""
+    tools = {"sox": "sox", **dict(ENGINE_TOOLS[engine] for engine in engines)}
+    if texts:
+        tools["bible"] = "bible-kjv"
+    missing = [package for tool, package in tools.items() if shutil.which(tool) is None]
+    if texts and not Path("/usr/share/games/fortunes").is_dir():
         missing.append("fortunes")
     if missing:
         raise MissingToolError(

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(config, RnntConfig):
         parser.error("--config must be an rnnt config")
     torch.set_num_threads(args.threads)
-    synth.check_tools()
+    try:
+        synth.check_tools({voice.engine for voice in voices}, texts=False)
+    except synth.MissingToolError as error:
+        raise SystemExit(f"voice_probe: {error}") from None
     unknown = [spec for spec, voice in zip(args.voices, voices, strict=True)
                if voice.engine == "flite" and voice.name not in synth.flite_voices()]
     if unknown:
