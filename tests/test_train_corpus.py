@@ -111,6 +111,18 @@ def test_slowed_8khz_voice_takes_the_telephone_band() -> None:
     assert spectrum[hertz > 4000].sum() < 0.01 * spectrum.sum()
 
 
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                    reason="needs Debian espeak-ng and sox (corpus tools)")
+def test_the_same_synthesis_gives_the_same_samples() -> None:
+    """sox dithers to 16 bits; unseeded, two calls differed in every quiet sample."""
+    aug = augment.Augmentation(speed=0.9, tempo=1.1, shift_cents=-97, telephone=True)
+    voice = synth.Voice("espeak", "en-us+klatt3", 148, 73)
+    first, second = (synth.synthesize("a wretched hive of bugs", voice, aug.sox_effects(),
+                                      aug.band_effects()) for _ in range(2))
+    assert first.size > synth.SAMPLE_RATE // 2
+    np.testing.assert_array_equal(first, second)
+
+
 needs_non_free_synthesizers = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("RHVoice-test", "pico2wave", "sox")),
     reason="needs Debian non-free rhvoice, libttspico-utils and sox (corpus tools)")

@@ -167,7 +167,9 @@ def pool_of_shard(shard: int) -> int:
 def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
                band_effects: tuple[str, ...] = ()) -> np.ndarray:
     """Float32 samples at 16 kHz of ``text`` spoken by ``voice``: ``sox_effects`` at the
-    synthesizer's rate, then resampling to 16 kHz, then ``band_effects``."""
+    synthesizer's rate, then resampling to 16 kHz, then ``band_effects``. sox runs in its
+    repeatable mode (``-R``): its dither to 16 bits is seeded, so the same call gives the same
+    samples."""
     with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
         wav = Path(scratch) / "tts.wav"
         stdin = None
@@ -187,7 +189,7 @@ def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
                             "--setf", f"int_f0_target_stddev={max(voice.f0 // 6, 10)}"]
         subprocess.run(command, input=stdin, check=True, capture_output=True)
         raw = subprocess.run(
-            ["sox", "-V1", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",
+            ["sox", "-V1", "-R", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",
              "vol", "0.5", *sox_effects, "rate", str(SAMPLE_RATE), *band_effects,
              "gain", "-n", "-1"],
             check=True, capture_output=True).stdout
