@@ -1,6 +1,6 @@
 """Regenerate the whole synthetic speech corpus with one command (docs/TRAINING.md §1).
 
-    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 40
+    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 76 --jobs 2
 
 Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
 shard 73 on also RHVoice and Pico, in Debian non-free); ``--jobs N`` writes N training shards
@@ -158,10 +158,11 @@ def build_training_shards(out: Path, sentences: list[str], seed: int, hours: flo
     folder.mkdir(parents=True, exist_ok=True)
     target = hours * 3600
     written: set[int] = set()
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context) if jobs > 1 else nullcontext() as pool:
+    durations: dict[int, float] = {}
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=fork) if jobs > 1 else nullcontext() as pool:
         while True:
-            first, total = _first_missing(folder, target, written)
+            first, total = _first_missing(folder, target, written, durations)
             if total >= target:
                 for extra in sorted(shard for shard in written if shard >= first):
                     for suffix in (".jsonl", ".npy"):
@@ -177,21 +178,26 @@ def build_training_shards(out: Path, sentences: list[str], seed: int, hours: flo
                                         [sentences] * len(wave), [seed] * len(wave)))
             written.update(wave)
             for shard, duration in zip(wave, seconds, strict=True):
+                durations[shard] = duration
                 total += duration
                 print(f"shard {shard}: {duration / 3600:.2f} h of audio in "
                       f"{time.time() - started:.0f} s; corpus {total / 3600:.2f} h", flush=True)
 
 
-def _first_missing(folder: Path, target: float, written: set[int]) -> tuple[int, float]:
+def _first_missing(folder: Path, target: float, written: set[int],
+                   durations: dict[int, float]) -> tuple[int, float]:
     """Where the walk of ``build_training_shards`` stands: the first shard it has to write (or
     where it stops) and the audio seconds it has counted before that shard. A shard of
-    ``written`` (this run's) met once the count has reached ``target`` counts as missing."""
+    ``written`` (this run's) met once the count has reached ``target`` counts as missing.
+    ``durations`` holds each shard's seconds once known (read from its index at most once)."""
     total, shard = 0.0, 0
     while True:
         stem = folder / f"train-{shard:05d}"
         if not stem.with_suffix(".jsonl").exists() or (shard in written and total >= target):
             return shard, total
-        total += _shard_seconds(stem)
+        if shard not in durations:
+            durations[shard] = _shard_seconds(stem)
+        total += durations[shard]
         shard += 1
 
 

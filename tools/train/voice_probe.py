@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         synth.check_tools({voice.engine for voice in voices}, texts=False)
     except synth.MissingToolError as error:
         raise SystemExit(f"voice_probe: {error}") from None
+    flite = synth.flite_voices() if any(v.engine == "flite" for v in voices) else ()
     unknown = [spec for spec, voice in zip(args.voices, voices, strict=True)
-               if voice.engine == "flite" and voice.name not in synth.flite_voices()]
+               if voice.engine == "flite" and voice.name not in flite]
     if unknown:
-        parser.error(f"unknown flite voice {', '.join(unknown)}: flite has "
-                     f"{', '.join(synth.flite_voices())}")
+        parser.error(f"unknown flite voice {', '.join(unknown)}: flite has {', '.join(flite)}")
     model = Transducer(config)
     model.load_state_dict(read_milestone(args.weights) if args.weights.is_dir()
                           else model_tensors(args.weights))
