@@ -38,7 +38,7 @@ CORPUS ?= /work/corpus
 RUNS ?= /work/runs
 
 corpus: $(VENV)/.stamp-dev
-	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 76 --jobs 2
+	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 100 --jobs 2
 
 train: $(VENV)/.stamp-dev
 	mkdir -p $(RUNS)/small
