@@ -5,9 +5,11 @@ tiny random models.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +242,42 @@ def test_whole_run_on_tiny_random_models(tmp_path, monkeypatch):
     first, second = "wav/test-a-00000.wav", "wav/test-a-00001.wav"
     assert sorted(saved["hypotheses"]["test-a"]) == [first, second]
     assert len(saved["hypotheses"]["test-a"][first]) == 2 * 3 * 2
+
+
+def test_int4_qat_rows_from_a_file_converted_before(tmp_path):
+    rng = np.random.default_rng(8)
+    corpus = tmp_path / "corpus"
+    for name, texts in (("dev-fortunes", ["the sea", "hello"]), ("dev-bible", ["lo", "east"]),
+                        ("test-a", ["the host", "a son"])):
+        _write_set(corpus, name, texts, rng)
+    (corpus / "text").mkdir()
+    (corpus / "text" / "bible-dev.txt").write_text("he hath seen the east\n")
+    work, out = tmp_path / "work", tmp_path / "RESULTS.md"
+    common = ["--model-fp32", str(random_checkpoint("tiny", tmp_path / "m.safetensors", 1)),
+              "--config", str(CONFIGS / "tiny.json"), "--lm-config", str(CONFIGS / "lm-tiny.json"),
+              "--lm-external", str(random_checkpoint("lm-tiny", tmp_path / "e.safetensors", 2)),
+              "--corpus", str(corpus), "--sets", "test-a", "--tune-limit", "2",
+              "--beams", "1,2", "--work", str(work), "--out", str(out)]
+    assert accuracy.main([*common, "--systems", "int4"]) == 0
+    ptq = work / "rnnt-int4.safetensors"
+    assert accuracy.main([*common, "--reuse", "--systems", "int4,int4-qat",
+                          "--int4-qat-model", str(ptq)]) == 0
+    text = out.read_text()
+    # the same file decoded twice: the QAT row repeats the PTQ row cell for cell
+    ptq_row = re.search(r"\| INT4 PTQ \| none \|(.*)\|", text).group(1)
+    assert re.search(r"\| INT4 QAT \| none \|(.*)\|", text).group(1) == ptq_row
+    digest = hashlib.sha256(ptq.read_bytes()).hexdigest()
+    assert f"converted before: {ptq} (sha256 {digest})" in text
+    assert f"| INT4 QAT | {ptq.stat().st_size:,} |" in text
+    with pytest.raises(SystemExit, match="8-bit weights"):
+        accuracy.converted_before(work / "rnnt-int8.safetensors")
+    with pytest.raises(SystemExit, match="not an RNN-T"):
+        accuracy.converted_before(work / "lm-ext-int4.safetensors")
+    with pytest.raises(SystemExit, match="no such int4rt model file"):
+        accuracy.converted_before(tmp_path / "missing.safetensors")
+    with pytest.raises(SystemExit):
+        accuracy.parser().parse_args(["--model-fp32", "m", "--out", "o", "--model-qat", "q",
+                                      "--int4-qat-model", "q4"])
 
 
 def test_reuse_only_a_conversion_of_the_same_command_and_checkpoint(tmp_path, monkeypatch):

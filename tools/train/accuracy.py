@@ -7,8 +7,10 @@
 Steps (docs/RESULTS.md, "Accuracy"):
 
 1. ``int4rt convert`` the FP32 checkpoint to INT8 PTQ and INT4 PTQ (and the QAT checkpoint to
-   INT4), calibrated on ``--calib-set`` (dev-fortunes); each LM to INT8 and INT4 calibrated on
-   its dev text. The converter's reports give model bytes and per-layer SQNR.
+   INT4, or take ``--int4-qat-model``, an INT4 file converted from one before, such as the
+   shipped ``int4rt/default_model/model.safetensors``), calibrated on ``--calib-set``
+   (dev-fortunes); each LM to INT8 and INT4 calibrated on its dev text. The converter's
+   reports give model bytes and per-layer SQNR.
 2. Fusion weights per system on ``--tune-set`` (dev-bible, first ``--tune-limit`` utterances by
    id, beam ``--tune-beam``): shallow λ and density-ratio (λ, μ) from a small grid
    (``int4rt_train.fusion_tuning``). Test sets are never used to choose anything.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import shlex
 import sys
@@ -235,6 +238,25 @@ def convert(checkpoint: Path, config: Path, out: Path, calib: Path, bits: int | 
                      "int4rt convert " + shlex.join(argv))
 
 
+def converted_before(path: Path) -> Converted:
+    """An INT4 RNN-T file ``int4rt convert`` made from a QAT checkpoint earlier (the INT4 QAT
+    rows without the checkpoint): its bytes, and its SHA-256 in place of a convert command."""
+    if not path.is_file():
+        raise SystemExit(f"accuracy: {path}: no such int4rt model file")
+    model = load_model(path)
+    if not isinstance(model, RnntModel):
+        raise SystemExit(f"accuracy: {path} holds a {type(model).__name__}, not an RNN-T; "
+                         "--int4-qat-model takes an int4rt RNN-T file")
+    bits = sorted({layer.weight_bits for _, layer, _ in model.linear_layers()})
+    if bits != [4]:
+        raise SystemExit(f"accuracy: {path} has {'/'.join(map(str, bits))}-bit weights; "
+                         "--int4-qat-model takes an INT4 file (int4rt convert --weight-bits 4 "
+                         "of a QAT checkpoint)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Converted(path, {"sizes": {"file_bytes": path.stat().st_size}},
+                     f"converted before: {path} (sha256 {digest})")
+
+
 def _reusable(out: Path, report: Path, checkpoint: Path, argv: list[str]) -> bool:
     """Whether ``out`` was converted by this very command from the checkpoint as it is now."""
     command = out.with_suffix(".command")
@@ -266,6 +288,8 @@ def build_systems(args: argparse.Namespace, work: Path) -> tuple[list[System], d
         conversions["int4-qat"] = convert(qat, args.config,
                                           work / "rnnt-int4-qat.safetensors", calib, 4,
                                           args.reuse, qat=True)
+    elif args.int4_qat_model is not None:
+        conversions["int4-qat"] = converted_before(args.int4_qat_model)
     int8 = load_model(conversions["int8"].path)
     assert isinstance(int8, RnntModel)
     fp32_bytes = conversions["int8"].report["sizes"]["fp32_bytes"]
@@ -471,8 +495,12 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-fp32", type=Path, required=True,
                    help="float RNN-T: a checkpoint or a milestone folder")
-    p.add_argument("--model-qat", type=Path,
-                   help="QAT RNN-T: a QAT run's checkpoint or its --export (INT4 QAT rows)")
+    qat = p.add_mutually_exclusive_group()
+    qat.add_argument("--model-qat", type=Path,
+                     help="QAT RNN-T: a QAT run's checkpoint or its --export (INT4 QAT rows)")
+    qat.add_argument("--int4-qat-model", type=Path,
+                     help="INT4 QAT rows from an int4rt file converted from a QAT checkpoint "
+                     "before (e.g. int4rt/default_model/model.safetensors)")
     p.add_argument("--config", type=Path, default=Path("configs/small.json"))
     p.add_argument("--lm-external", type=Path,
                    help="external (target-domain) LM: a checkpoint or a milestone folder")
