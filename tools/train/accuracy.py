@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import shlex
 import sys
@@ -41,6 +40,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from int4rt.bundle import file_digest
 from int4rt.decode import DecodeOptions, search
 from int4rt.frontend import load_features
 from int4rt.manifests import Item, read_manifest
@@ -252,9 +252,8 @@ def converted_before(path: Path) -> Converted:
         raise SystemExit(f"accuracy: {path} has {'/'.join(map(str, bits))}-bit weights; "
                          "--int4-qat-model takes an INT4 file (int4rt convert --weight-bits 4 "
                          "of a QAT checkpoint)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return Converted(path, {"sizes": {"file_bytes": path.stat().st_size}},
-                     f"converted before: {path} (sha256 {digest})")
+                     f"converted before: {path} (sha256 {file_digest(path)})")
 
 
 def _reusable(out: Path, report: Path, checkpoint: Path, argv: list[str]) -> bool:
