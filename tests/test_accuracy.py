@@ -244,20 +244,25 @@ def test_whole_run_on_tiny_random_models(tmp_path, monkeypatch):
     assert len(saved["hypotheses"]["test-a"][first]) == 2 * 3 * 2
 
 
-def test_int4_qat_rows_from_a_file_converted_before(tmp_path):
-    rng = np.random.default_rng(8)
+def _small_run(tmp_path: Path, rng: np.random.Generator, test_texts: list[str]) -> list[str]:
+    """A tiny corpus with one test set ``test-a``; the arguments every run below shares."""
     corpus = tmp_path / "corpus"
     for name, texts in (("dev-fortunes", ["the sea", "hello"]), ("dev-bible", ["lo", "east"]),
-                        ("test-a", ["the host", "a son"])):
+                        ("test-a", test_texts)):
         _write_set(corpus, name, texts, rng)
     (corpus / "text").mkdir()
     (corpus / "text" / "bible-dev.txt").write_text("he hath seen the east\n")
+    return ["--model-fp32", str(random_checkpoint("tiny", tmp_path / "m.safetensors", 1)),
+            "--config", str(CONFIGS / "tiny.json"), "--lm-config", str(CONFIGS / "lm-tiny.json"),
+            "--lm-external", str(random_checkpoint("lm-tiny", tmp_path / "e.safetensors", 2)),
+            "--corpus", str(corpus), "--sets", "test-a", "--tune-limit", "2",
+            "--work", str(tmp_path / "work"), "--out", str(tmp_path / "RESULTS.md")]
+
+
+def test_int4_qat_rows_from_a_file_converted_before(tmp_path):
     work, out = tmp_path / "work", tmp_path / "RESULTS.md"
-    common = ["--model-fp32", str(random_checkpoint("tiny", tmp_path / "m.safetensors", 1)),
-              "--config", str(CONFIGS / "tiny.json"), "--lm-config", str(CONFIGS / "lm-tiny.json"),
-              "--lm-external", str(random_checkpoint("lm-tiny", tmp_path / "e.safetensors", 2)),
-              "--corpus", str(corpus), "--sets", "test-a", "--tune-limit", "2",
-              "--beams", "1,2", "--work", str(work), "--out", str(out)]
+    common = [*_small_run(tmp_path, np.random.default_rng(8), ["the host", "a son"]),
+              "--beams", "1,2"]
     assert accuracy.main([*common, "--systems", "int4"]) == 0
     ptq = work / "rnnt-int4.safetensors"
     assert accuracy.main([*common, "--reuse", "--systems", "int4,int4-qat",
@@ -278,6 +283,78 @@ def test_int4_qat_rows_from_a_file_converted_before(tmp_path):
     with pytest.raises(SystemExit):
         accuracy.parser().parse_args(["--model-fp32", "m", "--out", "o", "--model-qat", "q",
                                       "--int4-qat-model", "q4"])
+
+
+class FakePeer:
+    """Stands in for pocketsphinx: the hypothesis is the audio file's name, counted per call."""
+
+    calls = 0
+
+    def __init__(self, vocab: tuple[str, ...]) -> None:
+        self.name = "fake-peer 1.0"
+
+    def transcribe(self, path: str) -> str:
+        FakePeer.calls += 1
+        return "the " + Path(path).stem.rsplit("-", 1)[1][-1]
+
+
+def test_peer_rows_are_reused_only_for_the_same_audio(tmp_path, monkeypatch, capsys):
+    from int4rt_train import peer_pocketsphinx
+
+    monkeypatch.setattr(peer_pocketsphinx, "PocketSphinx", FakePeer)
+    rng = np.random.default_rng(9)
+    corpus, work, out = tmp_path / "corpus", tmp_path / "work", tmp_path / "RESULTS.md"
+    common = [*_small_run(tmp_path, rng, ["the 0", "the x", "the 2"]),
+              "--beams", "1", "--systems", "int4"]
+    # references "the 0", "the x", "the 2" against "the 0", "the 1", "the 2": 1 word of 6,
+    # 1 character of 15
+    peer_row = "| test-a | 3 | 16.67 | 6.67 |"
+    assert accuracy.main([*common, "--peer"]) == 0
+    assert FakePeer.calls == 3 and peer_row in out.read_text()
+    record_path = tmp_path / "peer.json"
+    record_path.write_bytes((work / "pocketsphinx.json").read_bytes())
+    record = json.loads(record_path.read_text())
+    assert record["peer"] == "fake-peer 1.0"
+    assert record["hypotheses"]["test-a"]["wav/test-a-00001.wav"] == "the 1"
+    wav = corpus / "sets" / "test-a" / "wav" / "test-a-00001.wav"
+    assert (record["audio_sha256"]["test-a"]["wav/test-a-00001.wav"]
+            == hashlib.sha256(wav.read_bytes()).hexdigest())
+
+    assert accuracy.main([*common, "--reuse", "--peer-from", str(record_path)]) == 0
+    text = out.read_text()
+    assert FakePeer.calls == 3 and peer_row in text
+    assert f"reused from `{record_path}`" in text and "fake-peer 1.0" in text
+    # fewer utterances than the record holds are fine
+    assert accuracy.main([*common, "--reuse", "--limit", "2", "--peer-from",
+                          str(record_path)]) == 0
+    assert "| test-a | 2 | 25.00 | 10.00 |" in out.read_text()
+
+    alone = tmp_path / "alone.json"
+    assert peer_pocketsphinx.main(["--corpus", str(corpus), "--sets", "test-a", "--config",
+                                   str(CONFIGS / "tiny.json"), "--hypotheses", str(alone)]) == 0
+    printed = capsys.readouterr().out
+    assert '{"set": "test-a", "utterances": 3, "wer": 16.67, "cer": 6.67}' in printed
+    written = json.loads(alone.read_text())
+    assert (written["hypotheses"], written["audio_sha256"]) == (
+        record["hypotheses"], record["audio_sha256"])
+
+    items = {"test-a": accuracy.first_items(corpus / "sets" / "test-a" / "manifest.jsonl", None)}
+    with pytest.raises(SystemExit, match="no such file"):
+        peer_pocketsphinx.reused_record(tmp_path / "missing.json", items)
+    (tmp_path / "bad.json").write_text('{"hypotheses": {}}')
+    with pytest.raises(SystemExit, match="is not a peer record"):
+        peer_pocketsphinx.reused_record(tmp_path / "bad.json", items)
+    del record["hypotheses"]["test-a"]["wav/test-a-00002.wav"]
+    record_path.write_text(json.dumps(record))
+    missing = re.escape("no hypothesis for test-a wav/test-a-00002.wav")
+    with pytest.raises(SystemExit, match=missing):
+        peer_pocketsphinx.reused_record(record_path, items)
+    sf.write(wav, 0.1 * rng.standard_normal(2800), 8000)
+    with pytest.raises(SystemExit, match=re.escape("test-a-00001.wav changed since")):
+        peer_pocketsphinx.reused_record(record_path, items)
+    with pytest.raises(SystemExit):
+        accuracy.parser().parse_args(["--model-fp32", "m", "--out", "o", "--peer",
+                                      "--peer-from", "p"])
 
 
 def test_reuse_only_a_conversion_of_the_same_command_and_checkpoint(tmp_path, monkeypatch):

@@ -18,7 +18,10 @@ Steps (docs/RESULTS.md, "Accuracy"):
    encoder once, then int4rt's search (``int4rt.decode.search``; ``--method``, ALSD by default)
    at every beam × {no LM, shallow, density ratio}. FP32 runs the same search on float scores
    (``int4rt_train.float_search``).
-4. Markdown between markers in ``--out``, a PNG of WER against beam, and every hypothesis in
+4. With ``--peer``, pocketsphinx on the same utterances (``int4rt_train.peer_pocketsphinx``);
+   its hypotheses are kept in ``<work>/pocketsphinx.json``, which ``--peer-from`` reuses in a
+   later run on the same audio instead of decoding again (about 40 minutes for 100 a set).
+5. Markdown between markers in ``--out``, a PNG of WER against beam, and every hypothesis in
    ``<work>/accuracy.json``.
 
 Everything runs in this one process, one thread; run it with ``nice``.
@@ -371,17 +374,25 @@ def evaluate(systems: list[System], sets: dict[str, list[Item]], beams: Sequence
 
 
 def peer_rows(args: argparse.Namespace, sets: dict[str, list[Item]], board: Scoreboard,
-              vocab: tuple[str, ...], cpu: dict) -> None:
-    """pocketsphinx on the same utterances, tallied under the key ``pocketsphinx``."""
-    from int4rt_train.peer_pocketsphinx import PocketSphinx
+              vocab: tuple[str, ...]) -> dict:
+    """pocketsphinx on the same utterances, tallied under the key ``pocketsphinx``.
 
-    start = time.process_time()
-    peer = PocketSphinx(vocab)
+    Its record (hypotheses, audio digests, CPU time) is run here (``--peer``) or reused from
+    ``--peer-from``, and kept as ``<work>/pocketsphinx.json`` either way.
+    """
+    from int4rt_train.peer_pocketsphinx import peer_record, reused_record
+
+    if args.peer_from:
+        record = reused_record(args.peer_from, sets)
+    else:
+        record = peer_record(sets, vocab)
+    (args.work / "pocketsphinx.json").write_text(json.dumps(record, indent=1) + "\n",
+                                                 encoding="utf-8")
     for set_name, items in sets.items():
         for item in items:
-            board.add(set_name, "pocketsphinx", item.reference or "", peer.transcribe(item.path))
-        print(f"pocketsphinx: {set_name} done", file=sys.stderr, flush=True)
-    cpu["pocketsphinx"] = time.process_time() - start
+            board.add(set_name, "pocketsphinx", item.reference or "",
+                      record["hypotheses"][set_name][item.key])
+    return record
 
 
 def sqnr_lines(conversions: dict[str, Converted]) -> list[str]:
@@ -409,7 +420,7 @@ def sqnr_lines(conversions: dict[str, Converted]) -> list[str]:
 
 def render(args: argparse.Namespace, command: str, systems: list[System], board: Scoreboard,
            conversions: dict[str, Converted], sets: dict[str, list[Item]],
-           peer_cpu: dict, wall: dict[str, float]) -> str:
+           peer: dict | None, wall: dict[str, float]) -> str:
     """The markdown block written between the markers."""
     names = [system.name for system in systems]
     lines = [
@@ -428,10 +439,14 @@ def render(args: argparse.Namespace, command: str, systems: list[System], board:
     for set_name in sets:
         lines += [f"**{set_name}** ({utterance_count(board, set_name)} utterances)", ""]
         lines += set_table(board, set_name, names, args.beams)
-    if args.peer:
-        lines += ["Peer on the same audio: pocketsphinx 5 with its bundled US English model "
+    if peer is not None:
+        reused = (f" Its hypotheses were reused from `{args.peer_from}`, written by an earlier "
+                  "run on byte-identical audio (SHA-256 checked per file)."
+                  if args.peer_from else "")
+        lines += [f"Peer on the same audio: {peer['peer']} with its bundled US English model "
                   "(default acoustic model, 3-gram LM and dictionary), output lowercased and "
-                  "reduced to the RNN-T's character set, scored with the same normalization.", ""]
+                  "reduced to the RNN-T's character set, scored with the same normalization."
+                  + reused, ""]
         lines += markdown_rows(["set", "utterances", "WER", "CER"], (
             (set_name, board.get(set_name, "pocketsphinx").utterances,
              percent(board.get(set_name, "pocketsphinx").wer),
@@ -475,7 +490,8 @@ def render(args: argparse.Namespace, command: str, systems: list[System], board:
         + ", ".join(f"{name} {cpu:.0f} s ({cpu / max(total, 1):.2f} s per utterance, "
                     f"{len(args.beams) * len(system.modes())} searches each)"
                     for (name, cpu), system in zip(spent, systems, strict=True))
-        + (f"; pocketsphinx {peer_cpu['pocketsphinx']:.0f} s" if peer_cpu else "")
+        + ("" if peer is None else f"; pocketsphinx {peer['cpu_seconds']:.0f} s"
+           + (" (when its record was written)" if args.peer_from else ""))
         + "".join(f"; tuning {s.name} {s.cpu_seconds['tuning']:.0f} s" for s in tuned) + ".")
     return "\n".join(lines) + "\n"
 
@@ -525,7 +541,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="first N utterances (by id) of each set")
     p.add_argument("--systems", type=lambda s: tuple(s.split(",")),
                    default=("fp32", "int8", "int4", "int4-qat"))
-    p.add_argument("--peer", action="store_true", help="also decode with pocketsphinx")
+    peer = p.add_mutually_exclusive_group()
+    peer.add_argument("--peer", action="store_true", help="also decode with pocketsphinx")
+    peer.add_argument("--peer-from", type=Path,
+                      help="pocketsphinx rows from a record written before (<work>/"
+                      "pocketsphinx.json, or int4rt_train.peer_pocketsphinx --hypotheses)")
     p.add_argument("--work", type=Path, default=Path("/tmp/int4rt-accuracy"),
                    help="folder for converted models, logs and accuracy.json")
     p.add_argument("--reuse", action="store_true",
@@ -557,11 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     hyps: dict = {}
     board = evaluate(systems, sets, args.beams, int8.frontend, hyps)
     wall["decoding"], start = time.time() - start, time.time()
-    peer_cpu: dict = {}
-    if args.peer:
-        peer_rows(args, sets, board, tuple(int8.vocab), peer_cpu)
+    peer = None
+    if args.peer or args.peer_from:
+        peer = peer_rows(args, sets, board, tuple(int8.vocab))
         wall["pocketsphinx"] = time.time() - start
-    block = render(args, command, systems, board, conversions, sets, peer_cpu, wall)
+    block = render(args, command, systems, board, conversions, sets, peer, wall)
     document = args.out.read_text(encoding="utf-8") if args.out.is_file() else "# Results\n"
     args.out.write_text(replace_block(document, block, HEADING), encoding="utf-8")
     if args.png:
