@@ -341,9 +341,13 @@ def test_peer_rows_are_reused_only_for_the_same_audio(tmp_path, monkeypatch, cap
     items = {"test-a": accuracy.first_items(corpus / "sets" / "test-a" / "manifest.jsonl", None)}
     with pytest.raises(SystemExit, match="no such file"):
         peer_pocketsphinx.reused_record(tmp_path / "missing.json", items)
-    (tmp_path / "bad.json").write_text('{"hypotheses": {}}')
-    with pytest.raises(SystemExit, match="is not a peer record"):
-        peer_pocketsphinx.reused_record(tmp_path / "bad.json", items)
+    for bad in ('{"hypotheses": {}}', json.dumps({"format": peer_pocketsphinx.RECORD_FORMAT}),
+                "[1, 2]", "not json"):
+        (tmp_path / "bad.json").write_text(bad)
+        with pytest.raises(SystemExit, match="is not a peer record"):
+            peer_pocketsphinx.reused_record(tmp_path / "bad.json", items)
+    with pytest.raises(SystemExit, match="has no set test-b"):
+        peer_pocketsphinx.reused_record(record_path, {"test-b": items["test-a"]})
     del record["hypotheses"]["test-a"]["wav/test-a-00002.wav"]
     record_path.write_text(json.dumps(record))
     missing = re.escape("no hypothesis for test-a wav/test-a-00002.wav")

@@ -89,12 +89,16 @@ def reused_record(path: Path, sets: dict[str, list[Item]]) -> dict:
                          "python -m int4rt_train.peer_pocketsphinx --hypotheses FILE") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SystemExit(f"--peer-from: {path} is not a peer record ({error})") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or not all(
+            isinstance(record.get(key), dict) for key in ("hypotheses", "audio_sha256")):
         raise SystemExit(f"--peer-from: {path} is not a peer record (format "
-                         f"{RECORD_FORMAT!r} expected)")
+                         f"{RECORD_FORMAT!r} with hypotheses and audio_sha256 expected)")
     for set_name, items in sets.items():
-        hypotheses = record["hypotheses"].get(set_name, {})
-        digests = record["audio_sha256"].get(set_name, {})
+        hypotheses = record["hypotheses"].get(set_name)
+        digests = record["audio_sha256"].get(set_name)
+        if not isinstance(hypotheses, dict) or not isinstance(digests, dict):
+            raise SystemExit(f"--peer-from: {path} has no set {set_name}; rerun the peer on "
+                             "these sets")
         for item in items:
             if item.key not in hypotheses:
                 raise SystemExit(f"--peer-from: {path} has no hypothesis for {set_name} "
