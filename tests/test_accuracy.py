@@ -302,6 +302,7 @@ def test_peer_rows_are_reused_only_for_the_same_audio(tmp_path, monkeypatch, cap
     from int4rt_train import peer_pocketsphinx
 
     monkeypatch.setattr(peer_pocketsphinx, "PocketSphinx", FakePeer)
+    monkeypatch.setattr(FakePeer, "calls", 0)
     rng = np.random.default_rng(9)
     corpus, work, out = tmp_path / "corpus", tmp_path / "work", tmp_path / "RESULTS.md"
     common = [*_small_run(tmp_path, rng, ["the 0", "the x", "the 2"]),
