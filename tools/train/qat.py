@@ -11,7 +11,9 @@ A fresh run loads the FP32 weights of ``--init-from``, sets every weight scale b
 ``--scale-init``) per gate block and every activation clip to the 0.1 / 99.9 percentiles of
 the FP32 model's values on ``--calib-utterances`` training utterances, then fine-tunes with
 the FP32 loop (``int4rt_train.train``: checkpoints, resume, logs, dev WER), here on the
-engine's own greedy output. ``--export`` writes the newest checkpoint's QAT tensors
+engine's own greedy output. ``--distill-weight W`` adds W × the lattice KL divergence from
+the FP32 teacher (``--distill-from``, default ``--init-from``) to the QAT model
+(``int4rt_train.distill``). ``--export`` writes the newest checkpoint's QAT tensors
 (weights, ``<weight>_scale``, clips) for ``int4rt convert``; convert it without ``--calib``
 (or with ``--cell-scale config``) so that the cell scale is the config's, as in training.
 """
@@ -30,11 +32,13 @@ from safetensors.torch import save_file
 from int4rt.model.config import RnntConfig
 from int4rt_train.batches import collate
 from int4rt_train.checkpoint import load_checkpoint, newest_checkpoint
+from int4rt_train.distill import lattice_kl, load_teacher
 from int4rt_train.milestone import export_metadata, provenance
 from int4rt_train.model import Transducer
 from int4rt_train.qat_layers import SCALE_INIT
 from int4rt_train.qat_model import QatCharLm, QatTransducer, calibrate
 from int4rt_train.train import (
+    ExtraLoss,
     Options,
     Recipe,
     Stop,
@@ -60,6 +64,8 @@ class QatOptions(Options):
     dropout: float = 0.0
     scale_init: str = "sawb"
     calib_utterances: int = 64
+    distill_weight: float = 0.0
+    distill_from: Path | None = None
 
 
 def build(opts: Options) -> tuple[RnntConfig, QatTransducer, torch.optim.Optimizer]:
@@ -103,7 +109,31 @@ def origin_state(init_from: Path) -> dict[str, Any]:
     return {"init_from": str(init_from), "init_state": provenance(init_from)}
 
 
-QAT = Recipe(build, initial_state)
+def distillation(opts: Options, config: RnntConfig) -> ExtraLoss | None:
+    """QAT's extra loss: ``distill_weight`` × ``lattice_kl`` from the FP32 teacher
+    (``distill_from``, else ``init_from``) to the QAT model; none at weight 0."""
+    assert isinstance(opts, QatOptions)
+    if opts.distill_weight < 0:
+        raise SystemExit(f"--distill-weight {opts.distill_weight}: must be 0 or more")
+    if opts.distill_weight == 0:
+        return None
+    source = opts.distill_from or opts.init_from
+    if source is None:
+        raise SystemExit("--distill-weight needs a teacher: give --distill-from (or --init-from)")
+    teacher = load_teacher(read_weights(source), config, source)
+    weight = opts.distill_weight
+
+    def term(features: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+             label_lengths: torch.Tensor, log_probs: torch.Tensor,
+             enc_lengths: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target, _ = teacher(features, lengths, labels)
+        return weight * lattice_kl(target, log_probs, enc_lengths, label_lengths)
+
+    return term
+
+
+QAT = Recipe(build, initial_state, distillation)
 
 
 def export_run(model: QatTransducer | QatCharLm, source: Path, output: Path) -> Path:
@@ -132,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="initial weight scales per gate block (a fresh run)")
     parser.add_argument("--calib-utterances", type=int, default=64,
                         help="training utterances whose FP32 values set the initial clips")
+    parser.add_argument("--distill-weight", type=float, default=0.0, metavar="W",
+                        help="add W x the lattice KL divergence from the FP32 teacher (default 0: "
+                             "none)")
+    parser.add_argument("--distill-from", type=Path, metavar="WEIGHTS",
+                        help="the FP32 teacher (a milestone folder or checkpoint file; default "
+                             "--init-from)")
     parser.add_argument("--export", type=Path, metavar="OUT",
                         help="write the run's newest QAT checkpoint for int4rt convert and exit")
     args = vars(parser.parse_args(argv))

@@ -207,13 +207,25 @@ def initial_state(opts: Options, model: Transducer) -> dict[str, Any]:
     return fresh_state()
 
 
+ExtraLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                      torch.Tensor], torch.Tensor]
+
+
+def no_extra_loss(opts: Options, config: RnntConfig) -> ExtraLoss | None:
+    """The FP32 recipe's extra loss term: none."""
+    return None
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """What the loop trains: ``build`` (config, model, optimizer) and ``initial_state`` (set
-    up a fresh run's model, return its state). FP32 here; QAT in ``int4rt_train.qat``."""
+    """What the loop trains: ``build`` (config, model, optimizer), ``initial_state`` (set
+    up a fresh run's model, return its state) and ``extra_loss`` (a term added to the RNN-T
+    loss per character, called with features, lengths, labels, label lengths, log-probabilities
+    and encoder lengths; logged as ``extra_loss``). FP32 here; QAT in ``int4rt_train.qat``."""
 
     build: Callable[[Options], tuple[RnntConfig, torch.nn.Module, torch.optim.Optimizer]]
     initial_state: Callable[[Options, torch.nn.Module], dict[str, Any]]
+    extra_loss: Callable[[Options, RnntConfig], ExtraLoss | None] = no_extra_loss
 
 
 FP32 = Recipe(build, initial_state)
@@ -236,6 +248,7 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
         state = recipe.initial_state(opts, model)
         log(opts.run, {"event": "started", "options": {k: str(v) for k, v in vars(opts).items()},
                         "params": sum(p.numel() for p in model.parameters())})
+    extra_loss = recipe.extra_loss(opts, config)
     dev_stem = opts.corpus / "sets" / opts.dev_set / "features"
     dev = load_utterances([dev_stem], config.vocab) if dev_stem.with_suffix(".jsonl").exists() \
         else []
@@ -273,7 +286,10 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
                 group["lr"] = learning_rate(opts, state)
             log_probs, enc_lengths = model(features, lengths, labels)
             nll = rnnt_loss(log_probs, labels, enc_lengths, label_lengths, config.blank_id)
-            loss = nll.sum() / label_lengths.sum()
+            per_char = nll.sum() / label_lengths.sum()
+            extra = None if extra_loss is None else extra_loss(
+                features, lengths, labels, label_lengths, log_probs, enc_lengths)
+            loss = per_char if extra is None else per_char + extra
             optimizer.zero_grad()
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip_norm)
@@ -282,12 +298,16 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
             state["position"] += 1
             seconds = float(lengths.sum()) / 100
             state["audio_seconds"] += seconds
-            window.append((loss.item(), time.time() - started, seconds))
+            window.append((per_char.item(), 0.0 if extra is None else extra.item(),
+                           time.time() - started, seconds))
             if state["step"] % opts.log_every == 0:
-                losses, times, audio = zip(*window, strict=True)
+                losses, extras, times, audio = zip(*window, strict=True)
+                extra_record = {} if extra_loss is None else {
+                    "extra_loss": round(sum(extras) / len(extras), 4)}
                 log(opts.run, {"step": state["step"], "epoch": state["epoch"],
                                 "batch": f"{state['position']}/{len(batches)}",
                                 "loss_per_char": round(sum(losses) / len(losses), 4),
+                                **extra_record,
                                 "grad_norm": round(float(norm), 2),
                                 "lr": optimizer.param_groups[0]["lr"],
                                 "s_per_step": round(sum(times) / len(times), 2),
