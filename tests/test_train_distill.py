@@ -100,3 +100,7 @@ def test_distillation_refuses_a_bad_teacher_or_weight(tmp_path: Path) -> None:
     options.distill_weight = -1.0
     with pytest.raises(SystemExit, match="must be 0 or more"):
         train(options, QAT)
+    options = _qat_options(corpus, tmp_path / "missing", init, 1)
+    options.distill_weight, options.distill_from = 1.0, tmp_path / "no-teacher.safetensors"
+    with pytest.raises(SystemExit, match=r"--distill-from .*no-teacher\.safetensors: no such"):
+        train(options, QAT)

@@ -120,6 +120,8 @@ def distillation(opts: Options, config: RnntConfig) -> ExtraLoss | None:
     source = opts.distill_from or opts.init_from
     if source is None:
         raise SystemExit("--distill-weight needs a teacher: give --distill-from (or --init-from)")
+    if not source.exists():
+        raise SystemExit(f"--distill-from {source}: no such milestone folder or safetensors file")
     teacher = load_teacher(read_weights(source), config, source)
     weight = opts.distill_weight
 
