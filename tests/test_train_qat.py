@@ -112,6 +112,7 @@ def test_rnnt_integers_equal_the_engine(tmp_path: Path, config_name: str, roundi
 
 def test_rnnt_mixed_bits_and_cell_clip_equal_the_engine(tmp_path: Path) -> None:
     config = load_config(_config_file(tmp_path, "tiny.json", cell_clip=1500, overrides={
+        "encoder.input": {"activation_bits": 8},
         "encoder.layer0": {"weight_bits": 8, "activation_bits": 8},
         "joint.out": {"weight_bits": 8}, "predictor.embedding": {"activation_bits": 8}}))
     model, batch = _rnnt(config, seed=2)
