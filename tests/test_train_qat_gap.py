@@ -90,3 +90,22 @@ def test_bad_inputs_stop_with_one_line(tmp_path: Path) -> None:
                  tmp_path / "calib.txt", 4, False)
     with pytest.raises(SystemExit, match="not an RNN-T model file"):
         qat_gap.main(["--fp32", str(fp32), "--int4", str(lm.path), *base, "--sets", "test-a"])
+    int4 = convert(fp32, CONFIGS / "tiny.json", tmp_path / "int4.safetensors",
+                   corpus / "sets" / "dev-fortunes" / "manifest.jsonl", 4, False).path
+    good = ["--fp32", str(fp32), "--int4", str(int4), "--corpus", str(corpus), "--sets", "test-a",
+            "--work", str(tmp_path / "work")]
+    with pytest.raises(SystemExit, match=r"--fp32 .*lm-tiny\.json"):
+        qat_gap.main([*good, "--config", str(CONFIGS / "lm-tiny.json")])
+    with pytest.raises(SystemExit, match=r"--config .*missing\.json"):
+        qat_gap.main([*good, "--config", str(tmp_path / "missing.json")])
+    for flag in ("--beam", "--limit"):
+        with pytest.raises(SystemExit):
+            qat_gap.main([*good, "--config", str(CONFIGS / "tiny.json"), flag, "0"])
+
+
+def test_rows_sum_counts_and_leave_rates_empty_without_words() -> None:
+    row = qat_gap._row("s", "flite:slt", [(4, 1, 2), (6, 0, 3)])
+    assert (row["words"], row["fp32_errors"], row["int4_errors"]) == (10, 1, 5)
+    assert (row["fp32_wer"], row["int4_wer"], row["gap"]) == (10.0, 50.0, 40.0)
+    empty = qat_gap._row("s", None, [(0, 0, 1)])
+    assert "voice" not in empty and empty["fp32_wer"] is None and empty["gap"] is None

@@ -53,15 +53,21 @@ def parser() -> argparse.ArgumentParser:
 def _row(name: str, voice: str | None, scores: list[tuple[int, int, int]]) -> dict:
     words = sum(s[0] for s in scores)
     fp32, int4 = sum(s[1] for s in scores), sum(s[2] for s in scores)
+
+    def rate(errors: int) -> float | None:
+        return round(100 * errors / words, 2) if words else None
+
     return {"set": name, **({"voice": voice} if voice else {}), "utterances": len(scores),
-            "words": words, "fp32_errors": fp32, "int4_errors": int4,
-            "fp32_wer": round(100 * fp32 / words, 2), "int4_wer": round(100 * int4 / words, 2),
-            "gap": round(100 * (int4 - fp32) / words, 2)}
+            "words": words, "fp32_errors": fp32, "int4_errors": int4, "fp32_wer": rate(fp32),
+            "int4_wer": rate(int4), "gap": rate(int4 - fp32)}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Decode every set with both models; print one JSON line per set (and voice)."""
-    args = parser().parse_args(argv)
+    command = parser()
+    args = command.parse_args(argv)
+    if args.beam < 1 or (args.limit is not None and args.limit < 1):
+        command.error("--beam and --limit must be 1 or more")
     for path, flag in ((args.fp32, "--fp32"), (args.int4, "--int4")):
         if not path.exists():
             raise SystemExit(f"qat_gap: {flag} {path}: no such file or folder")
@@ -78,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(int4, RnntModel):
         raise SystemExit(f"qat_gap: --int4 {args.int4} is not an RNN-T model file")
     args.work.mkdir(parents=True, exist_ok=True)
-    fp32 = load_float(plain_checkpoint(args.fp32, args.work, "rnnt-fp32"), args.config,
-                      (int4.frontend.cmvn_mean, int4.frontend.cmvn_std))
+    try:
+        fp32 = load_float(plain_checkpoint(args.fp32, args.work, "rnnt-fp32"), args.config,
+                          (int4.frontend.cmvn_mean, int4.frontend.cmvn_std))
+    except (Int4rtError, ValueError) as error:
+        raise SystemExit(f"qat_gap: --fp32 {args.fp32} with --config {args.config}: "
+                         f"{error}") from None
     systems = (System("FP32", fp32, None, None, 0, (None, None), method=args.method),
                System("INT4", int4, None, None, 0, (None, None), method=args.method))
     for name, manifest in manifests.items():
