@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--limit", type=int, help="only the first N utterances of a set by id")
     result.add_argument("--by-voice", action="store_true",
                         help="also one line per voice family of each set")
-    result.add_argument("--work", type=Path, default=Path("qat-gap-work"),
+    result.add_argument("--work", type=Path, default=Path("/tmp/int4rt-qat-gap"),
                         help="folder for the FP32 milestone merged into one file")
     return result
 
