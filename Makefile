@@ -38,7 +38,8 @@ CORPUS ?= /work/corpus
 RUNS ?= /work/runs
 
 corpus: $(VENV)/.stamp-dev
-	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 100 --jobs 2
+	$(PY) -m pip install --quiet -e '.[train]'
+	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 111 --jobs 2
 
 train: $(VENV)/.stamp-dev
 	mkdir -p $(RUNS)/small

