@@ -39,7 +39,7 @@ RUNS ?= /work/runs
 
 corpus: $(VENV)/.stamp-dev
 	$(PY) -m pip install --quiet -e '.[train]'
-	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 111 --jobs 2
+	nice -n 5 $(PY) -m int4rt_train.data --out $(CORPUS) --seed 0 --hours 110 --jobs 2
 
 train: $(VENV)/.stamp-dev
 	mkdir -p $(RUNS)/small

@@ -1,6 +1,6 @@
 """Regenerate the whole synthetic speech corpus with one command (docs/TRAINING.md §1).
 
-    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 111 --jobs 2
+    nice -n 5 python -m int4rt_train.data --out /work/corpus --seed 0 --hours 110 --jobs 2
 
 Deterministic from the seed, offline (Debian espeak-ng, flite, sox, fortunes, bible-kjv; from
 shard 73 on also RHVoice and Pico, in Debian non-free; from shard 112 on also Piper and its
