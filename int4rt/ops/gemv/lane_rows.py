@@ -164,7 +164,32 @@ def _make_tile(frames: int, groups: int):
     return tile
 
 
-_T44, _T41, _T14, _T11 = (_make_tile(*shape) for shape in ((4, 4), (4, 1), (1, 4), (1, 1)))
+def _make_portable_tile(frames: int, groups: int):
+    """The same sums as :func:`_make_tile`'s intrinsic in plain loops: the form a host
+    without AVX-512 VNNI compiles (its lane-row form is never built, :func:`lane_rows_layout`,
+    but the kernels that would call it are compiled all the same).
+    """
+
+    @nb.njit(inline="always")
+    def tile(u, lanes, b0, g0, out):
+        n_blocks = lanes.shape[1] // 64
+        for f in range(frames):
+            for g in range(groups):
+                for r in range(LANES):
+                    total = np.int64(0)
+                    for b in range(n_blocks):
+                        for i in range(4):
+                            byte = np.int64(lanes[g0 + g, 64 * b + 4 * r + i])
+                            total += ((byte & NIBBLE_MAX) * u[b0 + f, BLOCK_CODES * b + i]
+                                      + (byte >> 4) * u[b0 + f, BLOCK_CODES * b + 4 + i])
+                    out[b0 + f, LANES * (g0 + g) + r] = np.int32(total)
+
+    return tile
+
+
+_T44, _T41, _T14, _T11 = (
+    (_make_tile if HAS_VNNI512 else _make_portable_tile)(*shape)
+    for shape in ((4, 4), (4, 1), (1, 4), (1, 1)))
 
 
 @nb.njit(nogil=True, cache=True)
