@@ -28,10 +28,21 @@ import_array_math()  # before the first kernel loads: keeps SciPy out of process
 
 
 def host_features() -> frozenset[str]:
-    """The CPU features LLVM sees on this host (empty when Numba targets another CPU)."""
-    if config.CPU_NAME not in (None, "host"):
-        return frozenset()
-    return frozenset(k for k, v in llvm_binding.get_host_cpu_features().items() if v)
+    """The CPU features Numba compiles for: the host's, or, when ``NUMBA_CPU_NAME`` names
+    another CPU, only those ``NUMBA_CPU_FEATURES`` adds (``+avx2,...``; a named CPU's own
+    defaults are unknown here, so without that list the kernels take the portable path).
+    ``-feature`` entries of ``NUMBA_CPU_FEATURES`` remove features either way.
+    """
+    named = config.CPU_NAME not in (None, "host")
+    features = set() if named else {
+        k for k, v in llvm_binding.get_host_cpu_features().items() if v}
+    for entry in (config.CPU_FEATURES or "").split(","):
+        entry = entry.strip()
+        if entry[:1] == "+":
+            features.add(entry[1:])
+        elif entry[:1] == "-":
+            features.discard(entry[1:])
+    return frozenset(features)
 
 
 def _has_vnni(features: frozenset[str]) -> bool:
@@ -74,8 +85,9 @@ def path_tile(zmm_tile: Callable, wide_tile: Callable, fast_tile: Callable,
     ``wide_tile`` for ``VNNI_FLUSH``, ``fast_tile`` for a positive int16 period (§7.4),
     ``portable_tile`` for 0. Pass forms this host lacks as they are: their flush never
     occurs on it (``kernel_flush``), and each is replaced by the next form the host runs, so
-    it is never compiled.
+    it is never compiled (an intrinsic the target lacks aborts LLVM).
     """
+    fast_tile = fast_tile if "avx2" in supported_paths() else portable_tile
     wide = wide_tile if HAS_VNNI else fast_tile
     zmm = zmm_tile if HAS_VNNI512 else wide
 

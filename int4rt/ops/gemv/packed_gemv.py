@@ -184,11 +184,31 @@ def _make_packed_tile(rows_f: int, rows_r: int, kind: str = "avx2"):
     return make_avx2_tile(rows_f, rows_r, chunk_operands, kind)
 
 
+def _make_portable_packed_tile(rows_f: int, rows_r: int):
+    """A plain-loop F × R tile summing ``u · (w + 8)`` over the layout above (flush 0)."""
+
+    @nb.njit(inline="always")
+    def tile(u, wp, b0, n0, n_chunks, flush, out):
+        for f in range(rows_f):
+            u_row = u[b0 + f]
+            for r in range(rows_r):
+                w_row = wp[n0 + r]
+                acc = np.int32(0)
+                for c in range(n_chunks):
+                    for j in range(CHUNK):
+                        byte = np.int32(w_row[c * CHUNK + j])
+                        acc += np.int32(u_row[c * CODES_PER_CHUNK + j]) * (byte & NIBBLE_MAX)
+                        acc += np.int32(u_row[c * CODES_PER_CHUNK + CHUNK + j]) * (byte >> 4)
+                out[b0 + f, n0 + r] = np.int32(acc)
+
+    return tile
+
+
 def _packed_tile(rows_f: int, rows_r: int):
-    """The F × R packed tile of every path (a layout has no packed form on ``portable``)."""
+    """The F × R packed tile of every path; the plain-loop one for flush 0."""
     zmm, wide, fast = (_make_packed_tile(rows_f, rows_r, kind)
                        for kind in ("vnni512", "vnni", "avx2"))
-    return path_tile(zmm, wide, fast, fast)
+    return path_tile(zmm, wide, fast, _make_portable_packed_tile(rows_f, rows_r))
 
 
 _P24, _P14, _P21, _P11 = (_packed_tile(*shape) for shape in ((2, 4), (1, 4), (2, 1), (1, 1)))
@@ -238,7 +258,12 @@ def _vnni512_gemv_packed(u, wp, offsets, flush, out) -> None:
     gemv_packed(u, wp, offsets, VNNI512_FLUSH, out)
 
 
-PACKED_PATHS = {}
+def _portable_gemv_packed(u, wp, offsets, flush, out) -> None:
+    """The same GEMV on the plain-loop tiles (flush 0 selects them)."""
+    gemv_packed(u, wp, offsets, 0, out)
+
+
+PACKED_PATHS = {"portable offset-nibble": _portable_gemv_packed}
 """The offset-nibble paths of §7.5 this host runs, ``path(u, wp, offsets, flush, out)`` (the
 selftest and the tests check each)."""
 if ACTIVE_PATH != "portable":
