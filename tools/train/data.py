@@ -129,7 +129,7 @@ def build_set(out: Path, name: str, sentences: list[str], count: int, seed: int,
     rng = np.random.default_rng([seed, _stable(name)])
     chosen = [sentences[i] for i in sorted(rng.choice(len(sentences), min(count, len(sentences)),
                                                       replace=False))]
-    rows, feats, manifest = [], [], []
+    rows, feats = [], []
     for index, sentence in enumerate(chosen):
         voice, aug = voice_of(rng), aug_of(rng)
         pcm = render(sentence, voice, aug, rng)
@@ -138,12 +138,19 @@ def build_set(out: Path, name: str, sentences: list[str], count: int, seed: int,
         row = {"id": uid, "text": sentence, "voice": voice.label(), "aug": aug.label()}
         rows.append(row)
         feats.append(features_of(pcm))
-        manifest.append({"audio": f"wav/{uid}.wav", **row})
-    write_shard(folder / "features", rows, feats)
-    tmp = folder / "manifest.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in manifest), encoding="utf-8")
-    tmp.replace(folder / "manifest.jsonl")
+    write_set_index(folder, rows, feats)
     print(f"set {name}: {len(chosen)} utterances", flush=True)
+
+
+def write_set_index(folder: Path, rows: list[dict], feats: list[np.ndarray]) -> None:
+    """A set's feature shard ``features`` and then its ``manifest.jsonl`` (each row with
+    ``audio`` = ``wav/<id>.wav``), atomically: a set with a manifest is complete."""
+    write_shard(folder / "features", rows, feats)
+    manifest = "".join(json.dumps({"audio": f"wav/{row['id']}.wav", **row}) + "\n"
+                       for row in rows)
+    tmp = folder / "manifest.jsonl.tmp"
+    tmp.write_text(manifest, encoding="utf-8")
+    tmp.replace(folder / "manifest.jsonl")
 
 
 def build_training_shards(out: Path, sentences: list[str], seed: int, hours: float,

