@@ -58,3 +58,15 @@ def test_missing_npm_is_one_clear_error(tmp_path, monkeypatch, capsys):
     assert real_speech.main(["--corpus", str(tmp_path / "corpus")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "npm is not installed" in err
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="needs sox (apt-get install sox)")
+def test_unreadable_clip_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(real_speech, "ALSA_FOLDER", tmp_path)
+    for name in real_speech.ALSA_CLIPS:
+        (tmp_path / f"{name}.wav").write_bytes(b"not a wav")
+    monkeypatch.setattr(real_speech, "jfk_recording", lambda work: real_speech.Recording(
+        tmp_path / "Front_Left.wav", "x", "recorded:jfk"))
+    assert real_speech.main(["--corpus", str(tmp_path / "corpus")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sox could not read" in err and "Front_Center.wav" in err

