@@ -185,7 +185,8 @@ def _make_packed_tile(rows_f: int, rows_r: int, kind: str = "avx2"):
 
 
 def _make_portable_packed_tile(rows_f: int, rows_r: int):
-    """A plain-loop F × R tile summing ``u · (w + 8)`` over the layout above (flush 0)."""
+    """A plain-loop F × R tile summing ``u · (w + 8)`` over the layout above (flush 0;
+    ARITHMETIC.md §7.5, "Portable")."""
 
     @nb.njit(inline="always")
     def tile(u, wp, b0, n0, n_chunks, flush, out):
