@@ -21,7 +21,6 @@ import llvmlite.binding as llvm_binding
 import numba as nb
 from numba.core import config
 
-from int4rt.ops.gemv.dot_tiles import AVX2_TILES, PORTABLE_TILES
 from int4rt.ops.numba_runtime import import_array_math
 
 import_array_math()  # before the first kernel loads: keeps SciPy out of process start
@@ -75,8 +74,6 @@ def _chosen_path() -> str:
 
 ACTIVE_PATH = _chosen_path()
 """The path the model's layers use."""
-FAST_TILES = AVX2_TILES if "avx2" in supported_paths() else PORTABLE_TILES
-"""The tiles a kernel uses when its int16 flush period is positive (§7.4)."""
 
 
 def path_tile(zmm_tile: Callable, wide_tile: Callable, fast_tile: Callable,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numba as nb
 
 from int4rt.ops.gemv.dispatch import (
-    FAST_TILES,
     HAS_VNNI,
     HAS_VNNI512,
     VNNI512_FLUSH,
@@ -23,14 +22,20 @@ from int4rt.ops.gemv.dispatch import (
     path_tile,
     supported_paths,
 )
-from int4rt.ops.gemv.dot_tiles import CHUNK, PORTABLE_TILES, VNNI512_TILES, VNNI_TILES
+from int4rt.ops.gemv.dot_tiles import (
+    AVX2_TILES,
+    CHUNK,
+    PORTABLE_TILES,
+    VNNI512_TILES,
+    VNNI_TILES,
+)
 
 FRAME_BLOCK = 128
 """Activation rows per L2 block: 128 × 1280 bytes = 160 KiB."""
 
 
 _T24, _T14, _T21, _T11 = (
-    path_tile(VNNI512_TILES[s], VNNI_TILES[s], FAST_TILES[s], PORTABLE_TILES[s])
+    path_tile(VNNI512_TILES[s], VNNI_TILES[s], AVX2_TILES[s], PORTABLE_TILES[s])
     for s in ((2, 4), (1, 4), (2, 1), (1, 1)))
 
 
