@@ -17,7 +17,7 @@ from int4rt.model.config import load_config  # noqa: E402
 from int4rt_train.corpus import write_shard  # noqa: E402
 from int4rt_train.evaluate import main, voice_families  # noqa: E402
 from int4rt_train.model import Transducer  # noqa: E402
-from int4rt_train.train import greedy_texts, load_utterances  # noqa: E402
+from int4rt_train.train import MAX_FRAMES, greedy_texts, load_utterances  # noqa: E402
 
 CONFIG = Path("configs/tiny.json")
 VOICES = ["flite:slt:s1.1", "espeak:en-us+m3:s150:p40", "espeak:en-gb+m3:s170:p60", None]
@@ -62,6 +62,26 @@ def test_by_voice_scores_each_voice_on_its_own_utterances(
         members = groups[line["voice"]]
         expected = 100 * wer([texts[i] for i in members], [hyps[i] for i in members])
         assert line["wer"] == round(expected, 2)
+
+
+def test_utterances_past_the_training_lattice_limit_are_scored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(CONFIG)
+    rng = np.random.default_rng(2)
+    stem = tmp_path / "corpus" / "sets" / "dev-fortunes" / "features"
+    stem.parent.mkdir(parents=True)
+    lengths = (40, MAX_FRAMES + 8)
+    write_shard(stem, [{"id": f"d{i}", "text": "the sea"} for i in range(2)],
+                [rng.standard_normal((n, config.frontend.feature_dim)).astype(np.float32)
+                 for n in lengths])
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_file({f"model.{k}": v.contiguous() for k, v in Transducer(config).state_dict().items()},
+              str(weights))
+    assert main(["--weights", str(weights), "--config", str(CONFIG), "--corpus",
+                 str(tmp_path / "corpus")]) == 0
+    assert json.loads(capsys.readouterr().out)["utterances"] == 2
+    assert [u.uid for u in load_utterances([stem], config.vocab)] == ["d0"]
 
 
 def test_missing_weights_or_set_is_a_usage_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 
@@ -67,6 +68,48 @@ def test_unreadable_clip_is_one_clear_error(tmp_path, monkeypatch, capsys):
         (tmp_path / f"{name}.wav").write_bytes(b"not a wav")
     monkeypatch.setattr(real_speech, "jfk_recording", lambda work: real_speech.Recording(
         tmp_path / "Front_Left.wav", "x", "recorded:jfk"))
+    monkeypatch.setattr(real_speech, "asterisk_recordings", lambda: [])
     assert real_speech.main(["--corpus", str(tmp_path / "corpus")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sox could not read" in err and "Front_Center.wav" in err
+
+
+@pytest.mark.parametrize(("raw", "text"), [
+    (" Please press 1 to mute, or 2 for more options.",
+     "please press one to mute or two for more options"),
+    (" Call-Forward on No Answer.", "call forward on no answer"),
+    (" I'm sorry, but the user's mailbox is full...", "i'm sorry but the user's mailbox is full"),
+    (" zero", "zero"),
+    (" [ascending tones]", None),
+    (" IAX (note: does not say \"2\")", None),
+    (" Dial 500 to attempt an echo test.", None),
+    (" 3D audio enabled", None),
+    (" press * to toggle pause, press # to enter", None),
+    (" M I S D N", None),
+    (" A.M.", None),
+    (" USB Radio", None),
+])
+def test_prompt_transcripts_are_kept_only_when_read_as_written(raw, text):
+    assert real_speech.prompt_transcript(raw) == text
+
+
+def test_asterisk_prompts_pair_wavs_with_their_transcripts(tmp_path):
+    texts = tmp_path / "core-sounds-en.txt.gz"
+    with gzip.open(texts, "wt") as out:
+        out.write("; Core Asterisk Sounds in English\n\nactivated: Activated.\n"
+                  "beep: [this is a simple beep tone]\ndigits/1: one\nletters/a: a\n"
+                  "silence/1: 1 second of silence\nno-wav: Please try again.\n"
+                  "vm-next: Press 6 to play the next message.\n")
+    for name in ("activated", "beep", "digits/1", "letters/a", "silence/1", "vm-next"):
+        (tmp_path / "sounds" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sounds" / f"{name}.wav").write_bytes(b"")
+    recordings = real_speech.asterisk_recordings(tmp_path / "sounds", texts)
+    assert [(r.path.name, r.text, r.voice) for r in recordings] == [
+        ("activated.wav", "activated", "recorded:allison"),
+        ("1.wav", "one", "recorded:allison"),
+        ("vm-next.wav", "press six to play the next message", "recorded:allison")]
+
+
+def test_missing_asterisk_prompts_name_the_packages(tmp_path):
+    with pytest.raises(real_speech.RealSpeechError, match=real_speech.ASTERISK_INSTALL[5:]):
+        real_speech.asterisk_recordings(tmp_path / "sounds", tmp_path / "missing.txt.gz")

@@ -70,8 +70,9 @@ def test_probe_scores_each_voice_on_the_same_texts(
     texts = ["the sea", "hot tea", "no"]
     (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
 
-    def fake_synthesize(text: str, voice: synth.Voice) -> np.ndarray:
-        seed = [len(text), len(voice.name)]
+    def fake_synthesize(text: str, voice: synth.Voice,
+                        sox_effects: tuple[str, ...] = ()) -> np.ndarray:
+        seed = [len(text), len(voice.name), len(sox_effects)]
         return (0.1 * np.random.default_rng(seed).standard_normal(1600 * len(text))
                 ).astype(np.float32)
 
@@ -84,17 +85,18 @@ def test_probe_scores_each_voice_on_the_same_texts(
     save_file({f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     assert voice_probe.main(["--weights", str(weights), "--config", str(CONFIG), "--texts",
                              str(tmp_path / "texts.txt"), "--voices", "flite:awb",
-                             "espeak:en-us+m3", "--cmn"]) == 0
+                             "espeak:en-us+m3", "--cmn", "--narrowband"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["voice"], line.get("variant")) for line in lines] == [
-        ("flite:awb", None), ("flite:awb", "cmn"), ("espeak:en-us+m3", None),
-        ("espeak:en-us+m3", "cmn")]
+        (voice, variant) for voice in ("flite:awb", "espeak:en-us+m3")
+        for variant in (None, "cmn", "8k", "8k+cmn")]
     mean = model.frontend.cmvn_mean.numpy()
     for line in lines:
         voice = voice_probe.parse_voice(line["voice"])
-        feats = [features_of(np.round(fake_synthesize(t, voice) * 32768.0).astype(np.int16))
-                 for t in texts]
-        if line.get("variant") == "cmn":
+        effects = ("rate", "8000") if line.get("variant", "").startswith("8k") else ()
+        feats = [features_of(np.round(fake_synthesize(t, voice, effects) * 32768.0
+                                      ).astype(np.int16)) for t in texts]
+        if line.get("variant", "").endswith("cmn"):
             feats = [f - f.mean(axis=0) + mean for f in feats]
         utts = [Utterance(f"x{i}", t, f.astype(np.float32)) for i, (t, f) in
                 enumerate(zip(texts, feats, strict=True))]

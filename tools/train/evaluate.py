@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                           else model_tensors(args.weights))
     for name in args.sets:
         stem = args.corpus / "sets" / name / "features"
-        utterances = load_utterances([stem], config.vocab)
+        utterances = load_utterances([stem], config.vocab, max_frames=None)
         hyps = greedy_texts(model, utterances, config.vocab)
         groups = {"": list(range(len(utterances)))}
         if args.by_voice:

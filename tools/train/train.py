@@ -104,11 +104,14 @@ def cmvn_statistics(shards: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor(np.maximum(std, 1e-5), dtype=torch.float32))
 
 
-def load_utterances(stems: list[Path], vocab: tuple[str, ...]) -> list[Utterance]:
-    """Utterances of the shards that fit the lattice limit and the vocabulary."""
+def load_utterances(stems: list[Path], vocab: tuple[str, ...],
+                    max_frames: int | None = MAX_FRAMES) -> list[Utterance]:
+    """Utterances of the shards that fit the vocabulary and, unless ``max_frames`` is None
+    (decoding builds no lattice), the lattice limit."""
     symbols = set(vocab)
+    limit = max_frames if max_frames is not None else float("inf")
     return [utt for stem in stems for utt in read_shard(stem)
-            if 0 < utt.features.shape[0] <= MAX_FRAMES and set(utt.text) <= symbols]
+            if 0 < utt.features.shape[0] <= limit and set(utt.text) <= symbols]
 
 
 def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],

@@ -11,8 +11,11 @@ voices"). A voice is ``flite:NAME``, ``espeak:ACCENT+VARIANT``, ``rhvoice:NAME``
 ``pico:LANGUAGE`` or ``piper:NAME`` (seed 0), synthesized clean with ``int4rt_train.synth`` and
 featurized as the corpus is. With ``--cmn`` each voice is scored a second time with every
 utterance's feature mean replaced by the model's CMVN mean, which removes a fixed spectral
-tilt or channel: if that closes a voice's gap, the gap was the channel.
-Prints one JSON line per voice (and per ``--cmn`` variant).
+tilt or channel: if that closes a voice's gap, the gap was the channel. With ``--narrowband``
+each voice is also synthesized through 8 kHz (sox ``rate 8000`` before the 16 kHz resampling,
+as the 8 kHz recordings of ``recorded-prompts`` are written), variant ``8k``: the loss of the
+band above 4 kHz on its own, apart from the speaker.
+Prints one JSON line per voice and variant.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voices", nargs="+", required=True)
     parser.add_argument("--cmn", action="store_true",
                         help="also score with each utterance's feature mean set to the CMVN mean")
+    parser.add_argument("--narrowband", action="store_true",
+                        help="also score each voice synthesized through 8 kHz")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     try:
@@ -120,16 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     mean = model.frontend.cmvn_mean.numpy()
     texts = read_texts(args.texts, args.count)
     for spec, voice in zip(args.voices, voices, strict=True):
-        try:
-            features = [features_of(augment.to_int16(synth.synthesize(text, voice)))
-                        for text in texts]
-        except subprocess.CalledProcessError as error:
-            message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
-            raise SystemExit(f"voice_probe: {spec}: synthesis failed ({message or error}); "
-                             "list the voices with espeak-ng --voices=en or flite -lv") from None
-        variants = {"": features}
-        if args.cmn:
-            variants["cmn"] = [with_mean(feats, mean) for feats in features]
+        bands = {"": ()} | ({"8k": ("rate", "8000")} if args.narrowband else {})
+        variants = {}
+        for band, effects in bands.items():
+            try:
+                features = [features_of(augment.to_int16(synth.synthesize(text, voice, effects)))
+                            for text in texts]
+            except subprocess.CalledProcessError as error:
+                message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
+                raise SystemExit(f"voice_probe: {spec}: synthesis failed ({message or error}); "
+                                 "list the voices with espeak-ng --voices=en or flite -lv"
+                                 ) from None
+            variants[band] = features
+            if args.cmn:
+                variants["+".join(filter(None, (band, "cmn")))] = [
+                    with_mean(feats, mean) for feats in features]
         for variant, feats in variants.items():
             print(json.dumps({"voice": spec, **({"variant": variant} if variant else {}),
                               "utterances": len(texts), **score(model, config, texts, feats)}),
