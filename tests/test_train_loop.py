@@ -129,6 +129,31 @@ def test_repeat_voice_lengthens_the_epoch_and_a_misspelt_voice_stops_the_run(
         train(opts)
 
 
+def test_add_set_joins_every_epoch_and_a_missing_set_stops_the_run(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    extra = corpus / "sets" / "recorded" / "features"
+    extra.parent.mkdir()
+    rng = np.random.default_rng(5)
+    dim = load_config(CONFIG).frontend.feature_dim
+    write_shard(extra, [{"id": f"r{i}", "text": "the sea", "voice": "recorded:x"}
+                        for i in range(12)],
+                [rng.standard_normal((40, dim)).astype(np.float32) + 2 for _ in range(12)])
+    steps = {}
+    for name, added, repeat in (("plain", "", ""), ("added", "recorded", ""),
+                                ("repeated", "recorded", "recorded:=3")):
+        opts = _options(corpus, tmp_path / name, 60)
+        opts.add_set, opts.repeat_voice = added, repeat
+        state = train(opts)
+        steps[name] = state["step"] / max(state["epoch"], 1)
+    # 12 training utterances; 12 more, then 36 more: twice and four times as long an epoch
+    assert 1.5 * steps["plain"] < steps["added"] < 2.5 * steps["plain"]
+    assert steps["repeated"] > 1.5 * steps["added"]
+    opts = _options(corpus, tmp_path / "bad", 2)
+    opts.add_set = "recorded,no-such-set"
+    with pytest.raises(SystemExit, match="no set no-such-set"):
+        train(opts)
+
+
 def test_milestone_parts_hold_every_model_tensor(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus")
     train(_options(corpus, tmp_path / "run", 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import soundfile as sf
 from int4rt_train import real_speech
 from int4rt_train.corpus import read_shard
 from int4rt_train.data import features_of
+from int4rt_train.text import split_of
 
 
 @pytest.mark.skipif(shutil.which("sox") is None, reason="needs sox (apt-get install sox)")
@@ -34,6 +36,9 @@ def test_set_holds_16_khz_wavs_manifest_and_their_features(tmp_path):
         assert rate == 16000 and pcm.ndim == 1
         assert abs(pcm.size - 16000) <= 1  # one second at any source rate
         np.testing.assert_array_equal(utterance.features, features_of(pcm))
+    again = real_speech.write_recorded_set(tmp_path / "again", sources, "real-test")
+    for row in rows:  # sox's dither is seeded: the same samples at every build
+        assert (again / row["audio"]).read_bytes() == (folder / row["audio"]).read_bytes()
 
 
 def test_missing_alsa_clips_name_the_package(tmp_path):
@@ -113,3 +118,19 @@ def test_asterisk_prompts_pair_wavs_with_their_transcripts(tmp_path):
 def test_missing_asterisk_prompts_name_the_packages(tmp_path):
     with pytest.raises(real_speech.RealSpeechError, match=real_speech.ASTERISK_INSTALL[5:]):
         real_speech.asterisk_recordings(tmp_path / "sounds", tmp_path / "missing.txt.gz")
+
+
+def test_prompt_halves_split_by_transcript_and_keep_every_prompt():
+    recordings = [real_speech.Recording(Path(f"p{i}.wav"), text, "recorded:allison")
+                  for i, text in enumerate(["press one", "goodbye", "press one", "thank you",
+                                            "please hold", "zero", "one", "two", "three"])]
+    halves = real_speech.prompt_halves(recordings)
+    assert list(halves) == ["recorded-prompts-adapt", "recorded-prompts-test"]
+    assert sorted(r.path.name for half in halves.values() for r in half) == \
+        sorted(r.path.name for r in recordings)
+    for name, half in halves.items():
+        wanted = "test" if name.endswith("test") else "train"
+        assert all(split_of(r.text, 0, 0.0, 0.5) == wanted for r in half)
+    assert all(half for half in halves.values())
+    where = {r.path.name: name for name, half in halves.items() for r in half}
+    assert where["p0.wav"] == where["p2.wav"]  # the same text, the same half

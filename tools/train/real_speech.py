@@ -17,6 +17,10 @@ machine can install from its registries.
 Allison Smith, recorded at 8 kHz, with the package's own transcripts
 (``asterisk-core-sounds-en``: ``core-sounds-en.txt.gz``) normalized by ``prompt_transcript``.
 
+It is also written in two halves split by a seeded hash of the transcript (the same text always
+lands in the same half): ``recorded-prompts-adapt``, which ``int4rt_train.train --add-set``
+can train on, and ``recorded-prompts-test``, which a model adapted that way is scored on.
+
 Each clip becomes a 16 kHz mono 16-bit WAV (sox), a ``manifest.jsonl`` row (voice
 ``recorded:alsa``, ``recorded:jfk`` or ``recorded:allison``) and the set's feature shard, as
 ``int4rt_train.data`` writes its sets, so ``int4rt_train.evaluate --sets real-speech``,
@@ -42,10 +46,12 @@ import soundfile as sf
 
 from int4rt_train.data import features_of, write_set_index
 from int4rt_train.synth import SAMPLE_RATE
-from int4rt_train.text import ABBREVIATIONS, CHARSET
+from int4rt_train.text import ABBREVIATIONS, CHARSET, split_of
 
 SET_NAME = "real-speech"
 PROMPTS_SET = "recorded-prompts"
+PROMPTS_HALVES = {"train": "recorded-prompts-adapt", "test": "recorded-prompts-test"}
+PROMPTS_SPLIT_SEED = 0
 ASTERISK_FOLDER = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_TEXTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 ASTERISK_INSTALL = "sudo apt-get install -y asterisk-core-sounds-en asterisk-core-sounds-en-wav"
@@ -161,17 +167,28 @@ def asterisk_recordings(folder: Path | None = None, texts: Path | None = None
     return recordings
 
 
+def prompt_halves(recordings: list[Recording]) -> dict[str, list[Recording]]:
+    """``recordings`` in the two halves ``PROMPTS_HALVES`` names, by a seeded hash of each
+    transcript (``text.split_of``, half ``test``)."""
+    halves: dict[str, list[Recording]] = {name: [] for name in PROMPTS_HALVES.values()}
+    for recording in recordings:
+        split = split_of(recording.text, PROMPTS_SPLIT_SEED, 0.0, 0.5)
+        halves[PROMPTS_HALVES[split]].append(recording)
+    return halves
+
+
 def write_recorded_set(out: Path, recordings: list[Recording], name: str = SET_NAME) -> Path:
-    """``out/sets/<name>/``: 16 kHz mono 16-bit WAVs (sox), ``manifest.jsonl`` and the
-    feature shard ``features`` (``int4rt_train.data.features_of`` of the written samples)."""
+    """``out/sets/<name>/``: 16 kHz mono 16-bit WAVs (sox in its repeatable mode, ``-R``: the
+    same samples at every build), ``manifest.jsonl`` and the feature shard ``features``
+    (``int4rt_train.data.features_of`` of the written samples)."""
     folder = out / "sets" / name
     (folder / "wav").mkdir(parents=True, exist_ok=True)
     rows, feats = [], []
     for index, recording in enumerate(recordings):
         uid = f"{name}-{index:05d}"
         wav = folder / "wav" / f"{uid}.wav"
-        subprocess.run(["sox", str(recording.path), "-r", str(SAMPLE_RATE), "-c", "1", "-b",
-                        "16", str(wav)], check=True, capture_output=True)
+        subprocess.run(["sox", "-R", str(recording.path), "-r", str(SAMPLE_RATE), "-c", "1",
+                        "-b", "16", str(wav)], check=True, capture_output=True)
         pcm, _ = sf.read(wav, dtype="int16")
         row = {"id": uid, "text": recording.text, "voice": recording.voice, "aug": "clean"}
         rows.append(row)
@@ -192,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with tempfile.TemporaryDirectory() as work:
+            prompts = asterisk_recordings()
             sets = {SET_NAME: [*alsa_recordings(), jfk_recording(Path(work))],
-                    PROMPTS_SET: asterisk_recordings()}
+                    PROMPTS_SET: prompts, **prompt_halves(prompts)}
             folders = {name: write_recorded_set(args.corpus, recordings, name)
                        for name, recordings in sets.items()}
     except RealSpeechError as error:

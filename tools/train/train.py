@@ -79,6 +79,7 @@ class Options:
     time_masks: int = 0
     mel_warp: float = 0.0
     repeat_voice: str = ""  # "VOICE_PREFIX=COUNT,...": those voices COUNT times an epoch
+    add_set: str = ""  # "SET,...": corpus sets whose utterances join every epoch
 
 
 def log(run: Path, record: dict[str, Any]) -> None:
@@ -241,6 +242,12 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
         repeats = voice_repeats(opts.repeat_voice)
     except ValueError as error:
         raise SystemExit(str(error)) from None
+    added = [opts.corpus / "sets" / name.strip() / "features"
+             for name in opts.add_set.split(",") if name.strip()]
+    missing = [stem.parent.name for stem in added if not stem.with_suffix(".jsonl").is_file()]
+    if missing:
+        raise SystemExit(f"--add-set: no set {', '.join(missing)} in {opts.corpus / 'sets'} "
+                         "(build it first, e.g. python -m int4rt_train.real_speech)")
     opts.run.mkdir(parents=True, exist_ok=True)
     config, model, optimizer = recipe.build(opts)
     newest = newest_checkpoint(opts.run)
@@ -267,7 +274,8 @@ def train(opts: Options, recipe: Recipe = FP32) -> dict[str, Any]:
         if cached is None or cached[0] != state["epoch_shards"]:
             stems = [opts.corpus / "train" / name for name in state["epoch_shards"]]
             try:
-                utterances = repeat_voices(load_utterances(stems, config.vocab), repeats)
+                utterances = repeat_voices(load_utterances(stems + added, config.vocab),
+                                           repeats)
             except ValueError as error:
                 raise SystemExit(str(error)) from None
             cached = (state["epoch_shards"], utterances)
@@ -371,6 +379,9 @@ def option_parser(prog: str, description: str, defaults: Options,
                         metavar="VOICE_PREFIX=COUNT,...",
                         help="list the training utterances of these voices COUNT times an epoch "
                         "(voice as in the manifests, e.g. flite:awb=3)")
+    parser.add_argument("--add-set", default=defaults.add_set, metavar="SET,...",
+                        help="train on these corpus sets too, every epoch (e.g. "
+                        "recorded-prompts-adapt); --repeat-voice repeats them")
     return parser
 
 
