@@ -56,6 +56,7 @@ def test_alsa_clips_carry_their_channel_names(tmp_path):
 
 
 def test_missing_npm_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(real_speech, "ASTERISK_TEXTS", tmp_path / "no-asterisk.txt.gz")
     monkeypatch.setattr(real_speech.shutil, "which",
                         lambda tool: None if tool == "npm" else "/usr/bin/" + tool)
     monkeypatch.setattr(real_speech, "ALSA_FOLDER", tmp_path)
@@ -115,9 +116,19 @@ def test_asterisk_prompts_pair_wavs_with_their_transcripts(tmp_path):
         ("vm-next.wav", "press six to play the next message", "recorded:allison")]
 
 
-def test_missing_asterisk_prompts_name_the_packages(tmp_path):
+def test_missing_asterisk_prompts_name_the_packages(tmp_path, monkeypatch, capsys):
     with pytest.raises(real_speech.RealSpeechError, match=real_speech.ASTERISK_INSTALL[5:]):
         real_speech.asterisk_recordings(tmp_path / "sounds", tmp_path / "missing.txt.gz")
+    monkeypatch.setattr(real_speech, "ALSA_FOLDER", tmp_path)
+    for name in real_speech.ALSA_CLIPS:
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    monkeypatch.setattr(real_speech, "jfk_recording", lambda work: real_speech.Recording(
+        tmp_path / "Front_Left.wav", "x", "recorded:jfk"))
+    monkeypatch.setattr(real_speech, "ASTERISK_TEXTS", tmp_path / "missing.txt.gz")
+    monkeypatch.setattr(real_speech.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    assert real_speech.main(["--corpus", str(tmp_path / "corpus")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and real_speech.ASTERISK_INSTALL in err
 
 
 def test_prompt_halves_split_by_transcript_and_keep_every_prompt():

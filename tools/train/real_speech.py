@@ -209,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with tempfile.TemporaryDirectory() as work:
+            sets = {SET_NAME: [*alsa_recordings(), jfk_recording(Path(work))]}
             prompts = asterisk_recordings()
-            sets = {SET_NAME: [*alsa_recordings(), jfk_recording(Path(work))],
-                    PROMPTS_SET: prompts, **prompt_halves(prompts)}
+            sets |= {PROMPTS_SET: prompts, **prompt_halves(prompts)}
             folders = {name: write_recorded_set(args.corpus, recordings, name)
                        for name, recordings in sets.items()}
     except RealSpeechError as error:
