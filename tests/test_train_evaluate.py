@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import save_file  # noqa: E402
 
 from int4rt.metrics import wer  # noqa: E402
-from int4rt.model.config import load_config  # noqa: E402
+from int4rt.model.config import RnntConfig, load_config  # noqa: E402
 from int4rt_train.corpus import write_shard  # noqa: E402
 from int4rt_train.evaluate import main, voice_families  # noqa: E402
 from int4rt_train.model import Transducer  # noqa: E402
@@ -33,6 +33,15 @@ def test_voice_families_drop_rate_pitch_and_accent(tmp_path: Path) -> None:
                                         "u4": "espeak:default"}
 
 
+def _random_model(config: RnntConfig, folder: Path) -> tuple[Transducer, Path]:
+    """A seeded random model and its weights file, as ``evaluate --weights`` reads it."""
+    torch.manual_seed(0)
+    model = Transducer(config)
+    weights = folder / "w.safetensors"
+    save_file({f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    return model, weights
+
+
 def test_by_voice_scores_each_voice_on_its_own_utterances(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = load_config(CONFIG)
@@ -45,10 +54,7 @@ def test_by_voice_scores_each_voice_on_its_own_utterances(
     write_shard(stem, [{"id": f"d{i}", "text": t, **({"voice": VOICES[i % 4]}
                                                      if VOICES[i % 4] else {})}
                        for i, t in enumerate(texts)], feats)
-    torch.manual_seed(0)
-    model = Transducer(config)
-    weights = tmp_path / "w.safetensors"
-    save_file({f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    model, weights = _random_model(config, tmp_path)
     assert main(["--weights", str(weights), "--config", str(CONFIG), "--corpus",
                  str(tmp_path / "corpus"), "--by-voice"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -74,10 +80,7 @@ def test_utterances_past_the_training_lattice_limit_are_scored(
     write_shard(stem, [{"id": f"d{i}", "text": "the sea"} for i in range(2)],
                 [rng.standard_normal((n, config.frontend.feature_dim)).astype(np.float32)
                  for n in lengths])
-    torch.manual_seed(0)
-    weights = tmp_path / "w.safetensors"
-    save_file({f"model.{k}": v.contiguous() for k, v in Transducer(config).state_dict().items()},
-              str(weights))
+    _, weights = _random_model(config, tmp_path)
     assert main(["--weights", str(weights), "--config", str(CONFIG), "--corpus",
                  str(tmp_path / "corpus")]) == 0
     assert json.loads(capsys.readouterr().out)["utterances"] == 2

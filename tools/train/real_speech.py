@@ -46,7 +46,7 @@ import soundfile as sf
 
 from int4rt_train.data import features_of, write_set_index
 from int4rt_train.synth import SAMPLE_RATE
-from int4rt_train.text import ABBREVIATIONS, CHARSET, split_of
+from int4rt_train.text import clean_words, split_of
 
 SET_NAME = "real-speech"
 PROMPTS_SET = "recorded-prompts"
@@ -58,8 +58,6 @@ ASTERISK_INSTALL = "sudo apt-get install -y asterisk-core-sounds-en asterisk-cor
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _NOT_SPOKEN_AS_WRITTEN = re.compile(r"[\[\]()<>\"*#@$%&/=+_]|\d\d|\d[^\d\s,.;:!?]")
 _SINGLE_DIGIT = re.compile(r"(?<![\w.])\d(?![\w.]\w)")
-_PUNCTUATION = re.compile(r"[.,;:!?]")
-_ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b[A-Z]\.[A-Z]")
 ALSA_FOLDER = Path("/usr/share/sounds/alsa")
 ALSA_CLIPS = tuple(f"{side}_{where}" for side, places in (
     ("Front", ("Center", "Left", "Right")), ("Rear", ("Center", "Left", "Right")),
@@ -128,17 +126,13 @@ def prompt_transcript(raw: str) -> str | None:
     of two or more digits, acronyms, abbreviations, spelled letters) is left out rather than
     guessed at.
     """
-    if _NOT_SPOKEN_AS_WRITTEN.search(raw) or _ACRONYM.search(raw):
+    if _NOT_SPOKEN_AS_WRITTEN.search(raw):
         return None
-    text = _SINGLE_DIGIT.sub(lambda digit: f" {DIGIT_WORDS[int(digit.group())]} ", raw)
-    text = _PUNCTUATION.sub(" ", text.replace("-", " ")).lower()
-    words = [word.strip("'") for word in text.split()]
-    words = [word for word in words if word]
-    if not words or any(word in ABBREVIATIONS or (len(word) == 1 and word not in "ai")
-                        for word in words):
+    words = clean_words(_SINGLE_DIGIT.sub(
+        lambda digit: f" {DIGIT_WORDS[int(digit.group())]} ", raw))
+    if not words or any(len(word) == 1 and word not in "ai" for word in words):
         return None
-    text = " ".join(words)
-    return text if all(char in CHARSET for char in text) else None
+    return " ".join(words)
 
 
 def asterisk_recordings(folder: Path | None = None, texts: Path | None = None

@@ -27,22 +27,28 @@ _ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
 _BAD_WORD_APOSTROPHE = re.compile(r"(^|\s)'+|'+(\s|$)")
 
 
-def clean_sentence(raw: str) -> str | None:
-    """The sentence in the model's character set, or None when it cannot be kept verbatim."""
-    if _ACRONYM.search(raw) or re.search(r"\d", raw):
+def clean_words(raw: str) -> list[str] | None:
+    """The words of ``raw`` in the model's character set (lower case, hyphens as spaces,
+    punctuation and quoting apostrophes removed), or None when a word would not be read as
+    written (an acronym, an abbreviation, a character outside ``CHARSET``)."""
+    if _ACRONYM.search(raw):
         return None
     text = raw.replace("\u2019", "'").replace("--", " ").replace("-", " ")
     text = _DROP_PUNCT.sub(" ", text).lower()
     text = _BAD_WORD_APOSTROPHE.sub(" ", _BAD_WORD_APOSTROPHE.sub(" ", text))
     words = text.split()
-    if not MIN_WORDS <= len(words) <= MAX_WORDS:
+    if any(word.strip("'") in ABBREVIATIONS or set(word) - set(CHARSET) for word in words):
         return None
-    if any(word.strip("'") in ABBREVIATIONS for word in words):
+    return words
+
+
+def clean_sentence(raw: str) -> str | None:
+    """The sentence in the model's character set, or None when it cannot be kept verbatim."""
+    words = None if re.search(r"\d", raw) else clean_words(raw)
+    if words is None or not MIN_WORDS <= len(words) <= MAX_WORDS:
         return None
     text = " ".join(words)
-    if len(text) > MAX_CHARS or any(char not in CHARSET for char in text):
-        return None
-    return text
+    return text if len(text) <= MAX_CHARS else None
 
 
 def fortune_files(directory: Path = FORTUNES_DIR) -> list[Path]:

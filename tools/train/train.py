@@ -110,9 +110,9 @@ def load_utterances(stems: list[Path], vocab: tuple[str, ...],
     """Utterances of the shards that fit the vocabulary and, unless ``max_frames`` is None
     (decoding builds no lattice), the lattice limit."""
     symbols = set(vocab)
-    limit = max_frames if max_frames is not None else float("inf")
     return [utt for stem in stems for utt in read_shard(stem)
-            if 0 < utt.features.shape[0] <= limit and set(utt.text) <= symbols]
+            if 0 < utt.features.shape[0] and set(utt.text) <= symbols
+            and (max_frames is None or utt.features.shape[0] <= max_frames)]
 
 
 def greedy_texts(model: Transducer, utterances: list[Utterance], vocab: tuple[str, ...],

@@ -80,6 +80,19 @@ def score(model: Transducer, config: RnntConfig, texts: list[str],
             "example": f"{texts[0]} => {hyps[0]}"}
 
 
+def synthesized_features(spec: str, voice: synth.Voice, texts: list[str],
+                         effects: tuple[str, ...]) -> list[np.ndarray]:
+    """Features of ``texts`` spoken by ``voice`` with sox ``effects`` before the 16 kHz
+    resampling; a failed synthesis stops the probe with one line naming the voice."""
+    try:
+        return [features_of(augment.to_int16(synth.synthesize(text, voice, effects)))
+                for text in texts]
+    except subprocess.CalledProcessError as error:
+        message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
+        raise SystemExit(f"voice_probe: {spec}: synthesis failed ({message or error}); "
+                         "list the voices with espeak-ng --voices=en or flite -lv") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Synthesize the texts with each voice and print its greedy WER and CER."""
     parser = argparse.ArgumentParser(prog="python -m int4rt_train.voice_probe",
@@ -124,19 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                           else model_tensors(args.weights))
     mean = model.frontend.cmvn_mean.numpy()
     texts = read_texts(args.texts, args.count)
+    bands = {"": ()} | ({"8k": ("rate", "8000")} if args.narrowband else {})
     for spec, voice in zip(args.voices, voices, strict=True):
-        bands = {"": ()} | ({"8k": ("rate", "8000")} if args.narrowband else {})
         variants = {}
         for band, effects in bands.items():
-            try:
-                features = [features_of(augment.to_int16(synth.synthesize(text, voice, effects)))
-                            for text in texts]
-            except subprocess.CalledProcessError as error:
-                message = error.stderr.decode(errors="replace").strip() if error.stderr else ""
-                raise SystemExit(f"voice_probe: {spec}: synthesis failed ({message or error}); "
-                                 "list the voices with espeak-ng --voices=en or flite -lv"
-                                 ) from None
-            variants[band] = features
+            variants[band] = features = synthesized_features(spec, voice, texts, effects)
             if args.cmn:
                 variants["+".join(filter(None, (band, "cmn")))] = [
                     with_mean(feats, mean) for feats in features]
